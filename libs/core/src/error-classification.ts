@@ -1,0 +1,110 @@
+/** A failed grant, described independently of the HTTP library that saw it. */
+export type GrantFailure =
+  | { type: 'oauth_error'; error: string; description?: string; status: number; retryAfterMs?: number }
+  | { type: 'http_status'; status: number; retryAfterMs?: number }
+  | { type: 'network'; code?: string; message: string }
+  | { type: 'timeout' }
+  | { type: 'invalid_response'; message: string };
+
+export type FailureClass = 'transient' | 'permanent';
+
+export interface ClassifiedFailure {
+  class: FailureClass;
+  /** Stable, upper-case code: what went wrong, safe to show and to alert on. */
+  code: string;
+  message: string;
+  status?: number;
+  retryAfterMs?: number;
+}
+
+/** OAuth error codes after which retrying cannot help until someone changes the credential. */
+export const PERMANENT_OAUTH_ERRORS: ReadonlySet<string> = new Set([
+  'invalid_grant',
+  'invalid_client',
+  'unauthorized_client',
+  'unsupported_grant_type',
+  'invalid_scope',
+  'invalid_target',
+  'access_denied',
+]);
+
+const REVOKED_HINT = /revoked|unknown token|invalid token|token (?:is )?(?:not found|expired)/i;
+
+export function classifyGrantFailure(failure: GrantFailure): ClassifiedFailure {
+  switch (failure.type) {
+    case 'oauth_error': {
+      const base = {
+        status: failure.status,
+        ...(failure.retryAfterMs !== undefined ? { retryAfterMs: failure.retryAfterMs } : {}),
+      };
+      const detail = failure.description ? `: ${failure.description}` : '';
+      if (PERMANENT_OAUTH_ERRORS.has(failure.error)) {
+        return {
+          class: 'permanent',
+          code: failure.error.toUpperCase(),
+          message: `${failure.error}${detail}`,
+          ...base,
+        };
+      }
+      if (
+        failure.status === 400 &&
+        failure.error === 'invalid_request' &&
+        REVOKED_HINT.test(failure.description ?? '')
+      ) {
+        return { class: 'permanent', code: 'TOKEN_REVOKED', message: `${failure.error}${detail}`, ...base };
+      }
+      if (failure.status === 429)
+        return { class: 'transient', code: 'RATE_LIMITED', message: `${failure.error}${detail}`, ...base };
+      return { class: 'transient', code: 'OAUTH_ERROR', message: `${failure.error}${detail}`, ...base };
+    }
+    case 'http_status': {
+      const base = {
+        status: failure.status,
+        ...(failure.retryAfterMs !== undefined ? { retryAfterMs: failure.retryAfterMs } : {}),
+      };
+      if (failure.status === 429)
+        return { class: 'transient', code: 'RATE_LIMITED', message: 'provider rate limit (429)', ...base };
+      if (failure.status >= 500) {
+        return {
+          class: 'transient',
+          code: 'PROVIDER_UNAVAILABLE',
+          message: `provider answered ${failure.status}`,
+          ...base,
+        };
+      }
+      if (failure.status === 401 || failure.status === 403) {
+        return {
+          class: 'permanent',
+          code: 'INVALID_CLIENT',
+          message: `provider refused the client (${failure.status})`,
+          ...base,
+        };
+      }
+      return {
+        class: 'transient',
+        code: 'UNEXPECTED_STATUS',
+        message: `provider answered ${failure.status}`,
+        ...base,
+      };
+    }
+    case 'network':
+      return {
+        class: 'transient',
+        code: 'NETWORK_ERROR',
+        message: failure.code ? `${failure.code}: ${failure.message}` : failure.message,
+      };
+    case 'timeout':
+      return { class: 'transient', code: 'TIMEOUT', message: 'token endpoint did not answer in time' };
+    case 'invalid_response':
+      return { class: 'transient', code: 'INVALID_RESPONSE', message: failure.message };
+  }
+}
+
+/** Parses a `Retry-After` header (seconds or an HTTP date) into milliseconds from `now`. */
+export function parseRetryAfter(value: string | null | undefined, now: number): number | undefined {
+  if (!value) return undefined;
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  const date = Date.parse(trimmed);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}

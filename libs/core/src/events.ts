@@ -1,0 +1,73 @@
+import type { CredentialKind, GrantSettings, RefreshPolicyOverrides } from './credential.js';
+
+/** What caused a refresh; recorded on every `token.updated` and `refresh.failed`. */
+export type RefreshTrigger = 'registration' | 'scheduled' | 'manual' | 'on_demand' | 'invalidated' | 'sweep';
+
+export interface EventPayloads {
+  'credential.registered': {
+    namespace: string;
+    kind: CredentialKind;
+    name: string;
+    labels: Record<string, string>;
+    grant: GrantSettings;
+    policy: RefreshPolicyOverrides;
+  };
+  'credential.updated': {
+    name?: string;
+    labels?: Record<string, string>;
+    grant?: GrantSettings;
+    policy?: RefreshPolicyOverrides;
+    /** Names of secret fields that were replaced (never their values). */
+    secretsChanged: string[];
+  };
+  'token.updated': {
+    tokenVersion: number;
+    issuedAt: number;
+    expiresAt: number;
+    refreshAt: number;
+    tokenType: string;
+    scope?: string;
+    refreshTokenRotated: boolean;
+    trigger: RefreshTrigger;
+    lifetimeSource: 'expires_in' | 'jwt_exp' | 'default' | 'supplied';
+  };
+  'refresh.failed': {
+    attempt: number;
+    class: 'transient' | 'permanent';
+    code: string;
+    message: string;
+    status?: number;
+    nextAttemptAt?: number;
+    trigger: RefreshTrigger;
+  };
+  'credential.reauth_required': { code: string; message: string };
+  'credential.expired': { expiredAt: number };
+  'credential.recovered': { afterAttempts: number; downtimeMs: number };
+  'credential.revoked': { reason?: string };
+}
+
+export type EventType = keyof EventPayloads;
+export const EVENT_TYPES = [
+  'credential.registered',
+  'credential.updated',
+  'token.updated',
+  'refresh.failed',
+  'credential.reauth_required',
+  'credential.expired',
+  'credential.recovered',
+  'credential.revoked',
+] as const satisfies readonly EventType[];
+
+/** A recorded event. `revision` is its position in the credential's stream, starting at 1. */
+export type CredentialEvent = {
+  [T in EventType]: { type: T; credentialId: string; revision: number; at: number; data: EventPayloads[T] };
+}[EventType];
+
+/** An event about to be appended: the store assigns the revision. */
+export type NewEvent = {
+  [T in EventType]: { type: T; at: number; data: EventPayloads[T] };
+}[EventType];
+
+export function newEvent<T extends EventType>(type: T, at: number, data: EventPayloads[T]): NewEvent {
+  return { type, at, data } as NewEvent;
+}
