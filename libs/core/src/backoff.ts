@@ -43,6 +43,8 @@ export function nextAttemptAt(input: NextAttemptInput, policy: BackoffPolicy = D
   if (expiresAt !== undefined && now < expiresAt && now + delay >= expiresAt) {
     const remaining = expiresAt - now;
     delay = remaining / 2 >= MIN_SQUEEZE_MS ? remaining / 2 : remaining;
+    // Squeezing must not undercut a Retry-After that still ends before expiry.
+    if (retryAfterMs !== undefined && retryAfterMs > delay && retryAfterMs < remaining) delay = retryAfterMs;
   }
   return Math.floor(now + delay);
 }

@@ -12,6 +12,10 @@ export function applyEvent(
 ): CredentialProjection {
   if (event.type === 'credential.registered') {
     if (state) throw new EventFoldError(`credential ${event.credentialId} registered twice`);
+    // A stream starts at revision 1, so the projection's revision counts the events folded.
+    if (event.revision !== 1) {
+      throw new EventFoldError(`credential ${event.credentialId} registered at revision ${event.revision}`);
+    }
     const d = event.data;
     return {
       id: event.credentialId,
@@ -32,6 +36,7 @@ export function applyEvent(
   if (event.revision !== state.revision + 1) {
     throw new EventFoldError(`revision ${event.revision} after ${state.revision} for ${state.id}`);
   }
+  if (state.state === 'revoked') throw new EventFoldError(`event ${event.type} after credential.revoked`);
   const next: CredentialProjection = { ...state, revision: event.revision, updatedAt: event.at };
   switch (event.type) {
     case 'credential.updated': {

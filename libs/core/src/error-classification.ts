@@ -55,6 +55,13 @@ export function classifyGrantFailure(failure: GrantFailure): ClassifiedFailure {
       }
       if (failure.status === 429)
         return { class: 'transient', code: 'RATE_LIMITED', message: `${failure.error}${detail}`, ...base };
+      if (failure.status >= 500)
+        return {
+          class: 'transient',
+          code: 'PROVIDER_UNAVAILABLE',
+          message: `${failure.error}${detail}`,
+          ...base,
+        };
       return { class: 'transient', code: 'OAUTH_ERROR', message: `${failure.error}${detail}`, ...base };
     }
     case 'http_status': {
@@ -105,6 +112,8 @@ export function parseRetryAfter(value: string | null | undefined, now: number): 
   if (!value) return undefined;
   const trimmed = value.trim();
   if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  // Only an HTTP-date (which names a weekday and month) counts; "-5" or "1.5" are garbage, not dates.
+  if (!/[A-Za-z]/.test(trimmed)) return undefined;
   const date = Date.parse(trimmed);
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }

@@ -67,7 +67,9 @@ export function jwtExpiry(token: string): number | undefined {
   try {
     const payload: unknown = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
     if (payload && typeof payload === 'object' && 'exp' in payload && typeof payload.exp === 'number') {
-      return payload.exp * 1000;
+      // `1e999` parses to Infinity: an expiry that never comes is no expiry at all.
+      const expMs = payload.exp * 1000;
+      if (Number.isFinite(expMs)) return expMs;
     }
   } catch {
     // Not a JWT: the caller falls back to the configured default lifetime.

@@ -1,0 +1,48 @@
+import type { CredentialProjection } from '#core';
+import type { StoredEvent } from '#store';
+
+const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
+
+/** A credential's status as the API shows it. Built from the projection, which holds no secret. */
+export function credentialView(p: CredentialProjection) {
+  return {
+    id: p.id,
+    name: p.name,
+    kind: p.kind,
+    namespace: p.namespace,
+    labels: p.labels,
+    state: p.state,
+    revision: p.revision,
+    tokenVersion: p.token?.tokenVersion ?? 0,
+    issuedAt: iso(p.token?.issuedAt),
+    expiresAt: iso(p.token?.expiresAt),
+    refreshAt: iso(p.token?.refreshAt),
+    lastRefreshAt: iso(p.lastRefreshAt),
+    failures: p.failures,
+    lastFailure: p.lastFailure && {
+      ...p.lastFailure,
+      at: iso(p.lastFailure.at),
+      nextAttemptAt: iso(p.lastFailure.nextAttemptAt),
+    },
+    grant: p.grant,
+    policy: p.policy,
+    createdAt: iso(p.createdAt),
+    updatedAt: iso(p.updatedAt),
+  };
+}
+
+/** An event as the API shows it: times as ISO strings, same fields otherwise. */
+export function eventView(e: StoredEvent) {
+  const data: Record<string, unknown> = { ...e.data };
+  for (const key of ['issuedAt', 'expiresAt', 'refreshAt', 'nextAttemptAt', 'expiredAt']) {
+    if (typeof data[key] === 'number') data[key] = iso(data[key] as number);
+  }
+  return {
+    type: e.type,
+    credentialId: e.credentialId,
+    revision: e.revision,
+    at: iso(e.at),
+    namespace: e.namespace,
+    data,
+  };
+}

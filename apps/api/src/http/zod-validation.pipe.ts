@@ -1,0 +1,38 @@
+import { HttpException, HttpStatus, type PipeTransform } from '@nestjs/common';
+import type { z } from 'zod';
+import { problem } from './problem.js';
+
+/** Validates a body or query with a zod schema; failures become a 400 problem listing each field. */
+export class ZodValidationPipe<S extends z.ZodType> implements PipeTransform<unknown, z.infer<S>> {
+  constructor(
+    private readonly schema: S,
+    private readonly where: 'body' | 'query',
+  ) {}
+
+  transform(value: unknown): z.infer<S> {
+    if (
+      this.where === 'body' &&
+      (value === undefined || value === null || typeof value !== 'object' || Array.isArray(value))
+    ) {
+      throw new HttpException(
+        problem(400, 'INVALID_BODY', 'The request body must be a JSON object', {
+          detail: 'send Content-Type: application/json with a JSON object body',
+        }),
+        HttpStatus.BAD_REQUEST,
+      );
+    }
+    const result = this.schema.safeParse(value ?? {});
+    if (result.success) return result.data;
+    const errors = result.error.issues.map((i) => ({
+      field: i.path.length ? i.path.map(String).join('.') : this.where,
+      message: i.code === 'unrecognized_keys' ? `unknown field(s): ${i.keys.join(', ')}` : i.message,
+    }));
+    throw new HttpException(
+      problem(400, 'VALIDATION_FAILED', `Invalid request ${this.where}`, {
+        detail: errors.map((e) => `${e.field}: ${e.message}`).join('; '),
+        errors,
+      }),
+      HttpStatus.BAD_REQUEST,
+    );
+  }
+}

@@ -1,0 +1,22 @@
+import 'reflect-metadata';
+import { NestFactory } from '@nestjs/core';
+import { ConfigError, createLogger, loadConfig, PinoNestLogger } from '#common';
+import { WorkerModule } from './worker.module.js';
+
+/** The worker: BullMQ processors for refresh jobs and the schedule sweep. No public HTTP. */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger('worker', config.logLevel);
+  const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config), {
+    logger: new PinoNestLogger(logger),
+  });
+  app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
+  logger.info({ pid: process.pid, concurrency: config.worker.concurrency }, 'worker started');
+}
+
+main().catch((err: unknown) => {
+  const logger = createLogger('worker');
+  if (err instanceof ConfigError) logger.fatal(err.message);
+  else logger.fatal({ err }, 'worker failed to start');
+  process.exit(1);
+});

@@ -1,0 +1,62 @@
+import { Processor, WorkerHost } from '@nestjs/bullmq';
+import { Inject, Logger, type OnModuleInit } from '@nestjs/common';
+import { DelayedError, type Job } from 'bullmq';
+import type { AppConfig } from '#common';
+import { QueueName, type RefreshJobData, RefreshService } from '#refresh';
+import { CONFIG } from '#runtime';
+
+/** Runs refresh jobs: checks the payload, calls the use case, reports. All decisions live in RefreshService. */
+@Processor(QueueName.TokenRefresh)
+export class TokenRefreshProcessor extends WorkerHost implements OnModuleInit {
+  private readonly logger = new Logger(TokenRefreshProcessor.name);
+
+  constructor(
+    private readonly refresh: RefreshService,
+    @Inject(CONFIG) private readonly config: AppConfig,
+  ) {
+    super();
+  }
+
+  onModuleInit(): void {
+    this.worker.concurrency = this.config.worker.concurrency;
+  }
+
+  async process(job: Job<RefreshJobData>, token?: string): Promise<string> {
+    const data = job.data;
+    if (!data || typeof data.credentialId !== 'string' || typeof data.tokenVersion !== 'number') {
+      this.logger.warn({ msg: 'dropping malformed refresh job', jobId: job.id });
+      return 'malformed';
+    }
+    const outcome = await this.refresh.run(data);
+    const ids = { jobId: job.id, credentialId: data.credentialId, trigger: data.trigger };
+    switch (outcome.type) {
+      case 'busy':
+        // Another refresh of this credential holds the lease: look again once it lapses or ends.
+        await job.moveToDelayed(Date.now() + outcome.retryInMs, token);
+        throw new DelayedError();
+      case 'stale':
+        this.logger.debug({ msg: 'refresh job no longer needed', reason: outcome.reason, ...ids });
+        break;
+      case 'refreshed':
+        this.logger.log({
+          msg: 'token refreshed',
+          ...ids,
+          tokenVersion: outcome.projection.token?.tokenVersion,
+          expiresAt: outcome.projection.token && new Date(outcome.projection.token.expiresAt).toISOString(),
+          lateMs: Date.now() - data.dueAt,
+        });
+        break;
+      case 'failed':
+        this.logger.warn({
+          msg: 'refresh failed',
+          ...ids,
+          class: outcome.failure.class,
+          code: outcome.failure.code,
+          attempt: outcome.projection.failures,
+          state: outcome.projection.state,
+        });
+        break;
+    }
+    return outcome.type;
+  }
+}

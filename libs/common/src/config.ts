@@ -1,0 +1,121 @@
+import { z } from 'zod';
+import { type BackoffPolicy, DEFAULT_BACKOFF, DEFAULT_REFRESH_POLICY, type RefreshPolicy } from '#core';
+
+/** A setting that cannot be used; the message names the variable so the operator knows what to fix. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+const bool = z
+  .enum(['1', '0', 'true', 'false', 'yes', 'no', ''])
+  .transform((v) => v === '1' || v === 'true' || v === 'yes');
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const num = (min: number, max: number) => z.coerce.number().min(min).max(max);
+
+const envSchema = z.object({
+  REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  TK_REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,40}$/, 'letters, digits, "-" or "_" only')
+    .default('tk'),
+  TK_PARTITIONS: int(1, 1024).default(1),
+  TK_DEV_MODE: bool.default(false),
+  TK_DATA_DIR: z.string().min(1).default('./.data'),
+  TK_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  TK_API_HOST: z.string().min(1).default('0.0.0.0'),
+  TK_API_PORT: int(0, 65535).default(8080),
+  TK_API_BODY_LIMIT_BYTES: int(1024, 10 * 1024 * 1024).default(256 * 1024),
+  TK_ENCRYPTION_KEYS: z.string().optional(),
+  TK_ENCRYPTION_KEYS_FILE: z.string().optional(),
+  TK_ENCRYPTION_PRIMARY: z.string().optional(),
+  TK_WORKER_CONCURRENCY: int(1, 1000).default(50),
+  TK_REFRESH_FRACTION: num(0.01, 0.9).default(DEFAULT_REFRESH_POLICY.fraction),
+  TK_REFRESH_MIN_BUFFER_SECONDS: num(0, 86_400).default(DEFAULT_REFRESH_POLICY.minBufferMs / 1000),
+  TK_REFRESH_MAX_BUFFER_SECONDS: num(0, 7 * 86_400).default(DEFAULT_REFRESH_POLICY.maxBufferMs / 1000),
+  TK_DEFAULT_LIFETIME_SECONDS: num(1, 365 * 86_400).default(DEFAULT_REFRESH_POLICY.defaultLifetimeMs / 1000),
+  TK_BACKOFF_BASE_MS: int(10, 600_000).default(DEFAULT_BACKOFF.baseMs),
+  TK_BACKOFF_CAP_MS: int(100, 3_600_000).default(DEFAULT_BACKOFF.capMs),
+  TK_GRANT_TIMEOUT_MS: int(100, 120_000).default(10_000),
+  TK_LEASE_TTL_MS: int(1_000, 600_000).default(30_000),
+  TK_TOKEN_WAIT_MS: int(100, 120_000).default(10_000),
+  TK_SWEEP_INTERVAL_MS: int(1_000, 3_600_000).default(60_000),
+  TK_FEED_MAXLEN: int(1_000, 100_000_000).default(1_000_000),
+  TK_HISTORY_MAXLEN: int(10, 1_000_000).default(1_000),
+});
+
+export interface AppConfig {
+  redisUrl: string;
+  redisPrefix: string;
+  partitions: number;
+  devMode: boolean;
+  dataDir: string;
+  logLevel: z.infer<typeof envSchema>['TK_LOG_LEVEL'];
+  api: { host: string; port: number; bodyLimitBytes: number };
+  encryption: { keys?: string; keysFile?: string; primary?: string };
+  worker: { concurrency: number };
+  refreshPolicy: RefreshPolicy;
+  backoff: BackoffPolicy;
+  grantTimeoutMs: number;
+  leaseTtlMs: number;
+  tokenWaitMs: number;
+  sweepIntervalMs: number;
+  feedMaxLen: number;
+  historyMaxLen: number;
+}
+
+/** Reads and validates the environment once, at boot. Unknown values stop the process with the variable's name. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const known = Object.fromEntries(
+    Object.keys(envSchema.shape)
+      .filter((k) => env[k] !== undefined && env[k] !== '')
+      .map((k) => [k, env[k]]),
+  );
+  const parsed = envSchema.safeParse(known);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new ConfigError(`invalid configuration: ${problems}`);
+  }
+  const e = parsed.data;
+  if (e.TK_REFRESH_MIN_BUFFER_SECONDS > e.TK_REFRESH_MAX_BUFFER_SECONDS) {
+    throw new ConfigError(
+      'invalid configuration: TK_REFRESH_MIN_BUFFER_SECONDS exceeds TK_REFRESH_MAX_BUFFER_SECONDS',
+    );
+  }
+  if (e.TK_LEASE_TTL_MS <= e.TK_GRANT_TIMEOUT_MS) {
+    // A lease that can lapse while its holder still waits for the provider lets a second worker
+    // present the same refresh token, which makes rotating providers revoke the grant.
+    throw new ConfigError('invalid configuration: TK_LEASE_TTL_MS must exceed TK_GRANT_TIMEOUT_MS');
+  }
+  return {
+    redisUrl: e.REDIS_URL,
+    redisPrefix: e.TK_REDIS_PREFIX,
+    partitions: e.TK_PARTITIONS,
+    devMode: e.TK_DEV_MODE,
+    dataDir: e.TK_DATA_DIR,
+    logLevel: e.TK_LOG_LEVEL,
+    api: { host: e.TK_API_HOST, port: e.TK_API_PORT, bodyLimitBytes: e.TK_API_BODY_LIMIT_BYTES },
+    encryption: {
+      ...(e.TK_ENCRYPTION_KEYS ? { keys: e.TK_ENCRYPTION_KEYS } : {}),
+      ...(e.TK_ENCRYPTION_KEYS_FILE ? { keysFile: e.TK_ENCRYPTION_KEYS_FILE } : {}),
+      ...(e.TK_ENCRYPTION_PRIMARY ? { primary: e.TK_ENCRYPTION_PRIMARY } : {}),
+    },
+    worker: { concurrency: e.TK_WORKER_CONCURRENCY },
+    refreshPolicy: {
+      fraction: e.TK_REFRESH_FRACTION,
+      minBufferMs: e.TK_REFRESH_MIN_BUFFER_SECONDS * 1000,
+      maxBufferMs: e.TK_REFRESH_MAX_BUFFER_SECONDS * 1000,
+      defaultLifetimeMs: e.TK_DEFAULT_LIFETIME_SECONDS * 1000,
+      jitterFraction: DEFAULT_REFRESH_POLICY.jitterFraction,
+    },
+    backoff: { baseMs: e.TK_BACKOFF_BASE_MS, capMs: e.TK_BACKOFF_CAP_MS },
+    grantTimeoutMs: e.TK_GRANT_TIMEOUT_MS,
+    leaseTtlMs: e.TK_LEASE_TTL_MS,
+    tokenWaitMs: e.TK_TOKEN_WAIT_MS,
+    sweepIntervalMs: e.TK_SWEEP_INTERVAL_MS,
+    feedMaxLen: e.TK_FEED_MAXLEN,
+    historyMaxLen: e.TK_HISTORY_MAXLEN,
+  };
+}

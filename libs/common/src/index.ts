@@ -1,0 +1,3 @@
+export * from './config.js';
+export * from './key-ring.js';
+export * from './logger.js';

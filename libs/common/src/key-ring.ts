@@ -1,0 +1,137 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { CompactEncrypt, compactDecrypt, decodeProtectedHeader } from 'jose';
+import { TokenkeeperError } from '#core';
+import { ConfigError } from './config.js';
+
+/** A ciphertext that cannot be used for this credential: unknown key, tampered, or another credential's. */
+export class SecretDecryptionError extends TokenkeeperError {
+  constructor(message: string) {
+    super('SECRET_DECRYPTION_FAILED', message);
+  }
+}
+
+interface RingKey {
+  kid: string;
+  key: Uint8Array;
+}
+
+const KID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * Encrypts secrets at rest as compact JWE (`dir` + `A256GCM`). The protected header names the key
+ * (`kid`), the credential (`cid`) and the field (`fld`): it is authenticated, so a ciphertext
+ * moved to another credential or field is refused on decrypt, and readable, so re-encryption can
+ * find ciphertexts under an old key without decrypting them.
+ */
+export class KeyRing {
+  private readonly keys: Map<string, RingKey>;
+  readonly primaryKid: string;
+
+  constructor(keys: RingKey[], primaryKid?: string) {
+    if (keys.length === 0) throw new ConfigError('no encryption key configured (TK_ENCRYPTION_KEYS)');
+    this.keys = new Map(keys.map((k) => [k.kid, k]));
+    this.primaryKid = primaryKid ?? keys[0]!.kid;
+    if (!this.keys.has(this.primaryKid)) {
+      throw new ConfigError(`TK_ENCRYPTION_PRIMARY names unknown key id "${this.primaryKid}"`);
+    }
+  }
+
+  /** Parses `kid:base64url[,kid:base64url…]`; the first key is primary unless one is named. */
+  static parse(spec: string, primaryKid?: string): KeyRing {
+    const keys = spec
+      .split(/[\s,]+/)
+      .filter(Boolean)
+      .map((entry, i) => {
+        const sep = entry.indexOf(':');
+        if (sep < 1)
+          throw new ConfigError(`TK_ENCRYPTION_KEYS entry ${i + 1} must look like kid:base64url-key`);
+        const kid = entry.slice(0, sep);
+        if (!KID.test(kid))
+          throw new ConfigError(`TK_ENCRYPTION_KEYS entry ${i + 1}: key id "${kid}" is not [A-Za-z0-9_-]`);
+        const key = Buffer.from(entry.slice(sep + 1), 'base64url');
+        if (key.length !== 32) {
+          throw new ConfigError(
+            `TK_ENCRYPTION_KEYS key "${kid}" must be 32 bytes (base64url), got ${key.length}`,
+          );
+        }
+        return { kid, key: new Uint8Array(key) };
+      });
+    return new KeyRing(keys, primaryKid);
+  }
+
+  /**
+   * Builds the ring from configuration. In development mode with no key configured, generates one
+   * and keeps it in `<dataDir>/encryption-keys` so restarts can still read what was written.
+   */
+  static fromConfig(
+    cfg: { keys?: string; keysFile?: string; primary?: string },
+    dev: { devMode: boolean; dataDir: string },
+  ): KeyRing {
+    if (cfg.keys) return KeyRing.parse(cfg.keys, cfg.primary);
+    if (cfg.keysFile) {
+      if (!existsSync(cfg.keysFile))
+        throw new ConfigError(`TK_ENCRYPTION_KEYS_FILE ${cfg.keysFile} does not exist`);
+      return KeyRing.parse(readFileSync(cfg.keysFile, 'utf8'), cfg.primary);
+    }
+    if (!dev.devMode) {
+      throw new ConfigError(
+        "no encryption key: set TK_ENCRYPTION_KEYS (generate one with `node -e \"console.log('k1:'+require('crypto').randomBytes(32).toString('base64url'))\"`) or TK_DEV_MODE=1 for a local key",
+      );
+    }
+    const file = join(dev.dataDir, 'encryption-keys');
+    if (!existsSync(file)) {
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(file, `dev1:${randomBytes(32).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
+    }
+    return KeyRing.parse(readFileSync(file, 'utf8'), cfg.primary);
+  }
+
+  async encrypt(plaintext: string, credentialId: string, field: string): Promise<string> {
+    const { kid, key } = this.keys.get(this.primaryKid)!;
+    return new CompactEncrypt(new TextEncoder().encode(plaintext))
+      .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid, cid: credentialId, fld: field })
+      .encrypt(key);
+  }
+
+  async decrypt(jwe: string, credentialId: string, field: string): Promise<string> {
+    let header: ReturnType<typeof decodeProtectedHeader>;
+    try {
+      header = decodeProtectedHeader(jwe);
+    } catch {
+      throw new SecretDecryptionError(
+        `the stored ${field} of credential ${credentialId} is not a valid ciphertext`,
+      );
+    }
+    const ringKey = typeof header.kid === 'string' ? this.keys.get(header.kid) : undefined;
+    if (!ringKey) {
+      throw new SecretDecryptionError(
+        `the stored ${field} of credential ${credentialId} uses unknown key "${String(header.kid)}"`,
+      );
+    }
+    if (header.cid !== credentialId || header.fld !== field) {
+      throw new SecretDecryptionError(
+        `the stored ${field} of credential ${credentialId} belongs to another credential or field`,
+      );
+    }
+    try {
+      const { plaintext } = await compactDecrypt(jwe, ringKey.key);
+      return new TextDecoder().decode(plaintext);
+    } catch {
+      throw new SecretDecryptionError(
+        `the stored ${field} of credential ${credentialId} failed authentication`,
+      );
+    }
+  }
+
+  /** The key id a ciphertext was made with, read from its header without decrypting. */
+  static keyIdOf(jwe: string): string | undefined {
+    try {
+      const kid = decodeProtectedHeader(jwe).kid;
+      return typeof kid === 'string' ? kid : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+}

@@ -1,0 +1,2 @@
+export * from './grant-client.js';
+export * from './oauth-grant-client.js';

@@ -1,0 +1,75 @@
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { CredentialStore } from '#store';
+import type { RefreshJobData } from './queues.js';
+import { plannedRefresh, type RefreshScheduler } from './refresh-scheduler.js';
+
+export interface SweepResult {
+  checked: number;
+  /** Plans with no job at all (lost job, crash between persist and enqueue). */
+  restored: string[];
+  /** Delayed jobs long past due (no worker promoted them, or the host slept). */
+  promoted: string[];
+}
+
+export interface SweepOptions {
+  /** A delayed job this late is promoted. */
+  overdueMs: number;
+  now?: () => number;
+}
+
+/**
+ * Repairs the schedule: every credential that should be refreshing has its planned job, and no
+ * planned job sits overdue. Safe to run on every worker at once (adding a planned job twice is a
+ * no-op); a leader lock just saves the duplicate reads.
+ */
+export class ScheduleSweeper {
+  private readonly now: () => number;
+
+  constructor(
+    private readonly store: CredentialStore,
+    private readonly queue: Queue<RefreshJobData>,
+    private readonly scheduler: RefreshScheduler,
+    private readonly options: SweepOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Runs one sweep if no other process holds the sweep lock for this period. */
+  async sweepIfLeader(redis: Redis, periodMs: number): Promise<SweepResult | undefined> {
+    const lock = this.store.keys.global('sweep-lock');
+    const ok = await redis.set(
+      lock,
+      String(process.pid),
+      'PX',
+      Math.max(1000, Math.floor(periodMs * 0.9)),
+      'NX',
+    );
+    return ok === 'OK' ? this.sweepOnce() : undefined;
+  }
+
+  async sweepOnce(): Promise<SweepResult> {
+    const result: SweepResult = { checked: 0, restored: [], promoted: [] };
+    for (let partition = 0; partition < this.store.keys.partitions; partition++) {
+      for await (const ids of this.store.idsOfPartition(partition)) {
+        const projections = await this.store.getMany(ids);
+        for (const p of projections) {
+          const plan = p && plannedRefresh(p);
+          if (!plan) continue;
+          result.checked += 1;
+          const state = await this.queue.getJobState(plan.jobId);
+          if (state === 'unknown' || state === 'completed' || state === 'failed') {
+            if (state !== 'unknown') await this.queue.remove(plan.jobId).catch(() => 0);
+            await this.scheduler.add(plan);
+            result.restored.push(plan.jobId);
+          } else if (state === 'delayed' && plan.runAt < this.now() - this.options.overdueMs) {
+            const job = await this.queue.getJob(plan.jobId);
+            await job?.promote().catch(() => undefined);
+            result.promoted.push(plan.jobId);
+          }
+        }
+      }
+    }
+    return result;
+  }
+}

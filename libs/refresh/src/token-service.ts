@@ -1,0 +1,143 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { RefreshTrigger } from '#core';
+import type { CredentialStore, StoredCredential } from '#store';
+import type { CredentialCipher } from './credential-secrets.js';
+import { CredentialNotFoundError, TokenUnavailableError } from './errors.js';
+import type { RefreshScheduler } from './refresh-scheduler.js';
+
+export interface ServedToken {
+  accessToken: string;
+  tokenType: string;
+  tokenVersion: number;
+  expiresAt: number;
+  scope?: string;
+  /** Set when a refresh was wanted but failed and a still-valid cached token is served instead. */
+  warning?: string;
+}
+
+export interface TokenServiceOptions {
+  /** How long a reader waits for a refresh it triggered or joined. */
+  waitMs: number;
+  pollMs?: number;
+  now?: () => number;
+}
+
+/**
+ * Serves access tokens: the cached one when it has the runway the caller asks for, otherwise a
+ * refresh is demanded (one per credential and token version, whoever asks) and awaited. An
+ * expired token is never served.
+ */
+export class TokenService {
+  private readonly now: () => number;
+
+  constructor(
+    private readonly store: CredentialStore,
+    private readonly cipher: CredentialCipher,
+    private readonly scheduler: RefreshScheduler,
+    private readonly options: TokenServiceOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+  }
+
+  async getToken(namespace: string, id: string, minTtlSeconds: number): Promise<ServedToken> {
+    const stored = await this.load(namespace, id);
+    const token = stored.projection.token;
+    if (token && token.expiresAt - this.now() >= minTtlSeconds * 1000) return this.serve(stored);
+    return this.refreshAndServe(stored, 'on_demand');
+  }
+
+  /**
+   * A consumer was refused with token version `version`. Only the first report for the current
+   * version triggers a refresh; every caller gets the token that replaced it.
+   */
+  async invalidate(namespace: string, id: string, version: number): Promise<ServedToken> {
+    const stored = await this.load(namespace, id);
+    const current = stored.projection.token?.tokenVersion ?? 0;
+    if (version < current) return this.serve(stored);
+    return this.refreshAndServe(stored, 'invalidated');
+  }
+
+  private async refreshAndServe(stored: StoredCredential, trigger: RefreshTrigger): Promise<ServedToken> {
+    const p = stored.projection;
+    if (p.state === 'reauth_required')
+      return this.fallback(stored, 'auth', p.lastFailure?.message ?? 'credential needs re-authentication');
+    const startVersion = p.token?.tokenVersion ?? 0;
+    const startFailures = p.failures;
+    await this.scheduler.demand(p, trigger);
+    const deadline = this.now() + this.options.waitMs;
+    const pollMs = this.options.pollMs ?? 25;
+    let latest = p;
+    while (this.now() < deadline) {
+      await sleep(pollMs);
+      const next = await this.store.getProjection(p.id);
+      if (!next || next.state === 'revoked') throw new CredentialNotFoundError(p.id);
+      latest = next;
+      const version = next.token?.tokenVersion ?? 0;
+      // A fresh token is served even if its whole lifetime is shorter than the runway asked for.
+      if (version > startVersion) return this.serve(await this.reload(p.id));
+      if (next.failures > startFailures || next.state === 'reauth_required') {
+        const reason = next.lastFailure?.class === 'permanent' ? 'auth' : 'network';
+        return this.fallback(await this.reload(p.id), reason, next.lastFailure?.message ?? 'refresh failed');
+      }
+    }
+    return this.fallback(
+      await this.reload(latest.id),
+      'timeout',
+      `no refresh completed within ${this.options.waitMs} ms`,
+    );
+  }
+
+  /** Serves the cached token with a warning if it is still valid; otherwise explains why there is none. */
+  private async fallback(
+    stored: StoredCredential,
+    reason: TokenUnavailableError['reason'],
+    why: string,
+  ): Promise<ServedToken> {
+    const p = stored.projection;
+    const leftMs = p.token ? p.token.expiresAt - this.now() : 0;
+    if (p.token && leftMs > 0) {
+      const served = await this.serve(stored);
+      const code = p.lastFailure?.code ?? reason.toUpperCase();
+      return {
+        ...served,
+        warning: `refresh failed (${code}); serving the cached token, ${Math.floor(leftMs / 1000)} s left`,
+      };
+    }
+    if (p.state === 'pending' && reason === 'timeout') {
+      throw new TokenUnavailableError('pending', `the credential has no token yet: ${why}`, 1);
+    }
+    const retry = p.lastFailure?.nextAttemptAt
+      ? Math.max(1, Math.ceil((p.lastFailure.nextAttemptAt - this.now()) / 1000))
+      : undefined;
+    throw new TokenUnavailableError(reason, `no valid token: ${why}`, retry);
+  }
+
+  private async serve(stored: StoredCredential): Promise<ServedToken> {
+    const token = stored.projection.token;
+    if (!stored.token || !token || token.expiresAt <= this.now()) {
+      throw new TokenUnavailableError('network', 'the token expired before it could be served');
+    }
+    const accessToken = await this.cipher.decryptToken(stored.projection.id, stored.token);
+    return {
+      accessToken,
+      tokenType: token.tokenType,
+      tokenVersion: token.tokenVersion,
+      expiresAt: token.expiresAt,
+      ...(token.scope ? { scope: token.scope } : {}),
+    };
+  }
+
+  private async load(namespace: string, id: string): Promise<StoredCredential> {
+    const stored = await this.store.get(id);
+    const p = stored?.projection;
+    if (!stored || !p || p.namespace !== namespace || p.state === 'revoked')
+      throw new CredentialNotFoundError(id);
+    return stored;
+  }
+
+  private async reload(id: string): Promise<StoredCredential> {
+    const stored = await this.store.get(id);
+    if (!stored || stored.projection.state === 'revoked') throw new CredentialNotFoundError(id);
+    return stored;
+  }
+}

@@ -1,0 +1,3 @@
+export * from './redis-connection.js';
+export * from './runtime.module.js';
+export * from './tokens.js';

@@ -1,0 +1,260 @@
+import type { Redis } from 'ioredis';
+import {
+  applyEvent,
+  type CredentialEvent,
+  type CredentialProjection,
+  type CredentialState,
+  type NewEvent,
+  TokenkeeperError,
+} from '#core';
+import type { KeySpace } from './keys.js';
+import { defineScripts, runScript } from './lua-scripts.js';
+
+/** The credential moved on since it was read; re-read and decide again. */
+export class RevisionConflictError extends TokenkeeperError {
+  constructor(
+    readonly credentialId: string,
+    readonly expected: number,
+    readonly actual: number,
+  ) {
+    super('REVISION_CONFLICT', `credential ${credentialId} is at revision ${actual}, expected ${expected}`);
+  }
+}
+
+/** An event as stored in a history or the feed: the credential's namespace travels with it. */
+export type StoredEvent = CredentialEvent & { namespace: string };
+
+export interface FeedEntry {
+  /** Stream entry id within its partition. */
+  id: string;
+  partition: number;
+  event: StoredEvent;
+}
+
+export interface StoredCredential {
+  projection: CredentialProjection;
+  /** JWE of the credential's long-lived secrets (refresh token, client secret, ...). */
+  secrets?: string;
+  /** JWE of the current access token. */
+  token?: string;
+}
+
+export interface AppendOptions {
+  /** New secrets ciphertext; `null` deletes it, absent keeps it. */
+  secrets?: string | null;
+  /** New access-token ciphertext; `null` deletes it, absent keeps it. */
+  token?: string | null;
+  index?: 'add' | 'rem' | 'keep';
+}
+
+export interface ListQuery {
+  namespace?: string;
+  state?: CredentialState;
+  labels?: Record<string, string>;
+  /** Opaque cursor from a previous page. */
+  cursor?: string;
+  limit: number;
+}
+
+export interface StoreLimits {
+  historyMaxLen: number;
+  feedMaxLen: number;
+}
+
+/**
+ * Event-sourced credential store on Redis. A credential's projection is `applyEvent` folded over
+ * its history; each append writes events, projection, ciphertexts and feed entries in one Lua
+ * script guarded by the expected revision.
+ */
+export class CredentialStore {
+  constructor(
+    private readonly redis: Redis,
+    readonly keys: KeySpace,
+    private readonly limits: StoreLimits,
+  ) {
+    defineScripts(redis);
+  }
+
+  async get(id: string): Promise<StoredCredential | undefined> {
+    const [p, s, t] = await this.redis.hmget(this.keys.credential(id), 'p', 's', 't');
+    if (!p) return undefined;
+    return {
+      projection: JSON.parse(p) as CredentialProjection,
+      ...(s ? { secrets: s } : {}),
+      ...(t ? { token: t } : {}),
+    };
+  }
+
+  async getProjection(id: string): Promise<CredentialProjection | undefined> {
+    const p = await this.redis.hget(this.keys.credential(id), 'p');
+    return p ? (JSON.parse(p) as CredentialProjection) : undefined;
+  }
+
+  /**
+   * Appends events to a credential (new when `current` is undefined) and returns the new
+   * projection. Throws RevisionConflictError if someone else appended since `current` was read.
+   */
+  async append(
+    id: string,
+    current: CredentialProjection | undefined,
+    events: NewEvent[],
+    options: AppendOptions = {},
+  ): Promise<{ projection: CredentialProjection; events: StoredEvent[] }> {
+    if (events.length === 0) throw new TypeError('append needs at least one event');
+    const expected = current?.revision ?? 0;
+    let projection = current;
+    const stored: StoredEvent[] = [];
+    for (const [i, e] of events.entries()) {
+      const event = { ...e, credentialId: id, revision: expected + i + 1 } as CredentialEvent;
+      projection = applyEvent(projection, event);
+      stored.push({ ...event, namespace: projection.namespace });
+    }
+    const fields: string[] = [];
+    if (options.secrets !== undefined) fields.push('s', options.secrets ?? '');
+    if (options.token !== undefined) fields.push('t', options.token ?? '');
+    try {
+      await runScript<unknown[]>(
+        this.redis,
+        'append-events-4',
+        [this.keys.credential(id), this.keys.history(id), this.keys.feedOf(id), this.keys.indexOf(id)],
+        [
+          expected,
+          JSON.stringify(projection),
+          this.limits.historyMaxLen,
+          this.limits.feedMaxLen,
+          options.index ?? 'keep',
+          id,
+          fields.length / 2,
+          ...fields,
+          ...stored.map((e) => JSON.stringify(e)),
+        ],
+      );
+    } catch (err) {
+      const match = /CONFLICT (\d+)/.exec(String((err as Error).message));
+      if (match) throw new RevisionConflictError(id, expected, Number(match[1]));
+      throw err;
+    }
+    return { projection: projection!, events: stored };
+  }
+
+  /** A credential's history, oldest first, optionally after a revision. */
+  async history(id: string, opts: { afterRevision?: number; limit?: number } = {}): Promise<StoredEvent[]> {
+    const start = opts.afterRevision !== undefined ? `(${opts.afterRevision}-0` : '-';
+    const entries = await this.redis.xrange(this.keys.history(id), start, '+', 'COUNT', opts.limit ?? 1000);
+    return entries.map(([, fields]) => JSON.parse(fields[1]!) as StoredEvent);
+  }
+
+  /** Pages through credentials by id; filters apply to the page's projections. */
+  async list(query: ListQuery): Promise<{ items: CredentialProjection[]; nextCursor?: string }> {
+    let [partition, after] = decodeCursor(query.cursor);
+    const items: CredentialProjection[] = [];
+    while (partition < this.keys.partitions && items.length < query.limit) {
+      const batch = Math.max(query.limit * 2, 50);
+      const ids = await this.redis.zrangebylex(
+        this.keys.index(partition),
+        after ? `(${after}` : '-',
+        '+',
+        'LIMIT',
+        0,
+        batch,
+      );
+      if (ids.length === 0) {
+        partition += 1;
+        after = '';
+        continue;
+      }
+      const projections = await this.getMany(ids);
+      for (const [i, p] of projections.entries()) {
+        after = ids[i]!;
+        if (p && matches(p, query)) items.push(p);
+        if (items.length >= query.limit) break;
+      }
+      if (ids.length < batch && items.length < query.limit) {
+        partition += 1;
+        after = '';
+      }
+    }
+    const exhausted = partition >= this.keys.partitions;
+    return exhausted ? { items } : { items, nextCursor: encodeCursor(partition, after) };
+  }
+
+  async getMany(ids: string[]): Promise<(CredentialProjection | undefined)[]> {
+    if (ids.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hget(this.keys.credential(id), 'p');
+    const results = (await pipeline.exec()) ?? [];
+    return results.map(([err, value]) =>
+      err || !value ? undefined : (JSON.parse(value as string) as CredentialProjection),
+    );
+  }
+
+  /** Every indexed credential id of a partition, in pages (for the sweep and re-encryption). */
+  async *idsOfPartition(partition: number, pageSize = 500): AsyncGenerator<string[]> {
+    let after = '';
+    for (;;) {
+      const ids = await this.redis.zrangebylex(
+        this.keys.index(partition),
+        after ? `(${after}` : '-',
+        '+',
+        'LIMIT',
+        0,
+        pageSize,
+      );
+      if (ids.length === 0) return;
+      yield ids;
+      after = ids.at(-1)!;
+      if (ids.length < pageSize) return;
+    }
+  }
+
+  /** Reads a feed partition after an entry id ("0" for the beginning), optionally blocking. */
+  async readFeed(partition: number, afterId: string, count: number, blockMs?: number): Promise<FeedEntry[]> {
+    const key = this.keys.feed(partition);
+    const res =
+      blockMs !== undefined
+        ? await this.redis.xread('COUNT', count, 'BLOCK', blockMs, 'STREAMS', key, afterId)
+        : await this.redis.xread('COUNT', count, 'STREAMS', key, afterId);
+    if (!res) return [];
+    return res.flatMap(([, entries]) =>
+      entries.map(([id, fields]) => ({ id, partition, event: JSON.parse(fields[1]!) as StoredEvent })),
+    );
+  }
+
+  /** Removes a revoked credential's data after a retention period, keeping the history readable until then. */
+  async expireCredential(id: string, retentionSeconds: number): Promise<void> {
+    await this.redis
+      .multi()
+      .expire(this.keys.credential(id), retentionSeconds)
+      .expire(this.keys.history(id), retentionSeconds)
+      .exec();
+  }
+}
+
+function matches(p: CredentialProjection, q: ListQuery): boolean {
+  if (p.state === 'revoked') return false;
+  if (q.namespace !== undefined && p.namespace !== q.namespace) return false;
+  if (q.state !== undefined && p.state !== q.state) return false;
+  if (q.labels) {
+    for (const [k, v] of Object.entries(q.labels)) if (p.labels[k] !== v) return false;
+  }
+  return true;
+}
+
+function encodeCursor(partition: number, after: string): string {
+  return Buffer.from(`${partition}:${after}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string | undefined): [number, string] {
+  if (!cursor) return [0, ''];
+  const raw = Buffer.from(cursor, 'base64url').toString('utf8');
+  const sep = raw.indexOf(':');
+  const partition = Number(raw.slice(0, sep));
+  if (sep < 1 || !Number.isInteger(partition) || partition < 0) throw new InvalidCursorError();
+  return [partition, raw.slice(sep + 1)];
+}
+
+export class InvalidCursorError extends TokenkeeperError {
+  constructor() {
+    super('INVALID_CURSOR', 'the cursor is not one this service returned; start again without it');
+  }
+}

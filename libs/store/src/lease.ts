@@ -1,0 +1,56 @@
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { KeySpace } from './keys.js';
+import { defineScripts, runScript } from './lua-scripts.js';
+
+export interface Lease {
+  credentialId: string;
+  owner: string;
+}
+
+/**
+ * One refresh per credential across the fleet: `SET NX PX` with a random owner token. Only the
+ * owner can release or extend it. The lease alone is not the safety net: a refresh that outlives
+ * its lease is still fenced by the revision check when it persists.
+ */
+export class LeaseManager {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: KeySpace,
+  ) {
+    defineScripts(redis);
+  }
+
+  async acquire(credentialId: string, ttlMs: number): Promise<Lease | undefined> {
+    const owner = randomBytes(12).toString('base64url');
+    const ok = await this.redis.set(this.keys.lease(credentialId), owner, 'PX', ttlMs, 'NX');
+    return ok === 'OK' ? { credentialId, owner } : undefined;
+  }
+
+  async release(lease: Lease): Promise<boolean> {
+    return (
+      (await runScript<number>(
+        this.redis,
+        'release-lease-1',
+        [this.keys.lease(lease.credentialId)],
+        [lease.owner],
+      )) === 1
+    );
+  }
+
+  async extend(lease: Lease, ttlMs: number): Promise<boolean> {
+    return (
+      (await runScript<number>(
+        this.redis,
+        'extend-lease-1',
+        [this.keys.lease(lease.credentialId)],
+        [lease.owner, ttlMs],
+      )) === 1
+    );
+  }
+
+  /** Milliseconds until the current lease lapses; 0 when there is none. */
+  async remainingMs(credentialId: string): Promise<number> {
+    return Math.max(0, await this.redis.pttl(this.keys.lease(credentialId)));
+  }
+}
