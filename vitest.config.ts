@@ -26,6 +26,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'integration',
+          globalSetup: ['test/support/global-setup.ts'],
           include: ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts'],
           testTimeout: 180_000,
           hookTimeout: 120_000,

@@ -1,0 +1,132 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startOAuthServer, type OAuthServer } from '../support/oauth-server.js';
+import { type AppProcess, apiClient, startApp } from '../support/processes.js';
+import { dumpRedis, leakedSecrets } from '../support/redis-dump.js';
+import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
+import { sleep } from '../support/wait.js';
+
+interface View {
+  id: string;
+  state: string;
+  tokenVersion: number;
+}
+interface TokenBody {
+  accessToken: string;
+  tokenVersion: number;
+  expiresAt: string;
+}
+interface EventBody {
+  type: string;
+  revision: number;
+  at: string;
+  data: Record<string, unknown>;
+}
+
+const RUN_MS = 60_000;
+
+/**
+ * Issue 2, acceptance 1, 2 and 6: credentials registered through the HTTP API stay fresh on two
+ * worker processes against a real authorization server with rotating refresh tokens and 10 s
+ * access tokens, and no secret shows up in Redis, job data or the logs.
+ */
+describe('walking system: two workers keep OAuth credentials fresh', () => {
+  let redis: RedisServer;
+  let oauth: OAuthServer;
+  let api: AppProcess;
+  const workers: AppProcess[] = [];
+  const secrets = new Set<string>();
+
+  beforeAll(async () => {
+    redis = await startRedis({ appendonly: true });
+    oauth = await startOAuthServer({ accessTokenTtl: 10, rotateRefreshToken: true });
+    const env = { REDIS_URL: redis.url, TK_REDIS_PREFIX: uniquePrefix('walk'), TK_SWEEP_INTERVAL_MS: '5000' };
+    api = await startApp('api', env);
+    workers.push(await startApp('worker', env, 'worker-1'), await startApp('worker', env, 'worker-2'));
+  });
+
+  afterAll(async () => {
+    await Promise.all([api?.stop(), ...workers.map((w) => w.stop())]);
+    await oauth?.stop();
+    await redis?.destroy();
+  });
+
+  it('refreshes before every expiry, serves only active tokens, and never presents a refresh token twice', async () => {
+    const client = apiClient(api.url!);
+    const issued = await oauth.issueRefreshToken('basic');
+    const { clientId, clientSecret } = oauth.clients.basic;
+    const cc = oauth.clients.clientCredentials;
+    for (const s of [issued.refreshToken, issued.accessToken, clientSecret, cc.clientSecret]) secrets.add(s);
+    oauth.resetCounters();
+
+    const rt = await client.post<View>('/v1/credentials', {
+      kind: 'oauth2.refresh_token',
+      name: 'rotating',
+      issuer: oauth.issuer,
+      clientId,
+      clientAuth: 'client_secret_basic',
+      clientSecret,
+      refreshToken: issued.refreshToken,
+      policy: { minBufferSeconds: 1 },
+    });
+    expect(rt.status).toBe(201);
+    const ccReg = await client.post<View>('/v1/credentials', {
+      kind: 'oauth2.client_credentials',
+      name: 'service',
+      issuer: oauth.issuer,
+      clientId: cc.clientId,
+      clientSecret: cc.clientSecret,
+      scope: 'api',
+      policy: { minBufferSeconds: 1 },
+    });
+    expect(ccReg.status).toBe(201);
+    const ids = [rt.body.id, ccReg.body.id];
+
+    // Readers: every 500 ms, each token must be active at the provider.
+    const inactive: string[] = [];
+    let reads = 0;
+    const end = Date.now() + RUN_MS;
+    while (Date.now() < end) {
+      for (const id of ids) {
+        const res = await client.get<TokenBody>(`/v1/credentials/${id}/token?minTtl=1`);
+        expect(res.status, JSON.stringify(res.body)).toBe(200);
+        secrets.add(res.body.accessToken);
+        const info = await oauth.introspect(res.body.accessToken);
+        reads += 1;
+        if (!info.active) inactive.push(`${id} v${res.body.tokenVersion}`);
+      }
+      await sleep(500);
+    }
+
+    expect(inactive).toEqual([]);
+    expect(reads).toBeGreaterThan(100);
+    expect(oauth.counters.invalidGrant).toBe(0);
+    expect(oauth.counters.refreshTokenReuse).toBe(0);
+
+    for (const id of ids) {
+      const { body } = await client.get<{ items: EventBody[] }>(`/v1/credentials/${id}/events?limit=1000`);
+      const events = body.items;
+      expect(events.map((e) => e.revision)).toEqual(events.map((_, i) => i + 1));
+      const updates = events.filter((e) => e.type === 'token.updated');
+      expect(updates.length).toBeGreaterThanOrEqual(5);
+      expect(updates.map((e) => e.data.tokenVersion)).toEqual(updates.map((_, i) => i + 1));
+      let worstMarginMs = Number.POSITIVE_INFINITY;
+      for (let i = 1; i < updates.length; i++) {
+        const margin = Date.parse(String(updates[i - 1]!.data.expiresAt)) - Date.parse(updates[i]!.at);
+        worstMarginMs = Math.min(worstMarginMs, margin);
+        expect(margin, `refresh ${i + 1} of ${id} came after the previous token expired`).toBeGreaterThan(0);
+      }
+      expect(events.some((e) => e.type === 'refresh.failed')).toBe(false);
+      console.info(`${id}: ${updates.length} refreshes in ${RUN_MS / 1000} s, worst margin before expiry ${worstMarginMs} ms`);
+    }
+  });
+
+  it('keeps every secret out of Redis, job data and the logs', async () => {
+    expect(secrets.size).toBeGreaterThan(10);
+    const stored = await dumpRedis(redis.url);
+    expect(stored).toContain('token-refresh'); // the queue's keys (job data included) were scanned
+    expect(leakedSecrets(stored, secrets)).toEqual([]);
+    const logs = [api, ...workers].map((p) => p.logs()).join('\n');
+    expect(logs).toContain('token refreshed');
+    expect(leakedSecrets(logs, secrets)).toEqual([]);
+  });
+});

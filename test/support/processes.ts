@@ -1,0 +1,143 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { freePort } from './net.js';
+import { waitFor } from './wait.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const ENTRY = {
+  api: 'dist/apps/api/src/main.js',
+  worker: 'dist/apps/worker/src/main.js',
+} as const;
+
+/** A fixed test key: tests never depend on the development key file. */
+export const TEST_ENCRYPTION_KEYS = `test1:${Buffer.alloc(32, 7).toString('base64url')}`;
+
+const live = new Set<ChildProcess>();
+const killAll = () => {
+  for (const child of live) child.kill('SIGKILL');
+};
+// Vitest ends its workers with SIGTERM, which skips 'exit' handlers: clean up on signals too,
+// then re-raise unless another handler (redis-server.ts has one) still will.
+process.once('exit', killAll);
+for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+  process.once(signal, () => {
+    killAll();
+    if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+  });
+}
+
+export interface AppProcess {
+  readonly name: string;
+  readonly pid: number | undefined;
+  /** Base URL for the api (undefined for a worker). */
+  readonly url: string | undefined;
+  /** Everything the process printed so far, across restarts. */
+  logs(): string;
+  /** SIGTERM and wait for the exit; resolves to the exit code. */
+  stop(timeoutMs?: number): Promise<number | null>;
+  /** SIGKILL and wait. */
+  kill(): Promise<void>;
+  /** Starts the same process again (same port and environment). */
+  start(): Promise<void>;
+  readonly exitCode: number | null;
+}
+
+/**
+ * Starts a real tokenkeeper process from `dist/` (built by the test global setup) with the given
+ * environment, and waits until it is ready: the api answers `/health/ready`, a worker logs that
+ * it started.
+ */
+export async function startApp(kind: keyof typeof ENTRY, env: Record<string, string>, label: string = kind): Promise<AppProcess> {
+  const port = kind === 'api' ? Number(env.TK_API_PORT ?? (await freePort())) : undefined;
+  const fullEnv: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '/tmp',
+    TK_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
+    TK_LOG_LEVEL: 'info',
+    TK_API_HOST: '127.0.0.1',
+    ...env,
+    ...(port !== undefined ? { TK_API_PORT: String(port) } : {}),
+  };
+  let output = '';
+  let child: ChildProcess | undefined;
+  let exited: Promise<number | null> = Promise.resolve(null);
+  let exitCode: number | null = null;
+
+  const launch = async () => {
+    exitCode = null;
+    const started = output.length;
+    const c = spawn(process.execPath, [ENTRY[kind]], { cwd: ROOT, env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    child = c;
+    live.add(c);
+    c.stdout?.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
+    c.stderr?.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
+    exited = new Promise((resolve) =>
+      c.once('exit', (code) => {
+        live.delete(c);
+        exitCode = code;
+        resolve(code);
+      }),
+    );
+    await waitFor(
+      async () => {
+        if (c.exitCode !== null) throw new Error(`${label} exited with ${c.exitCode}:\n${output.slice(-3000)}`);
+        if (kind === 'worker') return output.slice(started).includes('"worker started"');
+        const res = await fetch(`http://127.0.0.1:${port}/health/ready`).catch(() => undefined);
+        return res?.status === 200;
+      },
+      { timeoutMs: 30_000, intervalMs: 100, message: `${label} ready` },
+    );
+  };
+
+  await launch();
+  return {
+    name: label,
+    get pid() {
+      return child?.pid;
+    },
+    url: port !== undefined ? `http://127.0.0.1:${port}` : undefined,
+    logs: () => output,
+    get exitCode() {
+      return exitCode;
+    },
+    async stop(timeoutMs = 20_000) {
+      if (!child || child.exitCode !== null) return child?.exitCode ?? null;
+      const c = child;
+      c.kill('SIGTERM');
+      const timer = setTimeout(() => c.kill('SIGKILL'), timeoutMs);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+    async kill() {
+      if (!child || child.exitCode !== null) return;
+      child.kill('SIGKILL');
+      await exited;
+    },
+    start: launch,
+  };
+}
+
+/** A small JSON client for the API under test. */
+export function apiClient(baseUrl: string, headers: Record<string, string> = {}) {
+  const call = async <T = unknown>(method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${baseUrl}${path}`, {
+      method,
+      headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await res.text();
+    const json = text ? (JSON.parse(text) as T) : (undefined as T);
+    return { status: res.status, headers: res.headers, body: json };
+  };
+  return {
+    get: <T = unknown>(path: string) => call<T>('GET', path),
+    post: <T = unknown>(path: string, body?: unknown) => call<T>('POST', path, body ?? {}),
+    patch: <T = unknown>(path: string, body: unknown) => call<T>('PATCH', path, body),
+    delete: <T = unknown>(path: string) => call<T>('DELETE', path),
+  };
+}
