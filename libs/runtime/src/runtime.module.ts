@@ -24,7 +24,7 @@ import {
 } from '#refresh';
 import { CredentialStore, KeySpace, LeaseManager } from '#store';
 import { createRedis } from './redis-connection.js';
-import { CONFIG, REDIS } from './tokens.js';
+import { CONFIG, OUTBOUND_FETCH, REDIS } from './tokens.js';
 
 export const GRANT_CLIENT = Symbol('tokenkeeper.grantClient');
 
@@ -80,7 +80,12 @@ export class RuntimeModule {
           inject: [KeyRing],
           useFactory: (ring: KeyRing) => new CredentialCipher(ring),
         },
-        { provide: GRANT_CLIENT, useFactory: () => new OAuthGrantClient() },
+        { provide: OUTBOUND_FETCH, useValue: fetch },
+        {
+          provide: GRANT_CLIENT,
+          inject: [OUTBOUND_FETCH],
+          useFactory: (outbound: typeof fetch) => new OAuthGrantClient({ fetch: outbound }),
+        },
         {
           provide: RefreshScheduler,
           inject: [queueToken],
@@ -134,6 +139,7 @@ export class RuntimeModule {
         KeyRing,
         CredentialCipher,
         GRANT_CLIENT,
+        OUTBOUND_FETCH,
         RefreshScheduler,
         RefreshService,
         CredentialService,
