@@ -8,7 +8,7 @@ export async function dumpRedis(url: string): Promise<string> {
   try {
     let cursor = '0';
     do {
-      const [next, keys] = await redis.scan(cursor, 'COUNT', 500);
+      const [next, keys] = await redis.scan(cursor, 'COUNT', '500');
       cursor = next;
       for (const key of keys) {
         const type = await redis.type(key);
