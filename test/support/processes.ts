@@ -47,7 +47,11 @@ export interface AppProcess {
  * environment, and waits until it is ready: the api answers `/health/ready`, a worker logs that
  * it started.
  */
-export async function startApp(kind: keyof typeof ENTRY, env: Record<string, string>, label: string = kind): Promise<AppProcess> {
+export async function startApp(
+  kind: keyof typeof ENTRY,
+  env: Record<string, string>,
+  label: string = kind,
+): Promise<AppProcess> {
   const port = kind === 'api' ? Number(env.TK_API_PORT ?? (await freePort())) : undefined;
   const fullEnv: Record<string, string> = {
     PATH: process.env.PATH ?? '',
@@ -66,7 +70,11 @@ export async function startApp(kind: keyof typeof ENTRY, env: Record<string, str
   const launch = async () => {
     exitCode = null;
     const started = output.length;
-    const c = spawn(process.execPath, [ENTRY[kind]], { cwd: ROOT, env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    const c = spawn(process.execPath, [ENTRY[kind]], {
+      cwd: ROOT,
+      env: fullEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     child = c;
     live.add(c);
     c.stdout?.on('data', (d: Buffer) => {
@@ -84,7 +92,8 @@ export async function startApp(kind: keyof typeof ENTRY, env: Record<string, str
     );
     await waitFor(
       async () => {
-        if (c.exitCode !== null) throw new Error(`${label} exited with ${c.exitCode}:\n${output.slice(-3000)}`);
+        if (c.exitCode !== null)
+          throw new Error(`${label} exited with ${c.exitCode}:\n${output.slice(-3000)}`);
         if (kind === 'worker') return output.slice(started).includes('"worker started"');
         const res = await fetch(`http://127.0.0.1:${port}/health/ready`).catch(() => undefined);
         return res?.status === 200;
@@ -134,7 +143,29 @@ export function apiClient(baseUrl: string, headers: Record<string, string> = {})
     const json = text ? (JSON.parse(text) as T) : (undefined as T);
     return { status: res.status, headers: res.headers, body: json };
   };
+  /** Sends a body exactly as given (malformed JSON, odd content types), with the client's default headers. */
+  const raw = async (
+    method: string,
+    path: string,
+    body: string | Uint8Array | undefined,
+    extra: Record<string, string>,
+  ) => {
+    const res = await fetch(`${baseUrl}${path}`, {
+      method,
+      headers: { ...headers, ...extra },
+      ...(body !== undefined ? { body } : {}),
+    });
+    const text = await res.text();
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      json = text;
+    }
+    return { status: res.status, headers: res.headers, body: json as Record<string, unknown> };
+  };
   return {
+    raw,
     get: <T = unknown>(path: string) => call<T>('GET', path),
     post: <T = unknown>(path: string, body?: unknown) => call<T>('POST', path, body ?? {}),
     patch: <T = unknown>(path: string, body: unknown) => call<T>('PATCH', path, body),

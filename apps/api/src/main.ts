@@ -3,6 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { ConfigError, createLogger, loadConfig, PinoNestLogger } from '#common';
 import { ApiModule } from './api.module.js';
+import { requireJsonBodies } from './http/json-only.js';
 import { setupOpenApi } from './openapi.js';
 
 async function main(): Promise<void> {
@@ -16,6 +17,7 @@ async function main(): Promise<void> {
   const app = await NestFactory.create<NestFastifyApplication>(ApiModule.forRoot(config), adapter, {
     logger: new PinoNestLogger(logger),
   });
+  requireJsonBodies(app.getHttpAdapter().getInstance());
   setupOpenApi(app);
   app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
   await app.listen(config.api.port, config.api.host);

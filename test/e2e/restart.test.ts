@@ -1,0 +1,94 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type OAuthServer, startOAuthServer } from '../support/oauth-server.js';
+import { type AppProcess, apiClient, startApp } from '../support/processes.js';
+import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
+import { sleep, waitFor } from '../support/wait.js';
+
+interface View {
+  id: string;
+  state: string;
+  tokenVersion: number;
+}
+
+/**
+ * Issue 2, acceptance 5: every process restarts mid-run — api, both workers, and Redis killed
+ * outright and brought back from its append-only file — and every credential is still scheduled
+ * and refreshing afterwards, with no refresh token presented twice.
+ */
+describe('restart of every process', () => {
+  let redis: RedisServer;
+  let oauth: OAuthServer;
+  const apps: AppProcess[] = [];
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    redis = await startRedis({ appendonly: true });
+    oauth = await startOAuthServer({ accessTokenTtl: 10 });
+    env = { REDIS_URL: redis.url, TK_REDIS_PREFIX: uniquePrefix('restart'), TK_SWEEP_INTERVAL_MS: '5000' };
+    apps.push(
+      await startApp('api', env),
+      await startApp('worker', env, 'worker-1'),
+      await startApp('worker', env, 'worker-2'),
+    );
+  });
+
+  afterAll(async () => {
+    await Promise.all(apps.map((a) => a.stop()));
+    await oauth?.stop();
+    await redis?.destroy();
+  });
+
+  it('keeps refreshing every credential after api, workers and Redis restart', async () => {
+    const api = apps[0]!;
+    const client = apiClient(api.url!);
+    oauth.resetCounters();
+    const ids: string[] = [];
+    for (const key of ['basic', 'post', 'public'] as const) {
+      const c = oauth.clients[key];
+      const issued = await oauth.issueRefreshToken(key);
+      const res = await client.post<View>('/v1/credentials', {
+        kind: 'oauth2.refresh_token',
+        issuer: oauth.issuer,
+        clientId: c.clientId,
+        clientAuth: c.authMethod,
+        ...(c.clientSecret ? { clientSecret: c.clientSecret } : {}),
+        refreshToken: issued.refreshToken,
+        policy: { minBufferSeconds: 1 },
+      });
+      expect(res.status).toBe(201);
+      ids.push(res.body.id);
+    }
+    const versions = async () =>
+      Promise.all(
+        ids.map(
+          async (id) => (await apiClient(apps[0]!.url!).get<View>(`/v1/credentials/${id}`)).body.tokenVersion,
+        ),
+      );
+    await waitFor(async () => (await versions()).every((v) => v >= 2), {
+      timeoutMs: 30_000,
+      message: 'two refreshes each',
+    });
+    const before = await versions();
+
+    // Everything goes down: workers and api stop, Redis is killed without a chance to flush.
+    await Promise.all(apps.map((a) => a.stop()));
+    await redis.kill();
+    await sleep(1_000);
+    await redis.restart();
+    for (const app of apps) await app.start();
+
+    const after = await waitFor(
+      async () => {
+        const v = await versions();
+        return v.every((n, i) => n >= before[i]! + 2) ? v : undefined;
+      },
+      { timeoutMs: 40_000, message: 'two more refreshes each after the restart' },
+    );
+    expect(after.length).toBe(3);
+    const states = await Promise.all(
+      ids.map(async (id) => (await client.get<View>(`/v1/credentials/${id}`)).body.state),
+    );
+    expect(states).toEqual(['active', 'active', 'active']);
+    expect(oauth.counters.invalidGrant).toBe(0);
+  });
+});
