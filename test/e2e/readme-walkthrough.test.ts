@@ -1,0 +1,120 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../support/net.js';
+import { waitFor } from '../support/wait.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** The shell commands between the walkthrough markers of the README, as a new user would paste them. */
+function walkthroughScript(): string {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const section = /<!-- walkthrough:start -->([\s\S]*?)<!-- walkthrough:end -->/.exec(readme)?.[1];
+  if (!section) throw new Error('README has no walkthrough section');
+  return [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]).join('\n');
+}
+
+/**
+ * Issue 2, acceptance 8: `npm start` (its launcher, on the build the test setup made) brings the
+ * service up on an embedded Redis and `/health/ready` answers 200; the README's curl walk-through
+ * works as written against the README's demo provider.
+ */
+describe('README quick start and walk-through', () => {
+  let home: string;
+  let service: ChildProcess;
+  let provider: ChildProcess;
+  let apiPort: number;
+  let providerPort: number;
+  let output = '';
+
+  beforeAll(async () => {
+    home = mkdtempSync(join(tmpdir(), 'tk-readme-'));
+    apiPort = await freePort();
+    providerPort = await freePort();
+    const env = {
+      ...process.env,
+      TK_API_PORT: String(apiPort),
+      TK_DATA_DIR: join(home, '.data'),
+      TK_EMBEDDED_REDIS_PORT: '0',
+    };
+    delete env.REDIS_URL;
+    delete env.TK_ENCRYPTION_KEYS;
+    service = spawn(process.execPath, ['scripts/start.mjs'], {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    service.stdout?.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
+    service.stderr?.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
+    provider = spawn(process.execPath, ['scripts/demo-provider.mjs'], {
+      cwd: ROOT,
+      env: { ...process.env, DEMO_PORT: String(providerPort), DEMO_TTL: '60' },
+      stdio: 'ignore',
+    });
+  });
+
+  afterAll(async () => {
+    provider?.kill('SIGTERM');
+    if (service && service.exitCode === null) {
+      const exited = new Promise((resolve) => service.once('exit', resolve));
+      service.kill('SIGTERM');
+      await exited;
+    }
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  it('serves /health/ready = 200 on an embedded Redis', async () => {
+    await waitFor(
+      async () => {
+        if (service.exitCode !== null) throw new Error(`npm start exited:\n${output}`);
+        return (
+          (await fetch(`http://127.0.0.1:${apiPort}/health/ready`).catch(() => undefined))?.status === 200
+        );
+      },
+      { timeoutMs: 40_000, intervalMs: 200, message: 'service ready' },
+    );
+    expect(output).toMatch(/embedded/);
+  });
+
+  it('runs the walk-through as written', async () => {
+    const script = walkthroughScript()
+      .replaceAll('localhost:8080', `127.0.0.1:${apiPort}`)
+      .replaceAll('127.0.0.1:9090', `127.0.0.1:${providerPort}`)
+      .replaceAll('/tmp/tk-cred.json', join(home, 'cred.json'));
+    await waitFor(
+      async () =>
+        (
+          await fetch(`http://127.0.0.1:${providerPort}/.well-known/openid-configuration`).catch(
+            () => undefined,
+          )
+        )?.ok,
+      {
+        timeoutMs: 10_000,
+        message: 'demo provider up',
+      },
+    );
+    const run = spawnSync('bash', ['-e', '-o', 'pipefail', '-c', script], {
+      cwd: home,
+      env: { ...process.env, PATH: `${join(ROOT, 'node_modules/.bin')}:${process.env.PATH}` },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(run.status, `${run.stdout}\n${run.stderr}`).toBe(0);
+    expect(run.stdout).toContain('"accessToken"');
+    expect(run.stdout).toContain('"state":"active"');
+    expect(run.stdout).toContain('"type":"token.updated"');
+  });
+
+  it('stops cleanly on SIGTERM, taking the embedded Redis with it', async () => {
+    const exited = new Promise<number | null>((resolve) => service.once('exit', (code) => resolve(code)));
+    service.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+});
