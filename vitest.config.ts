@@ -16,18 +16,24 @@ export default defineConfig({
   ],
   resolve: {
     alias: Object.fromEntries(
-      ['core', 'common', 'store', 'grants', 'refresh', 'runtime'].map((n) => [`#${n}`, lib(n)]),
+      ['core', 'common', 'store', 'grants', 'refresh', 'runtime', 'events', 'webhooks', 'client'].map((n) => [
+        `#${n}`,
+        lib(n),
+      ]),
     ),
   },
   test: {
     projects: [
-      { extends: true, test: { name: 'unit', include: ['libs/**/*.test.ts', 'test/unit/**/*.test.ts'] } },
+      {
+        extends: true,
+        test: { name: 'unit', include: ['libs/**/*.test.ts', 'apps/**/*.test.ts', 'test/unit/**/*.test.ts'] },
+      },
       {
         extends: true,
         test: {
           name: 'integration',
           globalSetup: ['test/support/global-setup.ts'],
-          include: ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts'],
+          include: ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/soak/**/*.test.ts'],
           testTimeout: 180_000,
           hookTimeout: 120_000,
         },

@@ -30,7 +30,7 @@ describe('bad input', () => {
   });
 
   const post = (body: string | Uint8Array, headers: Record<string, string> = JSON_HEADERS) =>
-    client.raw('POST', '/v1/credentials', body, headers) as Promise<{
+    client.raw('POST', '/v1/credentials', body, headers) as unknown as Promise<{
       status: number;
       headers: Headers;
       body: Problem;
@@ -131,7 +131,7 @@ describe('bad input', () => {
     expect((await fetch(`${api.url}/health/ready`)).status).toBe(200);
     const ok = await client.post<{ id: string; state: string }>('/v1/credentials', {
       kind: 'oauth2.client_credentials',
-      tokenEndpoint: 'https://idp.example/oauth/token',
+      tokenEndpoint: 'http://127.0.0.1:9/oauth/token',
       clientId: 'svc',
       clientSecret: 'a-client-secret-value',
     });

@@ -34,14 +34,13 @@ describe('README quick start and walk-through', () => {
     home = mkdtempSync(join(tmpdir(), 'tk-readme-'));
     apiPort = await freePort();
     providerPort = await freePort();
+    const { REDIS_URL: _redis, TK_ENCRYPTION_KEYS: _keys, ...inherited } = process.env;
     const env = {
-      ...process.env,
+      ...inherited,
       TK_API_PORT: String(apiPort),
       TK_DATA_DIR: join(home, '.data'),
       TK_EMBEDDED_REDIS_PORT: '0',
     };
-    delete env.REDIS_URL;
-    delete env.TK_ENCRYPTION_KEYS;
     service = spawn(process.execPath, ['scripts/start.mjs'], {
       cwd: ROOT,
       env,

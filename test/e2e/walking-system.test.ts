@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOAuthServer, type OAuthServer } from '../support/oauth-server.js';
+import { type OAuthServer, startOAuthServer } from '../support/oauth-server.js';
 import { type AppProcess, apiClient, startApp } from '../support/processes.js';
 import { dumpRedis, leakedSecrets } from '../support/redis-dump.js';
 import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
@@ -116,7 +116,9 @@ describe('walking system: two workers keep OAuth credentials fresh', () => {
         expect(margin, `refresh ${i + 1} of ${id} came after the previous token expired`).toBeGreaterThan(0);
       }
       expect(events.some((e) => e.type === 'refresh.failed')).toBe(false);
-      console.info(`${id}: ${updates.length} refreshes in ${RUN_MS / 1000} s, worst margin before expiry ${worstMarginMs} ms`);
+      console.info(
+        `${id}: ${updates.length} refreshes in ${RUN_MS / 1000} s, worst margin before expiry ${worstMarginMs} ms`,
+      );
     }
   });
 

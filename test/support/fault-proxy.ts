@@ -45,6 +45,10 @@ export interface FaultSettings {
   failureStatus?: number;
   /** Delay before each request is handled, in ms. */
   latencyMs?: number;
+  /** Extra random delay, uniform in [0, latencyJitterMs), added to `latencyMs`. */
+  latencyJitterMs?: number;
+  /** Share (0..1) of `pass` requests that hang (never answered): the client's timeout fires. */
+  hangRate?: number;
 }
 
 export interface FaultProxyStats {
@@ -62,7 +66,7 @@ export interface FaultProxyRequest {
   method: string;
   url: string;
   /** Mode that handled it, or `random-failure`. */
-  outcome: FaultMode | 'random-failure' | 'upstream-error';
+  outcome: FaultMode | 'random-failure' | 'upstream-error' | 'client-gone';
   status?: number;
 }
 
@@ -201,8 +205,13 @@ class FaultProxyImpl implements FaultProxy {
     // `refuse` is a deterministic ECONNREFUSED rather than a reset of a kept-alive socket.
     res.shouldKeepAlive = false;
     this.counters.received += 1;
-    const latency = this.current.latencyMs ?? 0;
+    const latency = (this.current.latencyMs ?? 0) + Math.random() * (this.current.latencyJitterMs ?? 0);
     if (latency > 0) await new Promise((r) => setTimeout(r, latency));
+    // A client that went away during the delay (killed, timed out) never reaches the upstream.
+    if (req.socket.destroyed) {
+      this.record(req, 'client-gone');
+      return;
+    }
     const s = this.current;
     switch (s.mode) {
       case 'refuse':
@@ -233,6 +242,14 @@ class FaultProxyImpl implements FaultProxy {
         return;
       }
       case 'pass':
+        if (s.hangRate && Math.random() < s.hangRate) {
+          this.counters.failed += 1;
+          this.record(req, 'hang');
+          this.hung.add(res);
+          res.once('close', () => this.hung.delete(res));
+          req.resume();
+          return;
+        }
         if (s.failureRate && Math.random() < s.failureRate) {
           const status = s.failureStatus ?? 500;
           this.counters.failed += 1;

@@ -63,6 +63,12 @@ export interface StartOAuthServerOptions {
   rotateRefreshToken?: boolean;
   /** Refresh token lifetime in seconds (default 1 day). */
   refreshTokenTtl?: number;
+  /**
+   * More client metadata, registered statically beside the standard clients (e.g. a
+   * `private_key_jwt` client with its public `jwks`, or clients of grant types added later with
+   * `provider.registerGrantType`).
+   */
+  extraClients?: Record<string, unknown>[];
 }
 
 export interface IssuedTokens {
@@ -362,6 +368,7 @@ export async function startOAuthServer(opts: StartOAuthServerOptions = {}): Prom
       refreshClient(clients.public),
       serviceClient(clients.clientCredentials),
       serviceClient(clients.introspector),
+      ...(opts.extraClients ?? []),
     ],
     jwks: { keys: [rs256Jwk()] },
     cookies: { keys: [secret()] },

@@ -7,10 +7,25 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const ENTRY = {
   api: 'dist/apps/api/src/main.js',
   worker: 'dist/apps/worker/src/main.js',
+  agent: 'dist/apps/agent/src/main.js',
 } as const;
 
 /** A fixed test key: tests never depend on the development key file. */
 export const TEST_ENCRYPTION_KEYS = `test1:${Buffer.alloc(32, 7).toString('base64url')}`;
+
+/** The bootstrap admin key (namespace `default`) every test api gets unless its env overrides it. */
+export const TEST_ADMIN_KEY = `tk_test-admin-${Buffer.alloc(24, 9).toString('base64url')}`;
+
+/**
+ * Security defaults for tests: the bootstrap admin key, and an outbound policy that lets the api
+ * and workers reach the in-process OAuth server on http://127.0.0.1 (production refuses loopback
+ * and plain http by default).
+ */
+export const TEST_SECURITY_ENV: Record<string, string> = {
+  TK_BOOTSTRAP_ADMIN_KEY: TEST_ADMIN_KEY,
+  TK_OUTBOUND_ALLOW_LOOPBACK: '1',
+  TK_OUTBOUND_ALLOW_HTTP_HOSTS: '127.0.0.1,localhost',
+};
 
 const live = new Set<ChildProcess>();
 const killAll = () => {
@@ -51,6 +66,8 @@ export async function startApp(
   kind: keyof typeof ENTRY,
   env: Record<string, string>,
   label: string = kind,
+  /** Command-line arguments (the agent's `--config <file>`). */
+  args: readonly string[] = [],
 ): Promise<AppProcess> {
   const port = kind === 'api' ? Number(env.TK_API_PORT ?? (await freePort())) : undefined;
   const fullEnv: Record<string, string> = {
@@ -59,6 +76,9 @@ export async function startApp(
     TK_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
     TK_LOG_LEVEL: 'info',
     TK_API_HOST: '127.0.0.1',
+    ...TEST_SECURITY_ENV,
+    // `npm run test:cluster`: spread the feed over 4 partitions, so slots on every node are used.
+    ...(process.env.TK_TEST_CLUSTER === '1' ? { TK_PARTITIONS: '4' } : {}),
     ...env,
     ...(port !== undefined ? { TK_API_PORT: String(port) } : {}),
   };
@@ -70,7 +90,7 @@ export async function startApp(
   const launch = async () => {
     exitCode = null;
     const started = output.length;
-    const c = spawn(process.execPath, [ENTRY[kind]], {
+    const c = spawn(process.execPath, [ENTRY[kind], ...args], {
       cwd: ROOT,
       env: fullEnv,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -94,7 +114,7 @@ export async function startApp(
       async () => {
         if (c.exitCode !== null)
           throw new Error(`${label} exited with ${c.exitCode}:\n${output.slice(-3000)}`);
-        if (kind === 'worker') return output.slice(started).includes('"worker started"');
+        if (kind === 'worker' || kind === 'agent') return output.slice(started).includes(`"${kind} started"`);
         const res = await fetch(`http://127.0.0.1:${port}/health/ready`).catch(() => undefined);
         return res?.status === 200;
       },
@@ -131,8 +151,16 @@ export async function startApp(
   };
 }
 
-/** A small JSON client for the API under test. */
-export function apiClient(baseUrl: string, headers: Record<string, string> = {}) {
+/**
+ * A small JSON client for the API under test. It authenticates with TEST_ADMIN_KEY unless
+ * `headers` says otherwise (pass `{ authorization: '' }` to send no key at all).
+ */
+export function apiClient(baseUrl: string, extraHeaders: Record<string, string> = {}) {
+  const headers = Object.fromEntries(
+    Object.entries({ authorization: `Bearer ${TEST_ADMIN_KEY}`, ...extraHeaders }).filter(
+      ([, v]) => v !== '',
+    ),
+  );
   const call = async <T = unknown>(method: string, path: string, body?: unknown) => {
     const res = await fetch(`${baseUrl}${path}`, {
       method,

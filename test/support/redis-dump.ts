@@ -2,6 +2,12 @@ import { Redis } from 'ioredis';
 
 /** Every key and value in a Redis as one text, for scanning it for secrets. */
 export async function dumpRedis(url: string): Promise<string> {
+  if (url.startsWith('redis+cluster://')) {
+    // A cluster: every master holds its own slots; dump each one.
+    const ports = url.slice('redis+cluster://'.length).split(',');
+    const parts = await Promise.all(ports.map((hp) => dumpRedis(`redis://${hp}`)));
+    return parts.join('\n');
+  }
   const redis = new Redis(url, { lazyConnect: true });
   await redis.connect();
   const parts: string[] = [];

@@ -28,6 +28,8 @@ export interface StartRedisOptions {
   port?: number;
   /** How long to wait for the first `PONG` (default 10 000 ms). */
   startTimeoutMs?: number;
+  /** More `redis-server` arguments (the cluster support adds `--cluster-enabled yes` ...). */
+  extraArgs?: string[];
 }
 
 export interface RedisServer {
@@ -106,6 +108,7 @@ class RedisProcess implements RedisServer {
     readonly appendonly: boolean,
     private readonly ownsDir: boolean,
     private readonly startTimeoutMs: number,
+    private readonly extraArgs: string[] = [],
   ) {}
 
   get url(): string {
@@ -148,6 +151,7 @@ class RedisProcess implements RedisServer {
       this.appendonly ? 'yes' : 'no',
     ];
     if (this.appendonly) args.push('--appendfsync', 'always');
+    args.push(...this.extraArgs);
     return args;
   }
 
@@ -272,6 +276,11 @@ class RedisProcess implements RedisServer {
  * Without `port`, a free port is picked (retried up to 3 times if another process grabs it).
  */
 export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisServer> {
+  // `npm run test:cluster`: the same suites against a local 3-master Redis Cluster.
+  if (process.env.TK_TEST_CLUSTER === '1' && !opts.extraArgs) {
+    const { startRedisCluster } = await import('./redis-cluster.js');
+    return startRedisCluster(opts);
+  }
   const appendonly = opts.appendonly ?? false;
   const startTimeoutMs = opts.startTimeoutMs ?? 10_000;
   let dir = opts.dir;
@@ -285,7 +294,7 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisSer
   let lastError: unknown;
   for (let i = 0; i < attempts; i += 1) {
     const port = opts.port ?? (await freePort());
-    const server = new RedisProcess(port, dir, appendonly, ownsDir, startTimeoutMs);
+    const server = new RedisProcess(port, dir, appendonly, ownsDir, startTimeoutMs, opts.extraArgs);
     try {
       await server.start();
       return server;

@@ -2,21 +2,45 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
 import type { AppConfig } from '#common';
-import { RuntimeModule } from '#runtime';
+import { RuntimeModule, WebhooksModule } from '#runtime';
+import { EncryptionController } from './admin/encryption.controller.js';
 import { ApiAuthGuard } from './auth/api-auth.guard.js';
+import { ApiKeyAuthenticator } from './auth/api-key-authenticator.js';
+import { ApiKeysController } from './auth/api-keys.controller.js';
+import { RateLimitGuard } from './auth/rate-limit.guard.js';
 import { CredentialsController } from './credentials/credentials.controller.js';
+import { EventStreamService } from './events/event-stream.service.js';
+import { EventsController } from './events/events.controller.js';
 import { HealthController } from './health/health.controller.js';
 import { ProblemDetailsFilter } from './http/problem-details.filter.js';
+import { PoolsController } from './pools/pools.controller.js';
+import { SubscriptionsController } from './subscriptions/subscriptions.controller.js';
 
 @Module({})
 export class ApiModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: ApiModule,
-      imports: [RuntimeModule.forRoot(config, 'api'), TerminusModule.forRoot({ logger: false })],
-      controllers: [CredentialsController, HealthController],
+      imports: [
+        RuntimeModule.forRoot(config, 'api'),
+        WebhooksModule.forRoot(config),
+        TerminusModule.forRoot({ logger: false }),
+      ],
+      controllers: [
+        CredentialsController,
+        PoolsController,
+        HealthController,
+        ApiKeysController,
+        EncryptionController,
+        EventsController,
+        SubscriptionsController,
+      ],
       providers: [
+        ApiKeyAuthenticator,
+        EventStreamService,
+        // Guards run in this order: authenticate, then rate-limit per key.
         { provide: APP_GUARD, useClass: ApiAuthGuard },
+        { provide: APP_GUARD, useClass: RateLimitGuard },
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },
       ],
     };

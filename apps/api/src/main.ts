@@ -5,6 +5,7 @@ import { ConfigError, createLogger, loadConfig, PinoNestLogger } from '#common';
 import { ApiModule } from './api.module.js';
 import { requireJsonBodies } from './http/json-only.js';
 import { setupOpenApi } from './openapi.js';
+import { setupQueuesBoard } from './queues-board.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -19,6 +20,7 @@ async function main(): Promise<void> {
   });
   requireJsonBodies(app.getHttpAdapter().getInstance());
   setupOpenApi(app);
+  await setupQueuesBoard(app);
   app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
   await app.listen(config.api.port, config.api.host);
   logger.info({ url: await app.getUrl(), pid: process.pid }, 'api listening');

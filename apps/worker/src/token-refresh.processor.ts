@@ -1,12 +1,27 @@
 import { Processor, WorkerHost } from '@nestjs/bullmq';
 import { Inject, Logger, type OnModuleInit } from '@nestjs/common';
 import { DelayedError, type Job } from 'bullmq';
-import type { AppConfig } from '#common';
+import { type AppConfig, loadConfig } from '#common';
 import { QueueName, type RefreshJobData, RefreshService } from '#refresh';
 import { CONFIG } from '#runtime';
 
+/**
+ * Worker options are fixed when the decorator runs, before Nest injects anything, so they are read
+ * from the (already validated) environment here. A job whose worker died is handed to another
+ * after its lock lapses: `lockDuration`, checked every `stalledInterval`.
+ */
+function workerOptions() {
+  let lockMs = 30_000;
+  try {
+    lockMs = loadConfig().worker.lockMs;
+  } catch {
+    // main() loads the configuration again and reports what is wrong with it.
+  }
+  return { lockDuration: lockMs, stalledInterval: lockMs };
+}
+
 /** Runs refresh jobs: checks the payload, calls the use case, reports. All decisions live in RefreshService. */
-@Processor(QueueName.TokenRefresh)
+@Processor(QueueName.TokenRefresh, workerOptions())
 export class TokenRefreshProcessor extends WorkerHost implements OnModuleInit {
   private readonly logger = new Logger(TokenRefreshProcessor.name);
 
@@ -44,6 +59,8 @@ export class TokenRefreshProcessor extends WorkerHost implements OnModuleInit {
           tokenVersion: outcome.projection.token?.tokenVersion,
           expiresAt: outcome.projection.token && new Date(outcome.projection.token.expiresAt).toISOString(),
           lateMs: Date.now() - data.dueAt,
+          grantMs: outcome.grantMs,
+          persistMs: outcome.persistMs,
         });
         break;
       case 'failed':

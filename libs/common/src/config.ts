@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { type BackoffPolicy, DEFAULT_BACKOFF, DEFAULT_REFRESH_POLICY, type RefreshPolicy } from '#core';
 
@@ -16,7 +17,16 @@ const int = (min: number, max: number) => z.coerce.number().int().min(min).max(m
 const num = (min: number, max: number) => z.coerce.number().min(min).max(max);
 
 const envSchema = z.object({
-  REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  // `redis+cluster://host:port[,host:port...]` (or `rediss+cluster://`) selects a Redis Cluster.
+  REDIS_URL: z
+    .string()
+    .refine(
+      (v) =>
+        /^rediss?\+cluster:\/\/([^@/]*@)?[^,/@]+:\d+(,[^,/@]+:\d+)*\/?$/.test(v) ||
+        z.url().safeParse(v).success,
+      'a redis:// URL, or redis+cluster://host:port[,host:port...] for a Redis Cluster',
+    )
+    .default('redis://127.0.0.1:6379'),
   TK_REDIS_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_-]{1,40}$/, 'letters, digits, "-" or "_" only')
@@ -32,6 +42,7 @@ const envSchema = z.object({
   TK_ENCRYPTION_KEYS_FILE: z.string().optional(),
   TK_ENCRYPTION_PRIMARY: z.string().optional(),
   TK_WORKER_CONCURRENCY: int(1, 1000).default(50),
+  TK_JOB_LOCK_MS: int(1_000, 600_000).default(30_000),
   TK_REFRESH_FRACTION: num(0.01, 0.9).default(DEFAULT_REFRESH_POLICY.fraction),
   TK_REFRESH_MIN_BUFFER_SECONDS: num(0, 86_400).default(DEFAULT_REFRESH_POLICY.minBufferMs / 1000),
   TK_REFRESH_MAX_BUFFER_SECONDS: num(0, 7 * 86_400).default(DEFAULT_REFRESH_POLICY.maxBufferMs / 1000),
@@ -44,6 +55,34 @@ const envSchema = z.object({
   TK_SWEEP_INTERVAL_MS: int(1_000, 3_600_000).default(60_000),
   TK_FEED_MAXLEN: int(1_000, 100_000_000).default(1_000_000),
   TK_HISTORY_MAXLEN: int(10, 1_000_000).default(1_000),
+  TK_READY_CRITICAL_CREDENTIALS: z
+    .string()
+    .regex(
+      /^\s*cred_[A-Za-z0-9_-]{10,64}(\s*,\s*cred_[A-Za-z0-9_-]{10,64})*\s*$/,
+      'a comma-separated list of credential ids',
+    )
+    .optional(),
+  TK_WEBHOOK_TIMEOUT_MS: int(100, 120_000).default(10_000),
+  TK_WEBHOOK_ATTEMPTS: int(1, 100).default(12),
+  TK_WEBHOOK_BACKOFF_MS: int(10, 3_600_000).default(1_000),
+  TK_WEBHOOK_MAX_RESPONSE_BYTES: int(0, 10 * 1024 * 1024).default(64 * 1024),
+  TK_WEBHOOK_CONCURRENCY: int(1, 1000).default(20),
+  TK_EVENT_STREAM_HEARTBEAT_MS: int(100, 600_000).default(15_000),
+  TK_EVENT_STREAM_MAX_STREAMS: int(1, 100_000).default(500),
+  // Security (issue 3): API keys, rate limits, re-encryption, outbound URL policy.
+  TK_BOOTSTRAP_ADMIN_KEY: z.string().min(20, 'use at least 20 characters').max(512).optional(),
+  TK_API_KEY_CACHE_MS: int(0, 1_000).default(500),
+  TK_RATE_LIMIT_TOKEN_PER_SECOND: num(0, 1_000_000).default(2_000),
+  TK_RATE_LIMIT_TOKEN_BURST: int(1, 10_000_000).default(4_000),
+  TK_RATE_LIMIT_WRITE_PER_SECOND: num(0, 1_000_000).default(500),
+  TK_RATE_LIMIT_WRITE_BURST: int(1, 10_000_000).default(2_000),
+  TK_REENCRYPT_INTERVAL_MS: int(1_000, 86_400_000).default(600_000),
+  TK_OUTBOUND_ALLOW_HTTP_HOSTS: z.string().max(4096).optional(),
+  TK_OUTBOUND_ALLOW_PRIVATE: bool.default(false),
+  TK_OUTBOUND_ALLOW_LOOPBACK: bool.default(false),
+  TK_OUTBOUND_ALLOW_CIDRS: z.string().max(4096).optional(),
+  TK_OUTBOUND_TIMEOUT_MS: int(100, 300_000).default(30_000),
+  TK_OUTBOUND_MAX_RESPONSE_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
 });
 
 export interface AppConfig {
@@ -55,7 +94,8 @@ export interface AppConfig {
   logLevel: z.infer<typeof envSchema>['TK_LOG_LEVEL'];
   api: { host: string; port: number; bodyLimitBytes: number };
   encryption: { keys?: string; keysFile?: string; primary?: string };
-  worker: { concurrency: number };
+  /** `lockMs`: how long a job stays locked to a worker that stopped answering before another takes it. */
+  worker: { concurrency: number; lockMs: number };
   refreshPolicy: RefreshPolicy;
   backoff: BackoffPolicy;
   grantTimeoutMs: number;
@@ -64,6 +104,44 @@ export interface AppConfig {
   sweepIntervalMs: number;
   feedMaxLen: number;
   historyMaxLen: number;
+  /** Credentials without which the api reports not ready (`/health/ready` 503). */
+  readyCriticalCredentials: string[];
+  security: SecurityConfig;
+  /** Webhook deliveries: per-request timeout, BullMQ attempts with exponential backoff from `backoffMs`. */
+  webhooks: {
+    timeoutMs: number;
+    attempts: number;
+    backoffMs: number;
+    maxResponseBytes: number;
+    concurrency: number;
+  };
+  /** Server-sent event streams: heartbeat period and the most concurrent streams one api process serves. */
+  eventStream: { heartbeatMs: number; maxStreams: number };
+}
+
+export interface SecurityConfig {
+  /** An admin key for namespace `default`, accepted as given (never stored). */
+  bootstrapAdminKey?: string;
+  /** How long a verified API key is trusted without asking Redis again; bounds revocation delay. */
+  apiKeyCacheMs: number;
+  /** Per-key token buckets; a rate of 0 switches the limit off. */
+  rateLimits: {
+    token: { perSecond: number; burst: number };
+    write: { perSecond: number; burst: number };
+  };
+  reencryptIntervalMs: number;
+  outbound: OutboundSettings;
+}
+
+export interface OutboundSettings {
+  /** Hosts (names or addresses, lower case) that may be called over plain http. */
+  allowHttpHosts: string[];
+  allowPrivate: boolean;
+  allowLoopback: boolean;
+  /** CIDRs allowed even when private or loopback (never link-local or metadata). */
+  allowCidrs: string[];
+  timeoutMs: number;
+  maxResponseBytes: number;
 }
 
 /** Reads and validates the environment once, at boot. Unknown values stop the process with the variable's name. */
@@ -102,7 +180,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       ...(e.TK_ENCRYPTION_KEYS_FILE ? { keysFile: e.TK_ENCRYPTION_KEYS_FILE } : {}),
       ...(e.TK_ENCRYPTION_PRIMARY ? { primary: e.TK_ENCRYPTION_PRIMARY } : {}),
     },
-    worker: { concurrency: e.TK_WORKER_CONCURRENCY },
+    worker: { concurrency: e.TK_WORKER_CONCURRENCY, lockMs: e.TK_JOB_LOCK_MS },
     refreshPolicy: {
       fraction: e.TK_REFRESH_FRACTION,
       minBufferMs: e.TK_REFRESH_MIN_BUFFER_SECONDS * 1000,
@@ -117,5 +195,55 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     sweepIntervalMs: e.TK_SWEEP_INTERVAL_MS,
     feedMaxLen: e.TK_FEED_MAXLEN,
     historyMaxLen: e.TK_HISTORY_MAXLEN,
+    readyCriticalCredentials: (e.TK_READY_CRITICAL_CREDENTIALS ?? '')
+      .split(',')
+      .map((id) => id.trim())
+      .filter(Boolean),
+    webhooks: {
+      timeoutMs: e.TK_WEBHOOK_TIMEOUT_MS,
+      attempts: e.TK_WEBHOOK_ATTEMPTS,
+      backoffMs: e.TK_WEBHOOK_BACKOFF_MS,
+      maxResponseBytes: e.TK_WEBHOOK_MAX_RESPONSE_BYTES,
+      concurrency: e.TK_WEBHOOK_CONCURRENCY,
+    },
+    eventStream: { heartbeatMs: e.TK_EVENT_STREAM_HEARTBEAT_MS, maxStreams: e.TK_EVENT_STREAM_MAX_STREAMS },
+    security: {
+      ...(e.TK_BOOTSTRAP_ADMIN_KEY ? { bootstrapAdminKey: e.TK_BOOTSTRAP_ADMIN_KEY } : {}),
+      apiKeyCacheMs: e.TK_API_KEY_CACHE_MS,
+      rateLimits: {
+        token: { perSecond: e.TK_RATE_LIMIT_TOKEN_PER_SECOND, burst: e.TK_RATE_LIMIT_TOKEN_BURST },
+        write: { perSecond: e.TK_RATE_LIMIT_WRITE_PER_SECOND, burst: e.TK_RATE_LIMIT_WRITE_BURST },
+      },
+      reencryptIntervalMs: e.TK_REENCRYPT_INTERVAL_MS,
+      outbound: outboundSettings(e),
+    },
+  };
+}
+
+const list = (v: string | undefined) =>
+  (v ?? '')
+    .split(/[\s,]+/)
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
+
+function outboundSettings(e: z.infer<typeof envSchema>): OutboundSettings {
+  const allowCidrs = list(e.TK_OUTBOUND_ALLOW_CIDRS);
+  for (const cidr of allowCidrs) {
+    const [address, bits] = cidr.split('/');
+    const family = isIP(address ?? '');
+    const max = family === 6 ? 128 : 32;
+    if (!family || (bits !== undefined && !(Number(bits) >= 0 && Number(bits) <= max))) {
+      throw new ConfigError(`invalid configuration: TK_OUTBOUND_ALLOW_CIDRS entry "${cidr}" is not a CIDR`);
+    }
+  }
+  // Development mode talks to a provider on this machine (`npm start` with a local IdP).
+  const devHosts = e.TK_DEV_MODE ? ['localhost', '127.0.0.1', '::1', '[::1]'] : [];
+  return {
+    allowHttpHosts: [...new Set([...list(e.TK_OUTBOUND_ALLOW_HTTP_HOSTS), ...devHosts])],
+    allowPrivate: e.TK_OUTBOUND_ALLOW_PRIVATE,
+    allowLoopback: e.TK_OUTBOUND_ALLOW_LOOPBACK || e.TK_DEV_MODE,
+    allowCidrs,
+    timeoutMs: e.TK_OUTBOUND_TIMEOUT_MS,
+    maxResponseBytes: e.TK_OUTBOUND_MAX_RESPONSE_BYTES,
   };
 }

@@ -1,3 +1,5 @@
 export * from './config.js';
 export * from './key-ring.js';
 export * from './logger.js';
+export * from './outbound-fetch.js';
+export * from './outbound-policy.js';

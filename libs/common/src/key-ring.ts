@@ -88,6 +88,15 @@ export class KeyRing {
     return KeyRing.parse(readFileSync(file, 'utf8'), cfg.primary);
   }
 
+  /** The configured key ids, primary first. */
+  get keyIds(): string[] {
+    return [this.primaryKid, ...[...this.keys.keys()].filter((k) => k !== this.primaryKid)];
+  }
+
+  has(kid: string): boolean {
+    return this.keys.has(kid);
+  }
+
   async encrypt(plaintext: string, credentialId: string, field: string): Promise<string> {
     const { kid, key } = this.keys.get(this.primaryKid)!;
     return new CompactEncrypt(new TextEncoder().encode(plaintext))

@@ -1,5 +1,5 @@
 import type { LoggerService } from '@nestjs/common';
-import { type Logger, pino } from 'pino';
+import { type DestinationStream, type Logger, pino } from 'pino';
 
 /** Field names whose values are secrets wherever they appear in a log object. */
 export const SECRET_FIELDS = [
@@ -30,9 +30,10 @@ export function scrubText(text: string): string {
   return text.replace(BEARER, '$1 [redacted]').replace(JWT_LIKE, '[redacted-jwt]');
 }
 
-export function createLogger(name: string, level = 'info'): Logger {
+/** `destination` defaults to stdout; tests pass a stream to read what would be written. */
+export function createLogger(name: string, level = 'info', destination?: DestinationStream): Logger {
   const paths = SECRET_FIELDS.flatMap((f) => [f, `*.${f}`, `*.*.${f}`, `req.headers.${f.toLowerCase()}`]);
-  return pino({
+  const options: pino.LoggerOptions = {
     name,
     level,
     base: { service: name },
@@ -51,7 +52,8 @@ export function createLogger(name: string, level = 'info'): Logger {
         return { ...s, message: scrubText(String(s.message ?? '')), stack: scrubText(String(s.stack ?? '')) };
       },
     },
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }
 
 /** Adapts pino to Nest's logger interface; the Nest context becomes the `context` field. */

@@ -24,7 +24,15 @@ describe('isRefreshing', () => {
 });
 
 describe('CREDENTIAL_KINDS', () => {
-  it('lists the two OAuth grants tokenkeeper refreshes', () => {
-    expect(CREDENTIAL_KINDS).toEqual(['oauth2.refresh_token', 'oauth2.client_credentials']);
+  it('lists every kind of the product spec, the OAuth ones first', () => {
+    expect(CREDENTIAL_KINDS).toEqual([
+      'oauth2.refresh_token',
+      'oauth2.client_credentials',
+      'oauth2.jwt_bearer',
+      'oauth2.token_exchange',
+      'jwt.mint',
+      'vault.jwt_login',
+      'static',
+    ]);
   });
 });

@@ -1,6 +1,22 @@
 /** Credential kinds tokenkeeper knows how to refresh. */
-export const CREDENTIAL_KINDS = ['oauth2.refresh_token', 'oauth2.client_credentials'] as const;
+export const CREDENTIAL_KINDS = [
+  'oauth2.refresh_token',
+  'oauth2.client_credentials',
+  'oauth2.jwt_bearer',
+  'oauth2.token_exchange',
+  'jwt.mint',
+  'vault.jwt_login',
+  'static',
+] as const;
 export type CredentialKind = (typeof CREDENTIAL_KINDS)[number];
+
+/** Kinds whose refresh is a call to an OAuth token endpoint (and so need one). */
+export const OAUTH_KINDS: ReadonlySet<CredentialKind> = new Set([
+  'oauth2.refresh_token',
+  'oauth2.client_credentials',
+  'oauth2.jwt_bearer',
+  'oauth2.token_exchange',
+]);
 
 /**
  * - `pending`: registered, no token issued yet (first refresh queued).
@@ -12,20 +28,90 @@ export type CredentialKind = (typeof CREDENTIAL_KINDS)[number];
 export const CREDENTIAL_STATES = ['pending', 'active', 'expired', 'reauth_required', 'revoked'] as const;
 export type CredentialState = (typeof CREDENTIAL_STATES)[number];
 
-export const CLIENT_AUTH_METHODS = ['none', 'client_secret_basic', 'client_secret_post'] as const;
+export const CLIENT_AUTH_METHODS = [
+  'none',
+  'client_secret_basic',
+  'client_secret_post',
+  'private_key_jwt',
+] as const;
 export type ClientAuthMethod = (typeof CLIENT_AUTH_METHODS)[number];
+
+/** JWS algorithms tokenkeeper signs with (assertions, client authentication, minted JWTs). */
+export const SIGNING_ALGS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+] as const;
+export type SigningAlg = (typeof SIGNING_ALGS)[number];
+
+/** How a JWT that tokenkeeper signs itself looks (`jwt.mint` tokens, RFC 7523 assertions). */
+export interface JwtTemplate {
+  /** Signing algorithm; inferred from the key when absent. */
+  alg?: SigningAlg;
+  /** `kid` header; the key's own `kid` (JWK) when absent. */
+  kid?: string;
+  /** Lifetime of each JWT, in seconds. */
+  ttlSeconds: number;
+  issuer?: string;
+  subject?: string;
+  audience?: string | string[];
+  /** Extra claims, merged under the registered ones (`iat`, `exp`, `jti`, ... always win). */
+  claims?: Record<string, unknown>;
+}
+
+/**
+ * Where a token that a grant consumes comes from: another credential of the same namespace
+ * (its current access token) or a file that something else keeps fresh (e.g. spiffe-helper).
+ */
+export type TokenSourceSettings = { credentialId: string } | { file: string };
+
+/** RFC 8693 token exchange settings. */
+export interface TokenExchangeSettings {
+  subject: TokenSourceSettings;
+  subjectTokenType: string;
+  requestedTokenType?: string;
+}
+
+/** Vault (or OpenBao) JWT auth method login. */
+export interface VaultLoginSettings {
+  /** `https://vault.example:8200`; requests go to `{address}/v1/auth/{mount}/login` and `/v1/auth/token/renew-self`. */
+  address: string;
+  mount: string;
+  role: string;
+  jwt: TokenSourceSettings;
+  /** Re-login instead of renewing once a token would outlive this many seconds after its login. */
+  maxTtlSeconds?: number;
+  /** Vault Enterprise / OpenBao namespace (`X-Vault-Namespace`). */
+  vaultNamespace?: string;
+}
 
 /** Non-secret settings of the grant a refresh performs. Secrets live encrypted beside the projection. */
 export interface GrantSettings {
-  tokenEndpoint: string;
+  /** The token endpoint of the OAuth kinds; absent for `jwt.mint`, `vault.jwt_login` and `static`. */
+  tokenEndpoint?: string;
   issuer?: string;
   clientId?: string;
   clientAuth: ClientAuthMethod;
+  /** `alg` for `private_key_jwt` client assertions; inferred from the key when absent. */
+  clientAssertionAlg?: SigningAlg;
   scope?: string;
   audience?: string;
   resource?: string;
-  /** Request timeout for calls to the token endpoint, in milliseconds. */
+  /** Request timeout for calls to the token endpoint (or Vault), in milliseconds. */
   timeoutMs?: number;
+  /** `jwt.mint`: the JWT to sign. */
+  mint?: JwtTemplate;
+  /** `oauth2.jwt_bearer`: the assertion to sign and present. */
+  assertion?: JwtTemplate;
+  tokenExchange?: TokenExchangeSettings;
+  vault?: VaultLoginSettings;
 }
 
 /** Per-credential overrides of the refresh policy; absent fields use the service defaults. */

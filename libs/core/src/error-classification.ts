@@ -4,7 +4,19 @@ export type GrantFailure =
   | { type: 'http_status'; status: number; retryAfterMs?: number }
   | { type: 'network'; code?: string; message: string }
   | { type: 'timeout' }
-  | { type: 'invalid_response'; message: string };
+  | { type: 'invalid_response'; message: string }
+  /**
+   * A failure the grant classified itself, for protocols without OAuth error codes (Vault, JWT
+   * sources, static tokens): only the grant knows whether its input can still change.
+   */
+  | {
+      type: 'classified';
+      class: FailureClass;
+      code: string;
+      message: string;
+      status?: number;
+      retryAfterMs?: number;
+    };
 
 export type FailureClass = 'transient' | 'permanent';
 
@@ -104,6 +116,10 @@ export function classifyGrantFailure(failure: GrantFailure): ClassifiedFailure {
       return { class: 'transient', code: 'TIMEOUT', message: 'token endpoint did not answer in time' };
     case 'invalid_response':
       return { class: 'transient', code: 'INVALID_RESPONSE', message: failure.message };
+    case 'classified': {
+      const { type: _type, ...classified } = failure;
+      return classified;
+    }
   }
 }
 

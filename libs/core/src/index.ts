@@ -5,3 +5,4 @@ export * from './error-classification.js';
 export * from './errors.js';
 export * from './events.js';
 export * from './refresh-policy.js';
+export * from './static-token.js';

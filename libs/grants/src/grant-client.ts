@@ -3,13 +3,29 @@ import {
   type CredentialKind,
   type GrantFailure,
   type GrantSettings,
+  type TokenInfo,
   TokenkeeperError,
 } from '#core';
+
+/** A Vault login the `vault.jwt_login` grant renews; kept with the secrets because it holds the token. */
+export interface VaultSession {
+  clientToken: string;
+  /** When the login happened (epoch ms): the max TTL counts from here. */
+  loginAt: number;
+  renewable: boolean;
+  /** `lease_duration` of the login, in seconds: the lease each renewal asks for. */
+  leaseSeconds: number;
+  /** The token cannot live past this (epoch ms), from `maxTtlSeconds` or a renewal Vault capped. */
+  maxExpiresAt?: number;
+}
 
 /** Long-lived secrets of a credential, stored encrypted as one ciphertext. */
 export interface CredentialSecrets {
   refreshToken?: string;
   clientSecret?: string;
+  /** PEM (PKCS#8) or JWK (JSON) private key: `private_key_jwt`, `oauth2.jwt_bearer`, `jwt.mint`. */
+  privateKey?: string;
+  vaultSession?: VaultSession;
 }
 
 export interface GrantRequest {
@@ -17,6 +33,11 @@ export interface GrantRequest {
   grant: GrantSettings;
   secrets: CredentialSecrets;
   timeoutMs: number;
+  /** The credential being refreshed: grants that read another credential stay in its namespace. */
+  credentialId?: string;
+  namespace?: string;
+  /** The token the credential holds now, if any. */
+  current?: TokenInfo;
 }
 
 /** What a successful grant returned. `receivedAt` is when the response arrived (lifetimes count from it). */
@@ -27,6 +48,8 @@ export interface GrantResult {
   refreshToken?: string;
   scope?: string;
   receivedAt: number;
+  /** Secret fields the grant changed besides a rotated refresh token (merged and persisted with the token). */
+  secretsPatch?: Partial<CredentialSecrets>;
 }
 
 /** A grant that failed, described in library-independent terms for classification. */
@@ -48,6 +71,12 @@ export interface GrantClient {
   execute(request: GrantRequest): Promise<GrantResult>;
 }
 
+/** Reads the current access token of another credential (same namespace only). */
+export interface CredentialTokenReader {
+  /** Throws GrantError (transient) when the credential has no valid token right now. */
+  currentToken(namespace: string, credentialId: string): Promise<string>;
+}
+
 export function requiresClientSecret(method: ClientAuthMethod): boolean {
   return method === 'client_secret_basic' || method === 'client_secret_post';
 }
@@ -64,5 +93,7 @@ function describe(f: GrantFailure): string {
       return 'token endpoint timed out';
     case 'invalid_response':
       return `invalid response: ${f.message}`;
+    case 'classified':
+      return f.message;
   }
 }

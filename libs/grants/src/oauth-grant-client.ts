@@ -2,6 +2,7 @@ import * as oidc from 'openid-client';
 import { type GrantFailure, type GrantSettings, parseRetryAfter } from '#core';
 import {
   type CredentialSecrets,
+  type CredentialTokenReader,
   type GrantClient,
   GrantConfigurationError,
   GrantError,
@@ -9,14 +10,20 @@ import {
   type GrantResult,
   requiresClientSecret,
 } from './grant-client.js';
+import { signJwt } from './jwt-template.js';
+import { limitedFetch, ResponseTooLargeError } from './limited-fetch.js';
+import { importSigningKey } from './signing-key.js';
+import { readSourceToken } from './token-source.js';
 
-/** Largest token-endpoint response body read; anything bigger is refused, not buffered. */
-export const MAX_RESPONSE_BYTES = 256 * 1024;
+export const JWT_BEARER_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+export const TOKEN_EXCHANGE_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 
 export interface OAuthGrantClientOptions {
   now?: () => number;
   /** Passed to every request; the outbound URL policy plugs in here. */
   fetch?: typeof fetch;
+  /** Reads another credential's token: `oauth2.token_exchange` with a subject credential. */
+  tokens?: CredentialTokenReader;
 }
 
 /** Performs OAuth grants at a token endpoint with openid-client. */
@@ -24,13 +31,13 @@ export class OAuthGrantClient implements GrantClient {
   private readonly now: () => number;
   private readonly fetchImpl: typeof fetch;
 
-  constructor(options: OAuthGrantClientOptions = {}) {
+  constructor(private readonly options: OAuthGrantClientOptions = {}) {
     this.now = options.now ?? Date.now;
     this.fetchImpl = options.fetch ?? fetch;
   }
 
   async execute(request: GrantRequest): Promise<GrantResult> {
-    const config = this.configuration(request.grant, request.secrets, request.timeoutMs);
+    const config = await this.configuration(request.grant, request.secrets, request.timeoutMs);
     const params: Record<string, string> = {};
     if (request.grant.scope) params.scope = request.grant.scope;
     if (request.grant.audience) params.audience = request.grant.audience;
@@ -47,9 +54,24 @@ export class OAuthGrantClient implements GrantClient {
         case 'oauth2.client_credentials':
           response = await oidc.clientCredentialsGrant(config, params);
           break;
+        case 'oauth2.jwt_bearer':
+          params.assertion = await this.assertion(request);
+          response = await oidc.genericGrantRequest(config, JWT_BEARER_GRANT_TYPE, params);
+          break;
+        case 'oauth2.token_exchange': {
+          const exchange = request.grant.tokenExchange;
+          if (!exchange) throw new GrantConfigurationError('token exchange settings are missing');
+          params.subject_token = await readSourceToken(exchange.subject, request, this.options.tokens);
+          params.subject_token_type = exchange.subjectTokenType;
+          if (exchange.requestedTokenType) params.requested_token_type = exchange.requestedTokenType;
+          response = await oidc.genericGrantRequest(config, TOKEN_EXCHANGE_GRANT_TYPE, params);
+          break;
+        }
+        default:
+          throw new GrantConfigurationError(`${request.kind} is not an OAuth grant`);
       }
     } catch (err) {
-      if (err instanceof GrantConfigurationError) throw err;
+      if (err instanceof GrantConfigurationError || err instanceof GrantError) throw err;
       throw new GrantError(toGrantFailure(err, this.now()));
     }
     const receivedAt = this.now();
@@ -63,11 +85,35 @@ export class OAuthGrantClient implements GrantClient {
     };
   }
 
-  private configuration(
+  /** RFC 7523 §3: iss, sub, aud, exp, iat, jti; the audience defaults to the token endpoint URL. */
+  private async assertion(request: GrantRequest): Promise<string> {
+    const { grant, secrets } = request;
+    const template = grant.assertion;
+    if (!template) throw new GrantConfigurationError('jwt-bearer assertion settings are missing');
+    if (!secrets.privateKey) throw new GrantConfigurationError('oauth2.jwt_bearer needs a privateKey');
+    const key = await importSigningKey(secrets.privateKey, template.alg);
+    const issuer = template.issuer ?? grant.clientId;
+    const subject = template.subject ?? issuer;
+    const audience = template.audience ?? grant.tokenEndpoint;
+    const signed = await signJwt(
+      {
+        ...template,
+        ...(issuer ? { issuer } : {}),
+        ...(subject ? { subject } : {}),
+        ...(audience ? { audience } : {}),
+      },
+      key,
+      this.now(),
+    );
+    return signed.jwt;
+  }
+
+  private async configuration(
     grant: GrantSettings,
     secrets: CredentialSecrets,
     timeoutMs: number,
-  ): oidc.Configuration {
+  ): Promise<oidc.Configuration> {
+    if (!grant.tokenEndpoint) throw new GrantConfigurationError('the credential has no token endpoint');
     const endpoint = new URL(grant.tokenEndpoint);
     const server: oidc.ServerMetadata = {
       issuer: grant.issuer ?? endpoint.origin,
@@ -76,17 +122,32 @@ export class OAuthGrantClient implements GrantClient {
     if (requiresClientSecret(grant.clientAuth) && !secrets.clientSecret) {
       throw new GrantConfigurationError(`client authentication ${grant.clientAuth} needs a client secret`);
     }
-    const auth =
-      grant.clientAuth === 'client_secret_basic'
-        ? oidc.ClientSecretBasic(secrets.clientSecret!)
-        : grant.clientAuth === 'client_secret_post'
-          ? oidc.ClientSecretPost(secrets.clientSecret!)
-          : oidc.None();
+    const auth = await clientAuthentication(grant, secrets);
     const config = new oidc.Configuration(server, grant.clientId ?? '', undefined, auth);
     if (endpoint.protocol === 'http:') oidc.allowInsecureRequests(config);
     config.timeout = Math.max(1, Math.ceil(timeoutMs / 1000));
     config[oidc.customFetch] = limitedFetch(this.fetchImpl, timeoutMs);
     return config;
+  }
+}
+
+async function clientAuthentication(
+  grant: GrantSettings,
+  secrets: CredentialSecrets,
+): Promise<oidc.ClientAuth> {
+  switch (grant.clientAuth) {
+    case 'client_secret_basic':
+      return oidc.ClientSecretBasic(secrets.clientSecret!);
+    case 'client_secret_post':
+      return oidc.ClientSecretPost(secrets.clientSecret!);
+    case 'private_key_jwt': {
+      if (!secrets.privateKey) throw new GrantConfigurationError('private_key_jwt needs a privateKey');
+      const signing = await importSigningKey(secrets.privateKey, grant.clientAssertionAlg);
+      // openid-client signs a fresh assertion (iss = sub = client_id, aud = issuer, jti, exp) per request.
+      return oidc.PrivateKeyJwt({ key: signing.key, ...(signing.kid ? { kid: signing.kid } : {}) });
+    }
+    case 'none':
+      return oidc.None();
   }
 }
 
@@ -109,37 +170,6 @@ export async function discoverTokenEndpoint(
   } catch (err) {
     if (err instanceof GrantConfigurationError) throw err;
     throw new GrantConfigurationError(`discovery at ${issuer} failed: ${(err as Error).message}`);
-  }
-}
-
-/** Wraps fetch with a hard deadline and a response size limit; redirects are not followed. */
-function limitedFetch(fetchImpl: typeof fetch, timeoutMs: number): oidc.CustomFetch {
-  return async (url, options) => {
-    const signal = AbortSignal.any([
-      AbortSignal.timeout(timeoutMs),
-      ...(options.signal ? [options.signal] : []),
-    ]);
-    const res = await fetchImpl(url, { ...options, signal, redirect: 'manual' } as RequestInit);
-    const body = await readLimited(res, MAX_RESPONSE_BYTES);
-    return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
-  };
-}
-
-async function readLimited(res: Response, limit: number): Promise<Uint8Array | null> {
-  if (!res.body) return null;
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    size += chunk.byteLength;
-    if (size > limit) throw new ResponseTooLargeError(limit);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
-}
-
-class ResponseTooLargeError extends Error {
-  constructor(limit: number) {
-    super(`response larger than ${limit} bytes`);
   }
 }
 

@@ -1,8 +1,13 @@
 import type { KeyRing } from '#common';
 import type { CredentialSecrets } from '#grants';
 
-const SECRETS_FIELD = 'secrets';
-const TOKEN_FIELD = 'access_token';
+/** Field names bound into each ciphertext's header (`fld`), next to the credential hash field holding it. */
+export const SECRETS_FIELD = 'secrets';
+export const TOKEN_FIELD = 'access_token';
+export const CIPHERTEXT_FIELDS = [
+  { hashField: 's', field: SECRETS_FIELD },
+  { hashField: 't', field: TOKEN_FIELD },
+] as const;
 
 /** Encrypts and decrypts a credential's two ciphertexts, each bound to the credential and its field. */
 export class CredentialCipher {

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import {
-  type ClientAuthMethod,
   type CredentialKind,
   type CredentialProjection,
   computeRefreshAt,
@@ -12,22 +11,21 @@ import {
   resolvePolicy,
   tokenLifetime,
 } from '#core';
-import { type CredentialSecrets, discoverTokenEndpoint, requiresClientSecret } from '#grants';
+import type { CredentialSecrets } from '#grants';
 import type { CredentialStore, StoredEvent } from '#store';
 import type { CredentialCipher } from './credential-secrets.js';
 import { CredentialNotFoundError, InvalidCredentialInputError } from './errors.js';
+import {
+  buildGrantSettings,
+  checkSecrets,
+  GRANT_INPUT_FIELDS,
+  type GrantInput,
+  SECRET_FIELDS,
+  sourceCredentialId,
+} from './grant-settings.js';
 import type { RefreshScheduler } from './refresh-scheduler.js';
 
-export interface GrantInput {
-  tokenEndpoint?: string;
-  issuer?: string;
-  clientId?: string;
-  clientAuth?: ClientAuthMethod;
-  scope?: string;
-  audience?: string;
-  resource?: string;
-  timeoutSeconds?: number;
-}
+export type { GrantInput } from './grant-settings.js';
 
 export interface RegisterCredentialInput extends GrantInput {
   namespace: string;
@@ -36,6 +34,7 @@ export interface RegisterCredentialInput extends GrantInput {
   labels?: Record<string, string>;
   refreshToken?: string;
   clientSecret?: string;
+  privateKey?: string;
   /** A token the caller already holds; without it the first refresh runs right away. */
   accessToken?: string;
   expiresIn?: number;
@@ -49,6 +48,12 @@ export interface UpdateCredentialInput extends GrantInput {
   labels?: Record<string, string>;
   refreshToken?: string;
   clientSecret?: string;
+  privateKey?: string;
+  /** `static` only: imports a new token (with `expiresIn` or `expiresAt`). */
+  accessToken?: string;
+  expiresIn?: number;
+  expiresAt?: number;
+  tokenType?: string;
   policy?: RefreshPolicyOverrides;
 }
 
@@ -80,11 +85,14 @@ export class CredentialService {
   async register(input: RegisterCredentialInput): Promise<CredentialProjection> {
     const id = `cred_${randomBytes(16).toString('base64url')}`;
     const grant = await this.grantSettings(input.kind, input, undefined);
+    await this.checkSource(input.namespace, grant);
     const secrets: CredentialSecrets = {
       ...(input.refreshToken ? { refreshToken: input.refreshToken } : {}),
       ...(input.clientSecret ? { clientSecret: input.clientSecret } : {}),
+      ...(input.privateKey ? { privateKey: input.privateKey } : {}),
     };
-    checkSecrets(input.kind, grant, secrets);
+    await checkSecrets(input.kind, grant, secrets);
+    if (input.kind === 'static') checkStaticToken(input, this.now());
     const at = this.now();
     const policy = input.policy ?? {};
     const events: NewEvent[] = [
@@ -100,29 +108,7 @@ export class CredentialService {
     let tokenJwe: string | undefined;
     if (input.accessToken) {
       const resolved = resolvePolicy(this.options.policy, policy);
-      const expiresAt =
-        input.expiresAt ??
-        tokenLifetime(
-          {
-            receivedAt: at,
-            ...(input.expiresIn !== undefined ? { expiresInSeconds: input.expiresIn } : {}),
-            accessToken: input.accessToken,
-          },
-          resolved,
-        ).expiresAt;
-      events.push(
-        newEvent('token.updated', at, {
-          tokenVersion: 1,
-          issuedAt: at,
-          expiresAt,
-          refreshAt: computeRefreshAt(at, expiresAt, resolved, this.random),
-          tokenType: input.tokenType ?? 'Bearer',
-          ...(grant.scope ? { scope: grant.scope } : {}),
-          refreshTokenRotated: false,
-          trigger: 'registration',
-          lifetimeSource: 'supplied',
-        }),
-      );
+      events.push(this.suppliedToken(at, 1, input, resolved, grant.scope));
       tokenJwe = await this.cipher.encryptToken(id, input.accessToken);
     }
     const secretsJwe = await this.cipher.encryptSecrets(id, secrets);
@@ -146,9 +132,20 @@ export class CredentialService {
     const p = stored?.projection;
     if (!stored || !p || p.namespace !== namespace || p.state === 'revoked')
       throw new CredentialNotFoundError(id);
-    const grantChanged = GRANT_FIELDS.some((f) => input[f] !== undefined);
+    const grantChanged = GRANT_INPUT_FIELDS.some((f) => input[f] !== undefined);
     const grant = grantChanged ? await this.grantSettings(p.kind, input, p.grant) : undefined;
-    const secretsChanged = (['refreshToken', 'clientSecret'] as const).filter((f) => input[f] !== undefined);
+    if (grant) await this.checkSource(namespace, grant, id);
+    const secretsChanged = SECRET_FIELDS.filter((f) => input[f] !== undefined);
+    const importsToken = input.accessToken !== undefined;
+    if (importsToken && p.kind !== 'static') {
+      throw new InvalidCredentialInputError(
+        'accessToken',
+        'only static credentials take a new token by PATCH',
+      );
+    }
+    if (!importsToken && (input.expiresIn !== undefined || input.expiresAt !== undefined)) {
+      throw new InvalidCredentialInputError('accessToken', 'expiresIn/expiresAt come with a new accessToken');
+    }
     let secretsJwe: string | undefined;
     if (secretsChanged.length > 0 || grant) {
       const current = await this.cipher
@@ -158,19 +155,45 @@ export class CredentialService {
         ...current,
         ...(input.refreshToken !== undefined ? { refreshToken: input.refreshToken } : {}),
         ...(input.clientSecret !== undefined ? { clientSecret: input.clientSecret } : {}),
+        ...(input.privateKey !== undefined ? { privateKey: input.privateKey } : {}),
       };
-      checkSecrets(p.kind, grant ?? p.grant, merged);
-      if (secretsChanged.length > 0) secretsJwe = await this.cipher.encryptSecrets(id, merged);
+      // A Vault login made with other settings (address, role, JWT source) is not renewed.
+      const dropSession = grant !== undefined && merged.vaultSession !== undefined;
+      if (dropSession) delete merged.vaultSession;
+      await checkSecrets(p.kind, grant ?? p.grant, merged);
+      if (secretsChanged.length > 0 || dropSession) secretsJwe = await this.cipher.encryptSecrets(id, merged);
     }
-    const event = newEvent('credential.updated', this.now(), {
-      ...(input.name !== undefined ? { name: input.name } : {}),
-      ...(input.labels !== undefined ? { labels: input.labels } : {}),
-      ...(grant ? { grant } : {}),
-      ...(input.policy !== undefined ? { policy: input.policy } : {}),
-      secretsChanged: [...secretsChanged],
+    const at = this.now();
+    const events: NewEvent[] = [];
+    const changesSettings =
+      input.name !== undefined || input.labels !== undefined || grant || input.policy !== undefined;
+    if (changesSettings || secretsChanged.length > 0 || !importsToken) {
+      events.push(
+        newEvent('credential.updated', at, {
+          ...(input.name !== undefined ? { name: input.name } : {}),
+          ...(input.labels !== undefined ? { labels: input.labels } : {}),
+          ...(grant ? { grant } : {}),
+          ...(input.policy !== undefined ? { policy: input.policy } : {}),
+          secretsChanged: [...secretsChanged],
+        }),
+      );
+    }
+    let tokenJwe: string | undefined;
+    if (importsToken) {
+      checkStaticToken(input, at);
+      const resolved = resolvePolicy(this.options.policy, input.policy ?? p.policy);
+      events.push(
+        this.suppliedToken(at, (p.token?.tokenVersion ?? 0) + 1, input, resolved, (grant ?? p.grant).scope),
+      );
+      tokenJwe = await this.cipher.encryptToken(id, input.accessToken!);
+    }
+    const { projection } = await this.store.append(id, p, events, {
+      ...(secretsJwe ? { secrets: secretsJwe } : {}),
+      ...(tokenJwe ? { token: tokenJwe } : {}),
     });
-    const { projection } = await this.store.append(id, p, [event], secretsJwe ? { secrets: secretsJwe } : {});
-    if (p.state === 'reauth_required' && projection.state !== 'reauth_required') {
+    if (importsToken) {
+      await this.scheduler.schedule(projection);
+    } else if (p.state === 'reauth_required' && projection.state !== 'reauth_required') {
       // New secrets: try them now rather than at the old schedule.
       await this.scheduler.demand(projection, 'manual');
     }
@@ -215,73 +238,74 @@ export class CredentialService {
     });
   }
 
-  private async grantSettings(
+  /** A `token.updated` for a token the caller supplied (registration, or a static token's import). */
+  private suppliedToken(
+    at: number,
+    tokenVersion: number,
+    input: { accessToken?: string; expiresIn?: number; expiresAt?: number; tokenType?: string },
+    policy: RefreshPolicy,
+    scope: string | undefined,
+  ): NewEvent {
+    const expiresAt =
+      input.expiresAt ??
+      tokenLifetime(
+        {
+          receivedAt: at,
+          ...(input.expiresIn !== undefined ? { expiresInSeconds: input.expiresIn } : {}),
+          ...(input.accessToken ? { accessToken: input.accessToken } : {}),
+        },
+        policy,
+      ).expiresAt;
+    return newEvent('token.updated', at, {
+      tokenVersion,
+      issuedAt: at,
+      expiresAt,
+      refreshAt: computeRefreshAt(at, expiresAt, policy, this.random),
+      tokenType: input.tokenType ?? 'Bearer',
+      ...(scope ? { scope } : {}),
+      refreshTokenRotated: false,
+      trigger: tokenVersion === 1 ? 'registration' : 'manual',
+      lifetimeSource: 'supplied',
+    });
+  }
+
+  private grantSettings(
     kind: CredentialKind,
     input: GrantInput,
     current: GrantSettings | undefined,
   ): Promise<GrantSettings> {
-    const issuer = input.issuer ?? current?.issuer;
-    let tokenEndpoint = input.tokenEndpoint ?? (input.issuer ? undefined : current?.tokenEndpoint);
-    if (!tokenEndpoint && issuer) {
-      try {
-        tokenEndpoint = await discoverTokenEndpoint(issuer, this.options.grantTimeoutMs, this.options.fetch);
-      } catch (err) {
-        throw new InvalidCredentialInputError('issuer', (err as Error).message);
-      }
+    return buildGrantSettings(kind, input, current, {
+      grantTimeoutMs: this.options.grantTimeoutMs,
+      ...(this.options.fetch ? { fetch: this.options.fetch } : {}),
+    });
+  }
+
+  /** A token source credential must exist in the same namespace (and not be the credential itself). */
+  private async checkSource(namespace: string, grant: GrantSettings, selfId?: string): Promise<void> {
+    const source = sourceCredentialId(grant);
+    if (!source) return;
+    if (source.id === selfId) {
+      throw new InvalidCredentialInputError(source.field, 'a credential cannot take its token from itself');
     }
-    if (!tokenEndpoint)
-      throw new InvalidCredentialInputError('tokenEndpoint', 'give tokenEndpoint, or issuer to discover it');
-    const clientAuth =
-      input.clientAuth ??
-      current?.clientAuth ??
-      (input.clientId || current?.clientId ? 'client_secret_basic' : 'none');
-    const clientId = input.clientId ?? current?.clientId;
-    if (kind === 'oauth2.client_credentials' && !clientId) {
-      throw new InvalidCredentialInputError('clientId', 'oauth2.client_credentials needs clientId');
+    const p = await this.store.getProjection(source.id);
+    if (!p || p.namespace !== namespace || p.state === 'revoked') {
+      throw new InvalidCredentialInputError(source.field, `no credential ${source.id} in this namespace`);
     }
-    const pick = <K extends keyof GrantInput>(k: K) => input[k] ?? current?.[k as keyof GrantSettings];
-    const scope = pick('scope');
-    const audience = pick('audience');
-    const resource = pick('resource');
-    const timeoutMs = input.timeoutSeconds !== undefined ? input.timeoutSeconds * 1000 : current?.timeoutMs;
-    return {
-      tokenEndpoint,
-      clientAuth,
-      ...(issuer ? { issuer } : {}),
-      ...(clientId ? { clientId } : {}),
-      ...(scope ? { scope: String(scope) } : {}),
-      ...(audience ? { audience: String(audience) } : {}),
-      ...(resource ? { resource: String(resource) } : {}),
-      ...(timeoutMs ? { timeoutMs } : {}),
-    };
   }
 }
 
-const GRANT_FIELDS = [
-  'tokenEndpoint',
-  'issuer',
-  'clientId',
-  'clientAuth',
-  'scope',
-  'audience',
-  'resource',
-  'timeoutSeconds',
-] as const;
-
-function checkSecrets(kind: CredentialKind, grant: GrantSettings, secrets: CredentialSecrets): void {
-  if (kind === 'oauth2.refresh_token' && !secrets.refreshToken) {
-    throw new InvalidCredentialInputError('refreshToken', 'oauth2.refresh_token needs refreshToken');
+/** A static token must come with an expiry that is still ahead: it can never be refreshed. */
+function checkStaticToken(
+  input: { accessToken?: string; expiresIn?: number; expiresAt?: number },
+  now: number,
+): void {
+  if (!input.accessToken) {
+    throw new InvalidCredentialInputError('accessToken', 'static credentials need the accessToken to track');
   }
-  if (requiresClientSecret(grant.clientAuth) && !secrets.clientSecret) {
-    throw new InvalidCredentialInputError(
-      'clientSecret',
-      `clientAuth ${grant.clientAuth} needs clientSecret`,
-    );
+  if (input.expiresIn === undefined && input.expiresAt === undefined) {
+    throw new InvalidCredentialInputError('expiresIn', 'static tokens need expiresIn or expiresAt');
   }
-  if (kind === 'oauth2.client_credentials' && grant.clientAuth === 'none') {
-    throw new InvalidCredentialInputError(
-      'clientAuth',
-      'oauth2.client_credentials needs a confidential client (client_secret_basic or client_secret_post)',
-    );
+  if (input.expiresAt !== undefined && input.expiresAt <= now) {
+    throw new InvalidCredentialInputError('expiresAt', 'the token has already expired');
   }
 }

@@ -6,6 +6,7 @@ import type { RefreshTrigger } from '#core';
  */
 export const QueueName = {
   TokenRefresh: 'token-refresh',
+  WebhookDelivery: 'webhook-delivery',
 } as const;
 export type QueueName = (typeof QueueName)[keyof typeof QueueName];
 
@@ -35,4 +36,20 @@ export function refreshJobId(
   data: Pick<RefreshJobData, 'credentialId' | 'tokenVersion' | 'attempt' | 'demand'>,
 ): string {
   return `${data.demand ? 'd' : 'r'}-${data.credentialId}-t${data.tokenVersion}-a${data.attempt}`;
+}
+
+/** Payload of a webhook delivery job: where the event sits in the feed and who gets it. Ids only. */
+export interface WebhookDeliveryJobData {
+  subscriptionId: string;
+  /** `p<partition>-<feed entry id>`; also the delivery's id in the API and its `webhook-id`. */
+  deliveryId: string;
+  partition: number;
+  feedId: string;
+}
+
+export const WebhookDeliveryJobName = 'deliver';
+
+/** One job per (event, subscription, re-drive), so re-reading a feed entry never enqueues it twice. */
+export function webhookDeliveryJobId(data: WebhookDeliveryJobData, redrive: number): string {
+  return `wh-${data.subscriptionId}-${data.deliveryId}-r${redrive}`;
 }

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type BackoffPolicy,
   type ClassifiedFailure,
@@ -10,12 +11,20 @@ import {
   nextAttemptAt,
   type RefreshPolicy,
   resolvePolicy,
+  staticTokenCheck,
   TokenkeeperError,
   tokenLifetime,
 } from '#core';
-import { type GrantClient, GrantConfigurationError, GrantError, type GrantResult } from '#grants';
+import {
+  type CredentialSecrets,
+  type GrantClient,
+  GrantConfigurationError,
+  GrantError,
+  type GrantResult,
+} from '#grants';
 import {
   type CredentialStore,
+  type Lease,
   type LeaseManager,
   RevisionConflictError,
   type StoredCredential,
@@ -25,7 +34,8 @@ import type { RefreshJobData } from './queues.js';
 import type { RefreshScheduler } from './refresh-scheduler.js';
 
 export type RefreshOutcome =
-  | { type: 'refreshed'; projection: CredentialProjection }
+  /** `grantMs`: time spent waiting for the provider; `persistMs`: from its answer to the stored event. */
+  | { type: 'refreshed'; projection: CredentialProjection; grantMs: number; persistMs: number }
   | { type: 'failed'; failure: ClassifiedFailure; projection: CredentialProjection }
   /** The job no longer matches the credential (refreshed meanwhile, deleted, duplicate run). */
   | { type: 'stale'; reason: string }
@@ -79,23 +89,34 @@ export class RefreshService {
       const stored = await this.store.get(job.credentialId);
       const stale = stored ? staleReason(stored.projection, job) : 'credential not found';
       if (stale || !stored) return { type: 'stale', reason: stale ?? 'credential not found' };
-      return await this.refreshUnderLease(stored, job);
+      return await this.refreshUnderLease(stored, job, lease);
     } finally {
       await this.leases.release(lease).catch(() => false);
     }
   }
 
-  private async refreshUnderLease(stored: StoredCredential, job: RefreshJobData): Promise<RefreshOutcome> {
+  private async refreshUnderLease(
+    stored: StoredCredential,
+    job: RefreshJobData,
+    lease: Lease,
+  ): Promise<RefreshOutcome> {
     const p = stored.projection;
+    // An imported static token has no grant: its refresh time is a warning, its expiry the end.
+    if (p.kind === 'static') return this.appendAndSchedule(p, staticTokenCheck(p, this.now(), job.trigger));
     let result: GrantResult;
+    let grantStarted = 0;
     let secrets: Awaited<ReturnType<CredentialCipher['decryptSecrets']>>;
     try {
       secrets = await this.cipher.decryptSecrets(p.id, stored.secrets);
+      grantStarted = this.now();
       result = await this.grants.execute({
         kind: p.kind,
         grant: p.grant,
         secrets,
         timeoutMs: this.grantTimeout(p),
+        credentialId: p.id,
+        namespace: p.namespace,
+        ...(p.token ? { current: p.token } : {}),
       });
     } catch (err) {
       return this.recordFailure(p, job, failureOf(err));
@@ -130,27 +151,96 @@ export class RefreshService {
       const downtimeMs = Math.max(0, at - (p.token?.expiresAt ?? at));
       events.push(newEvent('credential.recovered', at, { afterAttempts: p.failures, downtimeMs }));
     }
-    // Persist first: the rotated refresh token exists nowhere else yet.
+    // Persist first: the rotated refresh token (or a grant's new session) exists nowhere else yet.
+    const secretsChanged = rotated || result.secretsPatch !== undefined;
+    const grantSecrets = (base: CredentialSecrets) =>
+      this.cipher.encryptSecrets(p.id, {
+        ...base,
+        ...result.secretsPatch,
+        ...(rotated ? { refreshToken: result.refreshToken } : {}),
+      });
     const [secretsJwe, tokenJwe] = await Promise.all([
-      rotated
-        ? this.cipher.encryptSecrets(p.id, { ...secrets, refreshToken: result.refreshToken })
-        : undefined,
+      secretsChanged ? grantSecrets(secrets) : undefined,
       this.cipher.encryptToken(p.id, result.accessToken),
     ]);
     let projection: CredentialProjection;
     try {
-      ({ projection } = await this.store.append(p.id, p, events, {
-        token: tokenJwe,
-        ...(secretsJwe ? { secrets: secretsJwe } : {}),
-      }));
+      projection = await this.persistGrantResult(
+        lease,
+        p,
+        events,
+        {
+          token: tokenJwe,
+          ...(secretsJwe ? { secrets: secretsJwe } : {}),
+        },
+        async (current) => {
+          // A change that landed meanwhile (a rename, a PATCH of other secrets) must not cost the
+          // token just obtained: rebase onto it. Secrets the user replaced win over the grant's.
+          if (!secretsChanged) return undefined;
+          const now = await this.cipher.decryptSecrets(p.id, current.secrets);
+          if (now.refreshToken !== secrets.refreshToken) return undefined;
+          return grantSecrets(now);
+        },
+      );
     } catch (err) {
       if (err instanceof RevisionConflictError) {
         return { type: 'stale', reason: `credential changed during the refresh (${err.message})` };
       }
       throw err;
     }
+    const persisted = this.now();
     await this.scheduler.schedule(projection);
-    return { type: 'refreshed', projection };
+    return {
+      type: 'refreshed',
+      projection,
+      grantMs: result.receivedAt - grantStarted,
+      persistMs: persisted - result.receivedAt,
+    };
+  }
+
+  /**
+   * Persists what a grant returned, retrying through a Redis outage: giving up here would lose a
+   * rotated refresh token that exists nowhere else, and the job's retry would present the old one
+   * (which makes rotating providers revoke the whole grant). The lease is kept alive meanwhile so no
+   * other worker starts a refresh of its own. If another change was appended meanwhile (the lease
+   * keeps out other refreshes, not edits), the events are rebased onto it; only a credential that
+   * was refreshed by someone else, removed or stopped refreshing ends it.
+   */
+  private async persistGrantResult(
+    lease: Lease,
+    p: CredentialProjection,
+    events: NewEvent[],
+    ciphertexts: { token: string; secrets?: string },
+    rebaseSecrets: (current: StoredCredential) => Promise<string | undefined>,
+  ): Promise<CredentialProjection> {
+    const deadline = this.now() + PERSIST_DEADLINE_MS;
+    let base = p;
+    let cipher = ciphertexts;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return (await this.store.append(p.id, base, events, cipher)).projection;
+      } catch (err) {
+        if (err instanceof RevisionConflictError) {
+          const current = await this.store.get(p.id);
+          const moved = current?.projection;
+          if (
+            !current ||
+            !moved ||
+            !isRefreshing(moved.state) ||
+            moved.token?.tokenVersion !== p.token?.tokenVersion
+          ) {
+            throw err;
+          }
+          const secretsJwe = await rebaseSecrets(current);
+          base = moved;
+          cipher = { token: ciphertexts.token, ...(secretsJwe ? { secrets: secretsJwe } : {}) };
+          continue;
+        }
+        if (this.now() >= deadline) throw err;
+        await sleep(Math.min(2_000, 100 * attempt));
+        await this.leases.extend(lease, this.options.leaseTtlMs).catch(() => false);
+      }
+    }
   }
 
   private async recordFailure(
@@ -199,6 +289,14 @@ export class RefreshService {
         events.push(newEvent('credential.expired', at, { expiredAt: p.token.expiresAt }));
       }
     }
+    return this.appendAndSchedule(p, events, failure);
+  }
+
+  private async appendAndSchedule(
+    p: CredentialProjection,
+    events: NewEvent[],
+    failure: ClassifiedFailure = failureIn(events),
+  ): Promise<RefreshOutcome> {
     let projection: CredentialProjection;
     try {
       ({ projection } = await this.store.append(p.id, p, events));
@@ -216,6 +314,9 @@ export class RefreshService {
   }
 }
 
+/** How long a refresh keeps trying to persist a grant result through a Redis outage. */
+const PERSIST_DEADLINE_MS = 120_000;
+
 function staleReason(p: CredentialProjection, job: RefreshJobData): string | undefined {
   if (!isRefreshing(p.state)) return `credential is ${p.state}`;
   const tokenVersion = p.token?.tokenVersion ?? 0;
@@ -223,6 +324,14 @@ function staleReason(p: CredentialProjection, job: RefreshJobData): string | und
   if (!job.demand && p.failures !== job.attempt)
     return `attempt ${job.attempt} superseded (failures: ${p.failures})`;
   return undefined;
+}
+
+/** The failure a list of events records (its `refresh.failed`). */
+function failureIn(events: NewEvent[]): ClassifiedFailure {
+  const failed = events.find((e) => e.type === 'refresh.failed');
+  if (failed?.type !== 'refresh.failed') throw new Error('no refresh.failed among the events');
+  const { class: cls, code, message } = failed.data;
+  return { class: cls, code, message };
 }
 
 function statusOf(f: ClassifiedFailure): { status?: number } {

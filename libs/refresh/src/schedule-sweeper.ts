@@ -1,6 +1,5 @@
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
-import type { CredentialStore } from '#store';
+import type { CredentialStore, RedisClient } from '#store';
 import type { RefreshJobData } from './queues.js';
 import { plannedRefresh, type RefreshScheduler } from './refresh-scheduler.js';
 
@@ -36,7 +35,7 @@ export class ScheduleSweeper {
   }
 
   /** Runs one sweep if no other process holds the sweep lock for this period. */
-  async sweepIfLeader(redis: Redis, periodMs: number): Promise<SweepResult | undefined> {
+  async sweepIfLeader(redis: RedisClient, periodMs: number): Promise<SweepResult | undefined> {
     const lock = this.store.keys.global('sweep-lock');
     const ok = await redis.set(
       lock,

@@ -1,3 +1,4 @@
 export * from './redis-connection.js';
 export * from './runtime.module.js';
 export * from './tokens.js';
+export * from './webhooks.module.js';

@@ -8,21 +8,24 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
-import { type AppConfig, KeyRing } from '#common';
-import { type GrantClient, OAuthGrantClient } from '#grants';
+import { type AppConfig, createOutboundFetch, KeyRing, OutboundPolicy } from '#common';
+import { type GrantClient, GrantClientRegistry } from '#grants';
 import {
   CredentialCipher,
   CredentialService,
+  PoolService,
   QueueName,
   queuePrefix,
+  ReEncryption,
   type RefreshJobData,
   RefreshScheduler,
   RefreshService,
   ScheduleSweeper,
+  StoredCredentialTokenReader,
   TokenService,
 } from '#refresh';
-import { CredentialStore, KeySpace, LeaseManager } from '#store';
+import { CredentialStore, KeySpace, LeaseManager, PoolStore, type RedisClient } from '#store';
+import { KeyRingCheck } from './key-ring-check.js';
 import { createRedis } from './redis-connection.js';
 import { CONFIG, OUTBOUND_FETCH, REDIS } from './tokens.js';
 
@@ -31,7 +34,7 @@ export const GRANT_CLIENT = Symbol('tokenkeeper.grantClient');
 /** Closes the shared Redis connection last, after Nest has closed queues and workers. */
 @Injectable()
 class RedisCloser implements OnApplicationShutdown {
-  constructor(@Inject(REDIS) private readonly redis: Redis) {}
+  constructor(@Inject(REDIS) private readonly redis: RedisClient) {}
   async onApplicationShutdown(): Promise<void> {
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
@@ -63,7 +66,7 @@ export class RuntimeModule {
         {
           provide: CredentialStore,
           inject: [REDIS, KeySpace],
-          useFactory: (redis: Redis, keys: KeySpace) =>
+          useFactory: (redis: RedisClient, keys: KeySpace) =>
             new CredentialStore(redis, keys, {
               historyMaxLen: config.historyMaxLen,
               feedMaxLen: config.feedMaxLen,
@@ -72,7 +75,7 @@ export class RuntimeModule {
         {
           provide: LeaseManager,
           inject: [REDIS, KeySpace],
-          useFactory: (r: Redis, k: KeySpace) => new LeaseManager(r, k),
+          useFactory: (r: RedisClient, k: KeySpace) => new LeaseManager(r, k),
         },
         { provide: KeyRing, useFactory: () => KeyRing.fromConfig(config.encryption, config) },
         {
@@ -80,11 +83,23 @@ export class RuntimeModule {
           inject: [KeyRing],
           useFactory: (ring: KeyRing) => new CredentialCipher(ring),
         },
-        { provide: OUTBOUND_FETCH, useValue: fetch },
+        { provide: OutboundPolicy, useValue: new OutboundPolicy(config.security.outbound) },
+        {
+          provide: OUTBOUND_FETCH,
+          inject: [OutboundPolicy],
+          useFactory: (policy: OutboundPolicy) => createOutboundFetch(policy, config.security.outbound),
+        },
+        {
+          provide: ReEncryption,
+          inject: [REDIS, CredentialStore, KeyRing],
+          useFactory: (r: RedisClient, s: CredentialStore, ring: KeyRing) => new ReEncryption(r, s, ring),
+        },
+        KeyRingCheck,
         {
           provide: GRANT_CLIENT,
-          inject: [OUTBOUND_FETCH],
-          useFactory: (outbound: typeof fetch) => new OAuthGrantClient({ fetch: outbound }),
+          inject: [OUTBOUND_FETCH, CredentialStore, CredentialCipher],
+          useFactory: (outbound: typeof fetch, s: CredentialStore, c: CredentialCipher) =>
+            GrantClientRegistry.standard({ fetch: outbound, tokens: new StoredCredentialTokenReader(s, c) }),
         },
         {
           provide: RefreshScheduler,
@@ -110,11 +125,12 @@ export class RuntimeModule {
         },
         {
           provide: CredentialService,
-          inject: [CredentialStore, CredentialCipher, RefreshScheduler],
-          useFactory: (s: CredentialStore, c: CredentialCipher, sch: RefreshScheduler) =>
+          inject: [CredentialStore, CredentialCipher, RefreshScheduler, OUTBOUND_FETCH],
+          useFactory: (s: CredentialStore, c: CredentialCipher, sch: RefreshScheduler, f: typeof fetch) =>
             new CredentialService(s, c, sch, {
               policy: config.refreshPolicy,
               grantTimeoutMs: config.grantTimeoutMs,
+              fetch: f,
             }),
         },
         {
@@ -122,6 +138,16 @@ export class RuntimeModule {
           inject: [CredentialStore, CredentialCipher, RefreshScheduler],
           useFactory: (s: CredentialStore, c: CredentialCipher, sch: RefreshScheduler) =>
             new TokenService(s, c, sch, { waitMs: config.tokenWaitMs }),
+        },
+        {
+          provide: PoolStore,
+          inject: [REDIS, KeySpace],
+          useFactory: (r: RedisClient, k: KeySpace) => new PoolStore(r, k),
+        },
+        {
+          provide: PoolService,
+          inject: [PoolStore, CredentialStore, TokenService],
+          useFactory: (p: PoolStore, s: CredentialStore, t: TokenService) => new PoolService(p, s, t),
         },
         {
           provide: ScheduleSweeper,
@@ -140,11 +166,15 @@ export class RuntimeModule {
         CredentialCipher,
         GRANT_CLIENT,
         OUTBOUND_FETCH,
+        OutboundPolicy,
+        ReEncryption,
         RefreshScheduler,
         RefreshService,
         CredentialService,
         TokenService,
         ScheduleSweeper,
+        PoolStore,
+        PoolService,
         BullModule,
       ],
     };

@@ -1,4 +1,3 @@
-import type { Redis } from 'ioredis';
 import {
   applyEvent,
   type CredentialEvent,
@@ -9,6 +8,7 @@ import {
 } from '#core';
 import type { KeySpace } from './keys.js';
 import { defineScripts, runScript } from './lua-scripts.js';
+import type { RedisClient } from './redis-client.js';
 
 /** The credential moved on since it was read; re-read and decide again. */
 export class RevisionConflictError extends TokenkeeperError {
@@ -68,7 +68,7 @@ export interface StoreLimits {
  */
 export class CredentialStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     readonly keys: KeySpace,
     private readonly limits: StoreLimits,
   ) {
@@ -180,12 +180,28 @@ export class CredentialStore {
 
   async getMany(ids: string[]): Promise<(CredentialProjection | undefined)[]> {
     if (ids.length === 0) return [];
-    const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.hget(this.keys.credential(id), 'p');
-    const results = (await pipeline.exec()) ?? [];
-    return results.map(([err, value]) =>
-      err || !value ? undefined : (JSON.parse(value as string) as CredentialProjection),
+    // One pipeline per partition: on a cluster, partitions live on different nodes and a
+    // pipeline must stay on one.
+    const byPartition = new Map<number, number[]>();
+    for (const [i, id] of ids.entries()) {
+      const p = this.keys.partitionOf(id);
+      const list = byPartition.get(p);
+      if (list) list.push(i);
+      else byPartition.set(p, [i]);
+    }
+    const out: (CredentialProjection | undefined)[] = new Array(ids.length);
+    await Promise.all(
+      [...byPartition.values()].map(async (indexes) => {
+        const pipeline = this.redis.pipeline();
+        for (const i of indexes) pipeline.hget(this.keys.credential(ids[i]!), 'p');
+        const results = (await pipeline.exec()) ?? [];
+        results.forEach(([err, value], j) => {
+          out[indexes[j]!] =
+            err || !value ? undefined : (JSON.parse(value as string) as CredentialProjection);
+        });
+      }),
     );
+    return out;
   }
 
   /** Every indexed credential id of a partition, in pages (for the sweep and re-encryption). */

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import type { KeySpace } from './keys.js';
 import { defineScripts, runScript } from './lua-scripts.js';
+import type { RedisClient } from './redis-client.js';
 
 export interface Lease {
   credentialId: string;
@@ -15,7 +15,7 @@ export interface Lease {
  */
 export class LeaseManager {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: KeySpace,
   ) {
     defineScripts(redis);

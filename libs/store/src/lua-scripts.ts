@@ -1,14 +1,14 @@
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client.js';
 
 /** Scripts under ./lua, named `<name>-<numKeys>.lua`. */
-const SCRIPTS = ['append-events-4', 'release-lease-1', 'extend-lease-1'] as const;
+const SCRIPTS = ['append-events-4', 'release-lease-1', 'extend-lease-1', 'replace-field-if-1'] as const;
 type ScriptName = (typeof SCRIPTS)[number];
 
 export type ScriptArg = string | number;
 
 /** Loads every script once per connection with `defineCommand` (EVALSHA, falling back to EVAL). */
-export function defineScripts(redis: Redis): void {
+export function defineScripts(redis: RedisClient): void {
   for (const name of SCRIPTS) {
     const command = commandName(name);
     if ((redis as unknown as Record<string, unknown>)[command]) continue;
@@ -17,7 +17,12 @@ export function defineScripts(redis: Redis): void {
   }
 }
 
-export function runScript<T>(redis: Redis, name: ScriptName, keys: string[], args: ScriptArg[]): Promise<T> {
+export function runScript<T>(
+  redis: RedisClient,
+  name: ScriptName,
+  keys: string[],
+  args: ScriptArg[],
+): Promise<T> {
   const fn = (redis as unknown as Record<string, (...a: ScriptArg[]) => Promise<T>>)[commandName(name)];
   if (!fn) throw new TypeError(`script ${name} not defined on this connection; call defineScripts first`);
   return fn.call(redis, ...keys, ...args);

@@ -1,4 +1,5 @@
-import { createParamDecorator, type ExecutionContext, SetMetadata } from '@nestjs/common';
+import { applyDecorators, createParamDecorator, type ExecutionContext, SetMetadata } from '@nestjs/common';
+import { ApiBearerAuth, ApiExtension } from '@nestjs/swagger';
 
 /** Who is calling: the namespace they act in and what they may do. */
 export interface Principal {
@@ -12,8 +13,16 @@ export const PUBLIC_ROUTE = 'tokenkeeper:public';
 export const Public = () => SetMetadata(PUBLIC_ROUTE, true);
 
 export const REQUIRED_SCOPE = 'tokenkeeper:scope';
-/** The scope a route needs; checked by the API guard. */
-export const RequireScope = (scope: string) => SetMetadata(REQUIRED_SCOPE, scope);
+/**
+ * The scope a route needs; checked by the API guard, and published in the OpenAPI document as
+ * `x-required-scope` (the route matrix test reads it from there).
+ */
+export const RequireScope = (scope: string) =>
+  applyDecorators(
+    SetMetadata(REQUIRED_SCOPE, scope),
+    ApiExtension('x-required-scope', scope),
+    ApiBearerAuth(),
+  );
 
 export const CurrentPrincipal = createParamDecorator((_: unknown, ctx: ExecutionContext): Principal => {
   const request = ctx.switchToHttp().getRequest<{ principal?: Principal }>();

@@ -1,5 +1,4 @@
 import type { CredentialProjection } from '#core';
-import type { StoredEvent } from '#store';
 
 const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
 
@@ -31,18 +30,5 @@ export function credentialView(p: CredentialProjection) {
   };
 }
 
-/** An event as the API shows it: times as ISO strings, same fields otherwise. */
-export function eventView(e: StoredEvent) {
-  const data: Record<string, unknown> = { ...e.data };
-  for (const key of ['issuedAt', 'expiresAt', 'refreshAt', 'nextAttemptAt', 'expiredAt']) {
-    if (typeof data[key] === 'number') data[key] = iso(data[key] as number);
-  }
-  return {
-    type: e.type,
-    credentialId: e.credentialId,
-    revision: e.revision,
-    at: iso(e.at),
-    namespace: e.namespace,
-    data,
-  };
-}
+/** An event as the API shows it; shared with the event stream and webhooks. */
+export { eventView } from '#events';

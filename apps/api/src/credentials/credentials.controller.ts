@@ -2,7 +2,8 @@ import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, Res
 import { ApiBody, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
-import { CredentialNotFoundError, CredentialService, type ServedToken, TokenService } from '#refresh';
+import { OutboundPolicy } from '#common';
+import { CredentialNotFoundError, CredentialService, TokenService } from '#refresh';
 import { CredentialStore } from '#store';
 import { CurrentPrincipal, type Principal, RequireScope } from '../auth/principal.js';
 import { ZodValidationPipe } from '../http/zod-validation.pipe.js';
@@ -11,6 +12,7 @@ import {
   eventsQuerySchema,
   invalidateSchema,
   listQuerySchema,
+  outboundUrlsOf,
   type RegisterCredentialBody,
   registerCredentialSchema,
   tokenQuerySchema,
@@ -18,6 +20,8 @@ import {
   updateCredentialSchema,
 } from './credential.schemas.js';
 import { credentialView, eventView } from './credential-view.js';
+import { checkOutboundUrls } from './outbound-check.js';
+import { tokenBody } from './token-body.js';
 
 const jsonSchema = (s: z.ZodType) =>
   z.toJSONSchema(s, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
@@ -27,20 +31,6 @@ function checkId(id: string): string {
   return id;
 }
 
-function tokenBody(reply: FastifyReply, t: ServedToken) {
-  void reply.header('cache-control', 'no-store');
-  if (t.warning) void reply.header('tokenkeeper-warning', t.warning);
-  return {
-    accessToken: t.accessToken,
-    tokenType: t.tokenType,
-    tokenVersion: t.tokenVersion,
-    expiresAt: new Date(t.expiresAt).toISOString(),
-    expiresIn: Math.max(0, Math.floor((t.expiresAt - Date.now()) / 1000)),
-    ...(t.scope ? { scope: t.scope } : {}),
-    ...(t.warning ? { warning: t.warning } : {}),
-  };
-}
-
 @ApiTags('credentials')
 @Controller('v1/credentials')
 export class CredentialsController {
@@ -48,6 +38,7 @@ export class CredentialsController {
     private readonly credentials: CredentialService,
     private readonly tokens: TokenService,
     private readonly store: CredentialStore,
+    private readonly outbound: OutboundPolicy,
   ) {}
 
   @Post()
@@ -58,12 +49,8 @@ export class CredentialsController {
     @CurrentPrincipal() principal: Principal,
     @Body(new ZodValidationPipe(registerCredentialSchema, 'body')) body: RegisterCredentialBody,
   ) {
-    const { expiresAt, ...rest } = body;
-    const projection = await this.credentials.register({
-      ...rest,
-      namespace: principal.namespace,
-      ...(expiresAt ? { expiresAt: Date.parse(expiresAt) } : {}),
-    });
+    await checkOutboundUrls(this.outbound, outboundUrlsOf(body));
+    const projection = await this.credentials.register({ ...body, namespace: principal.namespace });
     return credentialView(projection);
   }
 
@@ -110,7 +97,9 @@ export class CredentialsController {
     @Param('id') id: string,
     @Body(new ZodValidationPipe(updateCredentialSchema, 'body')) body: UpdateCredentialBody,
   ) {
-    return credentialView(await this.credentials.update(principal.namespace, checkId(id), body));
+    checkId(id);
+    await checkOutboundUrls(this.outbound, outboundUrlsOf(body));
+    return credentialView(await this.credentials.update(principal.namespace, id, body));
   }
 
   @Delete(':id')

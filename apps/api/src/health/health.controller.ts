@@ -1,14 +1,21 @@
 import { InjectQueue } from '@nestjs/bullmq';
-import { Controller, Get, Inject } from '@nestjs/common';
+import { Controller, Get, Inject, Res, ServiceUnavailableException } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import type { Queue } from 'bullmq';
+import type { FastifyReply } from 'fastify';
 import type { Redis } from 'ioredis';
+import type { AppConfig } from '#common';
 import { QueueName, type RefreshJobData } from '#refresh';
-import { REDIS } from '#runtime';
+import { CONFIG, REDIS } from '#runtime';
+import { CredentialStore } from '#store';
 import { Public } from '../auth/principal.js';
+import { criticalCredentialStatus } from './critical-credentials.js';
 
-/** Liveness (the process answers) and readiness (Redis and the refresh queue answer). */
+/**
+ * Liveness (the process answers) and readiness (Redis and the refresh queue answer, and every
+ * credential listed in TK_READY_CRITICAL_CREDENTIALS holds a valid token).
+ */
 @ApiTags('health')
 @Public()
 @Controller('health')
@@ -18,6 +25,8 @@ export class HealthController {
     private readonly indicators: HealthIndicatorService,
     @Inject(REDIS) private readonly redis: Redis,
     @InjectQueue(QueueName.TokenRefresh) private readonly queue: Queue<RefreshJobData>,
+    @Inject(CONFIG) private readonly config: AppConfig,
+    private readonly store: CredentialStore,
   ) {}
 
   @Get('live')
@@ -26,9 +35,23 @@ export class HealthController {
     return this.health.check([]);
   }
 
+  /**
+   * Answers terminus' own body on 503 too (which check is down, and why), rather than letting
+   * the problem-details filter reduce it to a bare "Service Unavailable".
+   */
   @Get('ready')
   @HealthCheck()
-  ready() {
+  async ready(@Res() reply: FastifyReply): Promise<void> {
+    void reply.header('cache-control', 'no-store');
+    try {
+      await reply.send(await this.readiness());
+    } catch (err) {
+      if (!(err instanceof ServiceUnavailableException)) throw err;
+      await reply.status(503).send(err.getResponse());
+    }
+  }
+
+  private readiness() {
     return this.health.check([
       () =>
         this.indicators
@@ -43,6 +66,18 @@ export class HealthController {
             return { ...counts };
           })
           .withTimeout(1000),
+      ...(this.config.readyCriticalCredentials.length > 0 ? [() => this.criticalCredentials()] : []),
     ]);
+  }
+
+  private async criticalCredentials() {
+    const indicator = this.indicators.check('criticalCredentials');
+    const ids = this.config.readyCriticalCredentials;
+    const now = Date.now();
+    const statuses = await Promise.all(
+      ids.map(async (id) => criticalCredentialStatus(id, await this.store.getProjection(id), now)),
+    );
+    const credentials = Object.fromEntries(statuses.map(({ id, ...s }) => [id, s]));
+    return statuses.every((s) => s.ready) ? indicator.up({ credentials }) : indicator.down({ credentials });
   }
 }

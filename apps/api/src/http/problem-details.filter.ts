@@ -4,6 +4,7 @@ import { SecretDecryptionError } from '#common';
 import { TokenkeeperError } from '#core';
 import { CredentialNotFoundError, InvalidCredentialInputError, TokenUnavailableError } from '#refresh';
 import { InvalidCursorError, RevisionConflictError } from '#store';
+import { DeliveryInProgressError, InvalidSubscriptionInputError } from '#webhooks';
 import { type Problem, problem } from './problem.js';
 
 /** Every error leaves the API as `application/problem+json` that says what to fix; 5xx never leak internals. */
@@ -69,6 +70,17 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     if (e instanceof SecretDecryptionError) {
       return problem(503, e.code, 'The credential’s stored secrets cannot be read', { detail: e.message });
     }
+    if (e instanceof InvalidSubscriptionInputError) {
+      return problem(422, e.code, 'The subscription cannot be used as given', {
+        detail: `${e.field}: ${e.message}`,
+        errors: [{ field: e.field, message: e.message }],
+      });
+    }
+    if (e instanceof DeliveryInProgressError) {
+      return problem(409, e.code, 'The delivery is still being attempted', { detail: e.message });
+    }
+    if (e instanceof TokenkeeperError && e.code.endsWith('_NOT_FOUND'))
+      return problem(404, e.code, 'Not found', { detail: e.message });
     if (e instanceof TokenkeeperError) return problem(500, e.code, 'Internal error');
     // Errors raised by Fastify before a route runs: bad JSON, body too large, wrong content type.
     const fastify = e as { statusCode?: number; code?: string; message?: string };

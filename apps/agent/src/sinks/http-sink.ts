@@ -1,0 +1,94 @@
+import type { Logger } from 'pino';
+import type { HttpSinkConfig } from '../config/agent-config.js';
+import { fullJitterDelay } from '../watch/backoff.js';
+import type { Sink } from './sink.js';
+import { renderJsonTemplate, renderTemplate } from './template.js';
+import type { RenderInput } from './token-snapshot.js';
+
+class HttpSinkError extends Error {
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+  ) {
+    super(message);
+  }
+}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+
+/**
+ * A registrar: POSTs a JSON body built from a template (seed 000's
+ * `/sapi/node/neuron/register {uid, chain, netuid, type, account, token}`) and retries network
+ * errors, timeouts, 5xx, 408 and 429 with backoff. Another 4xx is not retried within this run.
+ */
+export class HttpSink implements Sink {
+  readonly name: string;
+  readonly credentialIds: readonly string[];
+
+  constructor(
+    ownerId: string,
+    private readonly config: HttpSinkConfig,
+    private readonly logger: Logger,
+  ) {
+    const url = new URL(config.url);
+    this.name = `http:${url.origin}${url.pathname}`;
+    this.credentialIds = [ownerId];
+  }
+
+  async run(input: RenderInput, signal: AbortSignal): Promise<void> {
+    const { retries } = this.config;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.send(input, signal);
+        return;
+      } catch (err) {
+        const retryable = !(err instanceof HttpSinkError) || err.retryable;
+        if (!retryable || attempt >= retries.attempts || signal.aborted) throw err;
+        const delay = fullJitterDelay(attempt, retries.baseMs, retries.capMs);
+        this.logger.warn(
+          { sink: this.name, attempt, retryInMs: delay, error: (err as Error).message },
+          'registrar call failed, retrying',
+        );
+        await sleep(delay, signal);
+      }
+    }
+  }
+
+  private async send(input: RenderInput, signal: AbortSignal): Promise<void> {
+    const { config } = this;
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    for (const [k, v] of Object.entries(config.headers))
+      headers[k] = renderTemplate(v, input.token, input.now);
+    const body = JSON.stringify(renderJsonTemplate(config.body, input.token, input.now));
+    let res: Response;
+    try {
+      res = await fetch(config.url, {
+        method: config.method,
+        headers,
+        body,
+        redirect: 'error',
+        signal: AbortSignal.any([signal, AbortSignal.timeout(config.timeoutMs)]),
+      });
+    } catch (err) {
+      const cause = (err as Error & { cause?: { code?: string } }).cause;
+      const what =
+        (err as Error).name === 'TimeoutError'
+          ? `timed out after ${config.timeoutMs} ms`
+          : (cause?.code ?? (err as Error).message);
+      throw new HttpSinkError(`${config.method} ${this.name.slice(5)}: ${what}`, true);
+    }
+    await res.body?.cancel().catch(() => {});
+    if (res.ok) return;
+    const retryable = res.status >= 500 || res.status === 408 || res.status === 429;
+    throw new HttpSinkError(`${config.method} ${this.name.slice(5)} answered ${res.status}`, retryable);
+  }
+}

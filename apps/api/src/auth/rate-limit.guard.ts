@@ -1,0 +1,53 @@
+import { type CanActivate, type ExecutionContext, HttpException, Inject, Injectable } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { AppConfig } from '#common';
+import { CONFIG } from '#runtime';
+import { problem } from '../http/problem.js';
+import { TokenBuckets } from '../http/token-bucket.js';
+import type { Principal } from './principal.js';
+import { REQUIRED_SCOPE } from './principal.js';
+
+/**
+ * Per-key rate limits on the token endpoint (routes needing `token:read`) and on writes (any
+ * other non-GET route). Runs after ApiAuthGuard, so the caller is known; a 429 says when to retry.
+ */
+@Injectable()
+export class RateLimitGuard implements CanActivate {
+  private readonly token: TokenBuckets;
+  private readonly write: TokenBuckets;
+
+  constructor(
+    private readonly reflector: Reflector,
+    @Inject(CONFIG) config: AppConfig,
+  ) {
+    const { token, write } = config.security.rateLimits;
+    this.token = new TokenBuckets(token.perSecond, token.burst);
+    this.write = new TokenBuckets(write.perSecond, write.burst);
+  }
+
+  canActivate(ctx: ExecutionContext): boolean {
+    const http = ctx.switchToHttp();
+    const request = http.getRequest<FastifyRequest & { principal?: Principal }>();
+    const principal = request.principal;
+    if (!principal) return true; // public route
+    const scope = this.reflector.getAllAndOverride<string>(REQUIRED_SCOPE, [
+      ctx.getHandler(),
+      ctx.getClass(),
+    ]);
+    const isWrite = request.method !== 'GET' && request.method !== 'HEAD';
+    const [buckets, what] =
+      scope === 'token:read' ? [this.token, 'token requests'] : isWrite ? [this.write, 'writes'] : [];
+    if (!buckets?.enabled) return true;
+    const retryAfter = buckets.take(principal.keyId ?? principal.namespace, Date.now());
+    if (retryAfter === 0) return true;
+    void http.getResponse<FastifyReply>().header('retry-after', String(retryAfter));
+    throw new HttpException(
+      problem(429, 'RATE_LIMITED', 'Too many requests for this API key', {
+        detail: `the ${what} limit of this key is exhausted; retry in ${retryAfter} s`,
+        retryAfter,
+      }),
+      429,
+    );
+  }
+}

@@ -1,0 +1,148 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
+import { ApiBody, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { z } from 'zod';
+import { DeliveryNotFoundError, SubscriptionNotFoundError, SubscriptionService } from '#webhooks';
+import { CurrentPrincipal, type Principal, RequireScope } from '../auth/principal.js';
+import { ZodValidationPipe } from '../http/zod-validation.pipe.js';
+import {
+  type CreateSubscriptionBody,
+  createSubscriptionSchema,
+  DELIVERY_ID,
+  type DeliveriesQuery,
+  deliveriesQuerySchema,
+  SUBSCRIPTION_ID,
+  type UpdateSubscriptionBody,
+  updateSubscriptionSchema,
+} from './subscription.schemas.js';
+import { deliveryView, subscriptionView } from './subscription-view.js';
+
+const jsonSchema = (s: z.ZodType) =>
+  z.toJSONSchema(s, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+
+function checkId(id: string): string {
+  if (!SUBSCRIPTION_ID.test(id)) throw new SubscriptionNotFoundError(id.slice(0, 80));
+  return id;
+}
+
+function checkDeliveryId(id: string, deliveryId: string): string {
+  if (!DELIVERY_ID.test(deliveryId)) throw new DeliveryNotFoundError(id, deliveryId.slice(0, 80));
+  return deliveryId;
+}
+
+/** Webhook subscriptions of the caller's namespace and their deliveries. */
+@ApiTags('subscriptions')
+@Controller('v1/subscriptions')
+export class SubscriptionsController {
+  constructor(private readonly subscriptions: SubscriptionService) {}
+
+  @Post()
+  @RequireScope('subscriptions:write')
+  @ApiOperation({
+    summary:
+      'Subscribe a URL to events (all types and credentials unless filtered). The signing secret (whsec_…) is in this response only.',
+  })
+  @ApiBody({ schema: jsonSchema(createSubscriptionSchema) })
+  async create(
+    @CurrentPrincipal() principal: Principal,
+    @Body(new ZodValidationPipe(createSubscriptionSchema, 'body')) body: CreateSubscriptionBody,
+  ) {
+    const { subscription, secret } = await this.subscriptions.create({
+      ...body,
+      namespace: principal.namespace,
+    });
+    return { ...subscriptionView(subscription), secret };
+  }
+
+  @Get()
+  @RequireScope('events:read')
+  @ApiOperation({ summary: 'Subscriptions of this namespace, oldest first' })
+  async list(@CurrentPrincipal() principal: Principal) {
+    return { items: (await this.subscriptions.list(principal.namespace)).map(subscriptionView) };
+  }
+
+  @Get(':id')
+  @RequireScope('events:read')
+  @ApiOperation({ summary: 'A subscription (never its secret)' })
+  async get(@CurrentPrincipal() principal: Principal, @Param('id') id: string) {
+    return subscriptionView(await this.subscriptions.get(principal.namespace, checkId(id)));
+  }
+
+  @Patch(':id')
+  @RequireScope('subscriptions:write')
+  @ApiOperation({ summary: 'Change URL, filters, description or enabled' })
+  @ApiBody({ schema: jsonSchema(updateSubscriptionSchema) })
+  async update(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id') id: string,
+    @Body(new ZodValidationPipe(updateSubscriptionSchema, 'body')) body: UpdateSubscriptionBody,
+  ) {
+    return subscriptionView(await this.subscriptions.update(principal.namespace, checkId(id), body));
+  }
+
+  @Delete(':id')
+  @HttpCode(204)
+  @RequireScope('subscriptions:write')
+  @ApiOperation({ summary: 'Remove a subscription and its delivery log; queued deliveries are dropped' })
+  async remove(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<void> {
+    await this.subscriptions.remove(principal.namespace, checkId(id));
+  }
+
+  @Get(':id/deliveries')
+  @RequireScope('events:read')
+  @ApiOperation({
+    summary: 'Deliveries, newest first, with every attempt; status=dead lists the dead letters',
+  })
+  @ApiQuery({
+    name: 'status',
+    required: false,
+    enum: ['pending', 'retrying', 'delivered', 'dead', 'dropped'],
+  })
+  @ApiQuery({ name: 'limit', required: false })
+  async deliveries(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id') id: string,
+    @Query(new ZodValidationPipe(deliveriesQuerySchema, 'query')) q: DeliveriesQuery,
+  ) {
+    const items = await this.subscriptions.deliveries(principal.namespace, checkId(id), {
+      limit: q.limit,
+      ...(q.status ? { status: q.status } : {}),
+    });
+    return { items: items.map(deliveryView) };
+  }
+
+  @Get(':id/deliveries/:deliveryId')
+  @RequireScope('events:read')
+  @ApiOperation({ summary: 'One delivery with its attempts' })
+  async delivery(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id') id: string,
+    @Param('deliveryId') deliveryId: string,
+  ) {
+    return deliveryView(
+      await this.subscriptions.delivery(principal.namespace, checkId(id), checkDeliveryId(id, deliveryId)),
+    );
+  }
+
+  @Post(':id/deliveries/:deliveryId/redrive')
+  @HttpCode(202)
+  @RequireScope('subscriptions:write')
+  @ApiOperation({ summary: 'Send a finished (dead-lettered or delivered) delivery again, same webhook-id' })
+  async redrive(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id') id: string,
+    @Param('deliveryId') deliveryId: string,
+  ) {
+    return deliveryView(
+      await this.subscriptions.redrive(principal.namespace, checkId(id), checkDeliveryId(id, deliveryId)),
+    );
+  }
+
+  @Post(':id/redrive')
+  @HttpCode(202)
+  @RequireScope('subscriptions:write')
+  @ApiOperation({ summary: 'Re-drive every dead-lettered delivery of the subscription' })
+  async redriveAll(@CurrentPrincipal() principal: Principal, @Param('id') id: string) {
+    const items = await this.subscriptions.redriveDeadLetters(principal.namespace, checkId(id));
+    return { items: items.map(deliveryView) };
+  }
+}

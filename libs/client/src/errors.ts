@@ -1,0 +1,64 @@
+/**
+ * Errors thrown by the client. Every one carries a stable string `code`; messages name the
+ * credential and the HTTP status but never a token or an API key.
+ */
+
+/** Base class of every error this package throws on purpose (misuse throws a plain `TypeError`). */
+export class TokenkeeperClientError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/**
+ * Why no token could be given:
+ * - `auth`: the credential needs re-authentication (the provider refused its grant);
+ * - `network`: tokenkeeper could not reach the provider;
+ * - `pending`: the credential has no token yet;
+ * - `timeout`: no refresh completed within the service's wait;
+ * - `unreachable`: this process could not reach tokenkeeper (connection error, timeout, 5xx).
+ */
+export type TokenUnavailableReason = 'auth' | 'network' | 'pending' | 'timeout' | 'unreachable';
+
+/**
+ * No valid token can be given: none is cached, or the cached one has expired, and tokenkeeper
+ * could not provide one. An expired token is never returned instead.
+ */
+export class TokenUnavailableError extends TokenkeeperClientError {
+  constructor(
+    readonly reason: TokenUnavailableReason,
+    message: string,
+    readonly retryAfterSeconds?: number,
+    options?: { cause?: unknown },
+  ) {
+    super('TOKEN_UNAVAILABLE', message, options);
+  }
+}
+
+/**
+ * tokenkeeper refused the request itself: a missing or wrong API key (`UNAUTHENTICATED`,
+ * `FORBIDDEN`), an unknown credential (`CREDENTIAL_NOT_FOUND`), a rejected parameter, or an answer
+ * this client does not understand (`UNEXPECTED_RESPONSE`). Retrying will not help until the
+ * configuration changes. `code` is the service's problem code when it sent one.
+ */
+export class TokenkeeperApiError extends TokenkeeperClientError {
+  constructor(
+    code: string,
+    readonly status: number,
+    message: string,
+  ) {
+    super(code, message);
+  }
+}
+
+/** The provider was closed with `close()`. */
+export class ClientClosedError extends TokenkeeperClientError {
+  constructor() {
+    super('CLIENT_CLOSED', 'the token provider was closed');
+  }
+}

@@ -1,0 +1,40 @@
+import type { Queue } from 'bullmq';
+import { type WebhookDeliveryJobData, WebhookDeliveryJobName, webhookDeliveryJobId } from '#refresh';
+
+export interface DeliveryRetryPolicy {
+  /** Attempts in all, the first included. */
+  attempts: number;
+  /** First retry delay; doubles each attempt (BullMQ exponential backoff). */
+  backoffMs: number;
+}
+
+/** Puts delivery jobs on the `webhook-delivery` queue; the only producer of that queue. */
+export class DeliveryQueue {
+  constructor(
+    private readonly queue: Queue<WebhookDeliveryJobData>,
+    readonly retry: DeliveryRetryPolicy,
+  ) {}
+
+  async enqueue(jobs: { data: WebhookDeliveryJobData; redrive: number }[]): Promise<void> {
+    if (jobs.length === 0) return;
+    await this.queue.addBulk(
+      jobs.map(({ data, redrive }) => ({
+        name: WebhookDeliveryJobName,
+        data,
+        opts: {
+          jobId: webhookDeliveryJobId(data, redrive),
+          attempts: this.retry.attempts,
+          backoff: { type: 'exponential', delay: this.retry.backoffMs, jitter: 0.2 },
+          // The delivery log keeps the outcome for the API; finished jobs need not linger.
+          removeOnComplete: { age: 3600, count: 10_000 },
+          removeOnFail: { age: 86_400 },
+        },
+      })),
+    );
+  }
+
+  /** When the next attempt after `attemptsMade` failed ones roughly runs (before jitter). */
+  nextAttemptDelayMs(attemptsMade: number): number {
+    return this.retry.backoffMs * 2 ** Math.max(0, attemptsMade - 1);
+  }
+}

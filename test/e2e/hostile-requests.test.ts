@@ -1,0 +1,322 @@
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type OAuthServer, startOAuthServer } from '../support/oauth-server.js';
+import { type AppProcess, apiClient, startApp, TEST_ADMIN_KEY } from '../support/processes.js';
+import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
+
+const REQUESTS = 2_600;
+const CONCURRENCY = 8;
+
+interface HostileRequest {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body?: string;
+}
+
+/** Printable ASCII only: fetch itself refuses other header bytes before anything is sent. */
+const headerValue = fc.string({
+  unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)),
+  maxLength: 300,
+});
+
+function requests(realIds: string[]): fc.Arbitrary<HostileRequest> {
+  const id = fc.oneof(
+    fc.constantFrom(...realIds),
+    fc.constantFrom(
+      '..',
+      '..%2f..%2fetc%2fpasswd',
+      '%2e%2e',
+      '%00',
+      'cred_%00',
+      'cred_..',
+      '%252e%252e%252f',
+      `cred_${'A'.repeat(190)}`,
+    ),
+    fc.string({ maxLength: 80 }).map(encodeURIComponent),
+    fc.string({ unit: 'grapheme', maxLength: 30 }).map(encodeURIComponent),
+    fc.constant('x'.repeat(5_000)),
+  );
+  const path = fc.oneof(
+    fc.constantFrom(
+      '/v1/credentials',
+      '/v1/api-keys',
+      '/v1/pools',
+      '/v1/subscriptions',
+      '/v1/events',
+      '/v1/admin/encryption',
+      '/queues',
+      '/queues/api/queues',
+      '/docs-json',
+      '/health/ready',
+      '/',
+      '/v1',
+      '/../../etc/passwd',
+    ),
+    fc
+      .tuple(
+        fc.constantFrom(
+          '/v1/credentials/',
+          '/v1/api-keys/',
+          '/v1/pools/',
+          '/v1/subscriptions/',
+          '/queues/api/queues/',
+        ),
+        id,
+      )
+      .map(([p, i]) => p + i),
+    fc
+      .tuple(id, fc.constantFrom('/token', '/events', '/refresh', '/token/invalidate', '/token/../../', ''))
+      .map(([i, suffix]) => `/v1/credentials/${i}${suffix}`),
+  );
+  const query = fc.oneof(
+    fc.constant(''),
+    fc.constantFrom(
+      '?minTtl=-1',
+      '?minTtl=1e309',
+      '?minTtl=NaN',
+      '?limit=0',
+      '?limit=99999999',
+      '?after=-5',
+      '?label=%3D',
+      '?cursor=%FF%FE',
+      '?state=__proto__',
+      '?__proto__[x]=1',
+      '?minTtl=1&minTtl=2',
+    ),
+    fc
+      .dictionary(fc.string({ maxLength: 10 }), fc.string({ maxLength: 50 }), { maxKeys: 4 })
+      .map((q) => `?${new URLSearchParams(q)}`),
+  );
+  const deep = (n: number) => `${'['.repeat(n)}${']'.repeat(n)}`;
+  const deepObject = (n: number) => `${'{"a":'.repeat(n)}1${'}'.repeat(n)}`;
+  const registerish = fc.record(
+    {
+      kind: fc.oneof(
+        fc.constantFrom('oauth2.client_credentials', 'oauth2.refresh_token', 'static', 'jwt.mint'),
+        fc.anything(),
+      ),
+      tokenEndpoint: fc.oneof(
+        fc.webUrl(),
+        fc.constantFrom(
+          'http://169.254.169.254/',
+          'http://[::ffff:127.0.0.1]:1/',
+          'file:///etc/passwd',
+          'javascript:alert(1)',
+        ),
+        fc.anything(),
+      ),
+      clientId: fc.oneof(fc.string(), fc.anything()),
+      clientSecret: fc.oneof(fc.string({ maxLength: 20_000 }), fc.anything()),
+      accessToken: fc.oneof(fc.string(), fc.anything()),
+      expiresIn: fc.oneof(fc.integer(), fc.double(), fc.string()),
+      labels: fc.oneof(fc.dictionary(fc.string(), fc.string()), fc.anything()),
+      policy: fc.anything(),
+      scopes: fc.oneof(fc.array(fc.string()), fc.anything()),
+      name: fc.oneof(fc.string({ unit: 'grapheme' }), fc.anything()),
+      version: fc.oneof(fc.integer(), fc.anything()),
+      __proto__: fc.anything(),
+      constructor: fc.anything(),
+    },
+    { requiredKeys: [] },
+  );
+  const body = fc.oneof(
+    fc.constant(undefined),
+    fc.json(),
+    registerish.map((b) => JSON.stringify(b)),
+    fc.anything().map((v) => JSON.stringify(v) ?? 'null'),
+    fc.string({ maxLength: 200 }),
+    fc.constantFrom(
+      deep(5_000),
+      deepObject(5_000),
+      deep(100_000),
+      '{"a":',
+      '\u0000',
+      '{"__proto__":{"admin":true}}',
+      'x'.repeat(400_000),
+      `"${'\\u0000'.repeat(1000)}"`,
+    ),
+  );
+  const auth = fc.oneof(
+    fc.constant(`Bearer ${TEST_ADMIN_KEY}`),
+    fc.constant(`Bearer ${TEST_ADMIN_KEY}`),
+    fc.constant(undefined),
+    headerValue,
+    headerValue.map((v) => `Bearer ${v}`),
+    headerValue.map((v) => `Basic ${Buffer.from(v).toString('base64')}`),
+    fc.constant(`Bearer tk_${'A'.repeat(10_000)}`),
+  );
+  const contentType = fc.oneof(
+    fc.constant('application/json'),
+    fc.constant(undefined),
+    fc.constantFrom(
+      'text/plain',
+      'application/x-www-form-urlencoded',
+      'multipart/form-data; boundary=x',
+      'application/json; charset=utf-16',
+      'application/json; charset=nope',
+      'application/xml',
+    ),
+    headerValue,
+  );
+  const extraHeaders = fc.dictionary(
+    fc.constantFrom(
+      'x-forwarded-for',
+      'x-forwarded-host',
+      'host',
+      'content-length',
+      'transfer-encoding',
+      'last-event-id',
+      'accept',
+      'accept-encoding',
+      'x-http-method-override',
+      'cookie',
+      'range',
+    ),
+    headerValue,
+    { maxKeys: 3 },
+  );
+  return fc
+    .record({
+      method: fc.constantFrom('GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'HEAD'),
+      path,
+      query,
+      body,
+      auth,
+      contentType,
+      extraHeaders,
+    })
+    .map(({ method, path, query, body, auth, contentType, extraHeaders }) => {
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(extraHeaders)) {
+        // Framing headers fetch would refuse or that would desynchronise the test's own client.
+        if (k === 'content-length' || k === 'transfer-encoding' || k === 'host') continue;
+        headers[k] = v;
+      }
+      if (auth !== undefined) headers.authorization = auth;
+      if (contentType !== undefined) headers['content-type'] = contentType;
+      const sendsBody = body !== undefined && method !== 'GET' && method !== 'HEAD';
+      return { method, path: path + query, headers, ...(sendsBody ? { body } : {}) };
+    });
+}
+
+/**
+ * Issue 3, acceptance 7: thousands of generated malformed and hostile requests (wrong types, huge
+ * strings, deep JSON, unicode, path traversal in ids, header abuse) across the API: no 5xx, no
+ * crash, and credentials of another namespace intact afterwards.
+ */
+describe('hostile requests', () => {
+  let redis: RedisServer;
+  let oauth: OAuthServer;
+  let api: AppProcess;
+  let worker: AppProcess;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    oauth = await startOAuthServer({ accessTokenTtl: 3600 });
+    const env = { REDIS_URL: redis.url, TK_REDIS_PREFIX: uniquePrefix('fuzz') };
+    [api, worker] = await Promise.all([startApp('api', env), startApp('worker', env)]);
+  });
+
+  afterAll(async () => {
+    await Promise.all([api?.stop(), worker?.stop()]);
+    await oauth?.stop();
+    await redis?.destroy();
+  });
+
+  it(`answers ${REQUESTS} generated hostile requests without a 5xx or a crash`, async () => {
+    const admin = apiClient(api.url!);
+    // Credentials the fuzzer must not be able to touch: another namespace's.
+    const owner = (
+      await admin.post<{ key: string }>('/v1/api-keys', {
+        name: 'owner',
+        namespace: 'protected',
+        scopes: ['admin'],
+      })
+    ).body.key;
+    const ownerClient = apiClient(api.url!, { authorization: `Bearer ${owner}` });
+    const cc = oauth.clients.clientCredentials;
+    const protectedCreds: { id: string; accessToken: string }[] = [];
+    for (let i = 0; i < 3; i++) {
+      const accessToken = `protected-token-${i}-${'q'.repeat(24)}`;
+      const res = await ownerClient.post<{ id: string }>('/v1/credentials', {
+        kind: 'oauth2.client_credentials',
+        tokenEndpoint: oauth.tokenEndpoint,
+        clientId: cc.clientId,
+        clientSecret: cc.clientSecret,
+        accessToken,
+        expiresIn: 86_400,
+      });
+      expect(res.status).toBe(201);
+      protectedCreds.push({ id: res.body.id, accessToken });
+    }
+    const own = await admin.post<{ id: string }>('/v1/credentials', {
+      kind: 'oauth2.client_credentials',
+      tokenEndpoint: oauth.tokenEndpoint,
+      clientId: cc.clientId,
+      clientSecret: cc.clientSecret,
+      accessToken: 'x'.repeat(30),
+      expiresIn: 86_400,
+    });
+    const realIds = [...protectedCreds.map((c) => c.id), own.body.id];
+
+    const samples = fc.sample(requests(realIds), { numRuns: REQUESTS, seed: 20261124 });
+    const statuses = new Map<number, number>();
+    const serverErrors: string[] = [];
+    let sent = 0;
+    let refusedByClient = 0;
+    let next = 0;
+    const runOne = async (req: HostileRequest) => {
+      let res: Response;
+      try {
+        res = await fetch(`${api.url}${req.path}`, {
+          method: req.method,
+          headers: req.headers,
+          ...(req.body !== undefined ? { body: req.body } : {}),
+          signal: AbortSignal.timeout(10_000),
+        });
+      } catch (err) {
+        // fetch refused to send it (an invalid header for this client, TRACE with a body…): not a server answer.
+        if (
+          (err as Error).name === 'TypeError' &&
+          !String((err as Error).cause ?? '').includes('ECONNRESET')
+        ) {
+          refusedByClient += 1;
+          return;
+        }
+        throw new Error(
+          `${req.method} ${req.path.slice(0, 200)}: ${(err as Error).message} ${String((err as Error).cause ?? '')}`,
+        );
+      }
+      // Streams (SSE) never end: the status line is all this test needs.
+      await Promise.race([res.text(), new Promise((r) => setTimeout(r, 500))]).catch(() => undefined);
+      sent += 1;
+      statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+      if (res.status >= 500)
+        serverErrors.push(
+          `${res.status} ${req.method} ${req.path.slice(0, 200)} body=${String(req.body).slice(0, 200)}`,
+        );
+    };
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        while (next < samples.length) await runOne(samples[next++]!);
+      }),
+    );
+    console.info(
+      `hostile requests: ${sent} answered, ${refusedByClient} refused by the test's own fetch; statuses ${JSON.stringify(Object.fromEntries([...statuses].sort(([a], [b]) => a - b)))}`,
+    );
+
+    expect(serverErrors).toEqual([]);
+    expect(sent).toBeGreaterThanOrEqual(2_000);
+    expect(api.exitCode).toBeNull();
+    expect(worker.exitCode).toBeNull();
+    expect((await fetch(`${api.url}/health/ready`)).status).toBe(200);
+    for (const { id, accessToken } of protectedCreds) {
+      const token = await ownerClient.get<{ accessToken: string }>(`/v1/credentials/${id}/token`);
+      expect(token.status).toBe(200);
+      expect(token.body.accessToken).toBe(accessToken);
+      const view = await ownerClient.get<{ state: string; revision: number }>(`/v1/credentials/${id}`);
+      expect(view.body).toMatchObject({ state: 'active', revision: 2 });
+    }
+  });
+});

@@ -1,0 +1,153 @@
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { API_KEY_REFERENCE, agentDir, createAgentKey, writeAgentConfig } from '../support/agent.js';
+import { type OAuthServer, startOAuthServer } from '../support/oauth-server.js';
+import { type AppProcess, apiClient, startApp } from '../support/processes.js';
+import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
+import { sleep, waitFor } from '../support/wait.js';
+
+const RUN_MS = 22_000;
+const readJson = (path: string) => JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+
+/**
+ * Seed 002 (rotator_library): a Google-style `authorized_user` file is updated in place with each
+ * new access token and expiry while its other fields (client, refresh token, quota project…)
+ * stay as they were — in both spellings in use: rotator_library's `access_token`/`expires_at`/
+ * `expires_in` and google-auth's `token`/`expiry`.
+ * The pool fallback and the `permanent` failure webhook of seed 002 are covered by the pools and
+ * webhooks tests, not here.
+ */
+describe('seed 002: authorized_user credential files updated in place by the agent', () => {
+  let redis: RedisServer;
+  let oauth: OAuthServer;
+  let api: AppProcess;
+  let worker: AppProcess;
+  let agent: AppProcess | undefined;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    oauth = await startOAuthServer({ accessTokenTtl: 10, rotateRefreshToken: true });
+    const env = {
+      REDIS_URL: redis.url,
+      TK_REDIS_PREFIX: uniquePrefix('seed002'),
+      TK_SWEEP_INTERVAL_MS: '5000',
+    };
+    api = await startApp('api', env);
+    worker = await startApp('worker', env);
+  });
+
+  afterAll(async () => {
+    await Promise.all([agent?.stop(), api?.stop(), worker?.stop()]);
+    await oauth?.stop();
+    await redis?.destroy();
+  });
+
+  it('writes each new access token and expiry into the existing files and keeps every other field', async () => {
+    const client = apiClient(api.url!);
+    const issued = await oauth.issueRefreshToken('basic');
+    const { clientId, clientSecret } = oauth.clients.basic;
+    const reg = await client.post<{ id: string }>('/v1/credentials', {
+      kind: 'oauth2.refresh_token',
+      name: 'gemini',
+      issuer: oauth.issuer,
+      clientId,
+      clientAuth: 'client_secret_basic',
+      clientSecret,
+      refreshToken: issued.refreshToken,
+      policy: { minBufferSeconds: 1 },
+    });
+    expect(reg.status, JSON.stringify(reg.body)).toBe(201);
+
+    const dir = agentDir('seed002');
+    const rotatorFile = join(dir, 'credentials', 'gemini.json');
+    const googleFile = join(dir, 'application_default_credentials.json');
+    const rotatorOriginal = {
+      type: 'authorized_user',
+      client_id: clientId,
+      client_secret: 'kept-client-secret',
+      refresh_token: '1//kept-refresh-token',
+      access_token: 'ya29.old',
+      expires_at: 1645123456.1234,
+      expires_in: 3600,
+      quota_project_id: 'cortana-prod',
+    };
+    const googleOriginal = {
+      token: 'ya29.old',
+      refresh_token: '1//kept-refresh-token',
+      token_uri: 'https://oauth2.googleapis.com/token',
+      client_id: clientId,
+      client_secret: 'kept-client-secret',
+      scopes: ['https://www.googleapis.com/auth/cloud-platform'],
+      universe_domain: 'googleapis.com',
+      account: '',
+      expiry: '2022-02-17T18:44:16.123456Z',
+    };
+    mkdirSync(join(dir, 'credentials'), { mode: 0o700 });
+    writeFileSync(rotatorFile, JSON.stringify(rotatorOriginal, null, 2), { mode: 0o644 });
+    writeFileSync(googleFile, JSON.stringify(googleOriginal, null, 2), { mode: 0o600 });
+
+    const config = writeAgentConfig(dir, {
+      api: { url: api.url, apiKey: API_KEY_REFERENCE, pollIntervalSeconds: 5 },
+      credentials: [
+        {
+          id: reg.body.id,
+          minTtl: 2,
+          sinks: [
+            { type: 'file', format: 'google-authorized-user', path: rotatorFile },
+            { type: 'file', format: 'google-authorized-user', path: googleFile },
+          ],
+        },
+      ],
+    });
+    agent = await startApp('agent', { TK_API_KEY: await createAgentKey(api.url!) }, 'agent', [
+      '--config',
+      config,
+    ]);
+    await waitFor(
+      () => readJson(rotatorFile).access_token !== 'ya29.old' && readJson(googleFile).token !== 'ya29.old',
+      {
+        timeoutMs: 20_000,
+        message: 'first token written',
+      },
+    );
+
+    const seen = new Set<string>();
+    const problems: string[] = [];
+    const end = Date.now() + RUN_MS;
+    while (Date.now() < end) {
+      const rotator = readJson(rotatorFile);
+      const google = readJson(googleFile);
+      const now = Date.now();
+      const token = String(rotator.access_token);
+      seen.add(token);
+      // Other fields untouched, in their original order; only the token fields move.
+      expect(Object.keys(rotator)).toEqual(Object.keys(rotatorOriginal));
+      expect(Object.keys(google)).toEqual(Object.keys(googleOriginal));
+      const { access_token: _a, expires_at: _e, expires_in: _i, ...rotatorRest } = rotator;
+      const { access_token: _oa, expires_at: _oe, expires_in: _oi, ...rotatorKept } = rotatorOriginal;
+      expect(rotatorRest).toEqual(rotatorKept);
+      const { token: _t, expiry: _x, ...googleRest } = google;
+      const { token: _ot, expiry: _ox, ...googleKept } = googleOriginal;
+      expect(googleRest).toEqual(googleKept);
+      // The token fields are current.
+      const expiresAt = Number(rotator.expires_at) * 1000;
+      if (expiresAt <= now) problems.push(`rotator file expired at ${new Date(now).toISOString()}`);
+      if (Date.parse(String(google.expiry)) <= now)
+        problems.push(`google file expired at ${new Date(now).toISOString()}`);
+      expect(Number(rotator.expires_in)).toBeLessThanOrEqual(10);
+      if (!(await oauth.introspect(token)).active)
+        problems.push(`inactive token at ${new Date(now).toISOString()}`);
+      if (!(await oauth.introspect(String(google.token))).active)
+        problems.push(`inactive google token at ${new Date(now).toISOString()}`);
+      await sleep(1000);
+    }
+    expect(problems).toEqual([]);
+    expect(seen.size).toBeGreaterThanOrEqual(3);
+    // The agent writes with its own mode (0600), whatever the file had.
+    expect(statSync(rotatorFile).mode & 0o777).toBe(0o600);
+    expect(statSync(googleFile).mode & 0o777).toBe(0o600);
+    expect(oauth.counters.refreshTokenReuse).toBe(0);
+    expect(await agent.stop()).toBe(0);
+  });
+});

@@ -1,0 +1,219 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { ExecSink } from '../../../apps/agent/src/sinks/exec-sink.js';
+import { HttpSink } from '../../../apps/agent/src/sinks/http-sink.js';
+import { SignalSink } from '../../../apps/agent/src/sinks/signal-sink.js';
+import type { RenderInput, TokenSnapshot } from '../../../apps/agent/src/sinks/token-snapshot.js';
+import { nextPollDelay } from '../../../apps/agent/src/watch/credential-watcher.js';
+import { SseParser } from '../../../apps/agent/src/watch/event-stream.js';
+
+const token: TokenSnapshot = {
+  credentialId: 'cred_aaaaaaaaaaaa',
+  accessToken: 'secret-at-123',
+  tokenType: 'Bearer',
+  tokenVersion: 4,
+  expiresAt: Date.now() + 60_000,
+};
+const input: RenderInput = { token, tokens: new Map([[token.credentialId, token]]), now: Date.now() };
+const never = new AbortController().signal;
+const silent = pino({ level: 'silent' });
+const node = process.execPath;
+
+describe('exec sink', () => {
+  it('passes the token in TK_ACCESS_TOKEN, never argv', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'tk-exec-')), 'out.json');
+    const script = `require('fs').writeFileSync(${JSON.stringify(out)}, JSON.stringify({ env: process.env.TK_ACCESS_TOKEN, v: process.env.TK_TOKEN_VERSION, key: process.env.TK_API_KEY ?? null, argv: process.argv }))`;
+    process.env.TK_API_KEY = 'tk_agent_own_key';
+    try {
+      await new ExecSink(token.credentialId, {
+        type: 'exec',
+        command: node,
+        args: ['-e', script],
+        tokenVia: 'env',
+        env: {},
+        timeoutMs: 10_000,
+      }).run(input, never);
+    } finally {
+      delete process.env.TK_API_KEY;
+    }
+    const seen = JSON.parse(readFileSync(out, 'utf8'));
+    expect(seen).toMatchObject({ env: 'secret-at-123', v: '4', key: null });
+    expect(JSON.stringify(seen.argv)).not.toContain('secret-at-123');
+  });
+
+  it('passes the token on stdin when asked, and not in the environment', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'tk-exec-')), 'out.json');
+    const script = `let s='';process.stdin.on('data',d=>s+=d).on('end',()=>require('fs').writeFileSync(${JSON.stringify(out)}, JSON.stringify({ stdin: s, env: process.env.TK_ACCESS_TOKEN ?? null })))`;
+    await new ExecSink(token.credentialId, {
+      type: 'exec',
+      command: node,
+      args: ['-e', script],
+      tokenVia: 'stdin',
+      env: {},
+      timeoutMs: 10_000,
+    }).run(input, never);
+    expect(JSON.parse(readFileSync(out, 'utf8'))).toEqual({ stdin: 'secret-at-123', env: null });
+  });
+
+  it('fails on a non-zero exit and on a timeout', async () => {
+    const sink = (args: string[], timeoutMs: number) =>
+      new ExecSink(token.credentialId, {
+        type: 'exec',
+        command: node,
+        args,
+        tokenVia: 'env',
+        env: {},
+        timeoutMs,
+      });
+    await expect(sink(['-e', 'process.exit(3)'], 10_000).run(input, never)).rejects.toThrow(/exited with 3/);
+    const started = Date.now();
+    await expect(sink(['-e', 'setTimeout(()=>{}, 60000)'], 300).run(input, never)).rejects.toThrow(
+      /timed out after 300 ms/,
+    );
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+});
+
+describe('http sink', () => {
+  it('POSTs the rendered body and retries 5xx until it is accepted', async () => {
+    const bodies: unknown[] = [];
+    let calls = 0;
+    const server = createServer((req, res) => {
+      let text = '';
+      req
+        .on('data', (d) => (text += d))
+        .on('end', () => {
+          calls += 1;
+          if (calls < 3) return res.writeHead(503).end();
+          bodies.push({ body: JSON.parse(text), auth: req.headers.authorization, path: req.url });
+          res.writeHead(200).end('{}');
+        });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const sink = new HttpSink(
+        token.credentialId,
+        {
+          type: 'http',
+          url: `http://127.0.0.1:${port}/sapi/node/neuron/register`,
+          method: 'POST',
+          headers: { authorization: 'Bearer {{access_token}}' },
+          body: {
+            uid: 1,
+            chain: 'bittensor',
+            netuid: 2,
+            type: 'miner',
+            account: 'acct',
+            token: '{{access_token}}',
+          },
+          timeoutMs: 2000,
+          retries: { attempts: 5, baseMs: 20, capMs: 50 },
+        },
+        silent,
+      );
+      await sink.run(input, never);
+    } finally {
+      server.close();
+    }
+    expect(calls).toBe(3);
+    expect(bodies).toEqual([
+      {
+        body: {
+          uid: 1,
+          chain: 'bittensor',
+          netuid: 2,
+          type: 'miner',
+          account: 'acct',
+          token: 'secret-at-123',
+        },
+        auth: 'Bearer secret-at-123',
+        path: '/sapi/node/neuron/register',
+      },
+    ]);
+  });
+
+  it('gives up at once on a 4xx and reports connection failures without the token', async () => {
+    const server = createServer((_req, res) => res.writeHead(400).end());
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    const sink = (url: string) =>
+      new HttpSink(
+        token.credentialId,
+        {
+          type: 'http',
+          url,
+          method: 'POST',
+          headers: {},
+          body: { token: '{{access_token}}' },
+          timeoutMs: 500,
+          retries: { attempts: 2, baseMs: 10, capMs: 10 },
+        },
+        silent,
+      );
+    await expect(sink(`http://127.0.0.1:${port}/r`).run(input, never)).rejects.toThrow(/answered 400/);
+    server.close();
+    const err = await sink(`http://127.0.0.1:${port}/r`)
+      .run(input, never)
+      .catch((e: Error) => e);
+    expect(String(err)).toMatch(/ECONNREFUSED/);
+    expect(String(err)).not.toContain('secret-at-123');
+  });
+});
+
+describe('signal sink', () => {
+  it('sends the configured signal to the pid in the pid file', async () => {
+    const child = spawn(
+      node,
+      [
+        '-e',
+        "process.on('SIGUSR2', () => { console.log('got'); process.exit(0) }); setInterval(()=>{}, 1000); console.log('ready')",
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    await new Promise((r) => child.stdout.once('data', r));
+    const pidFile = join(mkdtempSync(join(tmpdir(), 'tk-sig-')), 'app.pid');
+    writeFileSync(pidFile, `${child.pid}\n`);
+    const exited = new Promise((r) => child.once('exit', r));
+    await new SignalSink(token.credentialId, { type: 'signal', pidFile, signal: 'SIGUSR2' }).run();
+    expect(await exited).toBe(0);
+    writeFileSync(pidFile, 'garbage');
+    await expect(
+      new SignalSink(token.credentialId, { type: 'signal', pidFile, signal: 'SIGHUP' }).run(),
+    ).rejects.toThrow(/does not hold a process id/);
+  });
+});
+
+describe('watching', () => {
+  it('parses server-sent events split across chunks, with comments and ids', () => {
+    const p = new SseParser();
+    expect(p.feed(': heartbeat\n\nid: 5-0\nevent: token.upd')).toEqual([]);
+    expect(p.feed('ated\ndata: {"credentialId":"c1"}\n\n')).toEqual([
+      { id: '5-0', event: 'token.updated', data: '{"credentialId":"c1"}' },
+    ]);
+    expect(p.feed('data: a\r\ndata: b\r\n\r\n')).toEqual([{ id: '5-0', event: 'message', data: 'a\nb' }]);
+  });
+
+  it('polls just after the scheduled refresh, before the token runs short, and at least every interval', () => {
+    const now = 1_000_000;
+    const status = {
+      id: 'c',
+      state: 'active',
+      tokenVersion: 2,
+      refreshAt: now + 5000,
+      expiresAt: now + 9000,
+    };
+    const t = { ...token, expiresAt: now + 9000 };
+    expect(nextPollDelay(status, t, now, 30_000, 0)).toBe(5300);
+    expect(nextPollDelay(status, t, now, 30_000, 6000)).toBe(3000);
+    expect(nextPollDelay(status, t, now, 2000, 0)).toBe(2000);
+    expect(nextPollDelay({ ...status, refreshAt: now - 10 }, t, now, 30_000, 0)).toBe(1000);
+    expect(nextPollDelay({ ...status, tokenVersion: 0 }, undefined, now, 30_000, 0)).toBe(1000);
+    expect(nextPollDelay(status, { ...t, expiresAt: now - 1 }, now, 30_000, 0)).toBe(200);
+  });
+});
