@@ -42,5 +42,7 @@ RUN mkdir -p /var/lib/tokenkeeper /var/run/tokenkeeper \
 USER node
 EXPOSE 8080
 # Health checks live in docker-compose.yml and the k8s probes: only the api serves /health on 8080.
-ENTRYPOINT ["node"]
+# The telemetry preload runs before the app (every command below is an argument to it): ES modules
+# bind their imports first, so only a preload lets OpenTelemetry patch node:http for outgoing calls.
+ENTRYPOINT ["node", "--import", "./dist/libs/telemetry/src/register.js"]
 CMD ["dist/apps/api/src/main.js"]

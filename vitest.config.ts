@@ -16,10 +16,18 @@ export default defineConfig({
   ],
   resolve: {
     alias: Object.fromEntries(
-      ['core', 'common', 'store', 'grants', 'refresh', 'runtime', 'events', 'webhooks', 'client'].map((n) => [
-        `#${n}`,
-        lib(n),
-      ]),
+      [
+        'core',
+        'common',
+        'store',
+        'grants',
+        'refresh',
+        'runtime',
+        'events',
+        'webhooks',
+        'client',
+        'telemetry',
+      ].map((n) => [`#${n}`, lib(n)]),
     ),
   },
   test: {
@@ -33,8 +41,19 @@ export default defineConfig({
         test: {
           name: 'integration',
           globalSetup: ['test/support/global-setup.ts'],
-          include: ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/soak/**/*.test.ts'],
+          include: ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts'],
           testTimeout: 180_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        // The chaos soak runs on demand (`npm run soak`, `npm run soak:long`), not in `npm test`.
+        extends: true,
+        test: {
+          name: 'soak',
+          globalSetup: ['test/support/global-setup.ts'],
+          include: ['test/soak/**/*.test.ts'],
+          testTimeout: 1_800_000,
           hookTimeout: 120_000,
         },
       },

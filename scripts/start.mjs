@@ -228,12 +228,17 @@ async function runApps(dataDir) {
 
   for (const app of APPS) {
     // Own process group, so a terminal Ctrl-C reaches only the launcher, which sends exactly one SIGTERM.
-    const child = spawn(node, [app.entry], {
-      cwd: process.cwd(),
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    });
+    // The telemetry preload: OpenTelemetry must patch node:http before the app's modules load.
+    const child = spawn(
+      node,
+      ['--import', path.join(ROOT, 'dist/libs/telemetry/src/register.js'), app.entry],
+      {
+        cwd: process.cwd(),
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      },
+    );
     pipeWithPrefix(child.stdout, process.stdout, `[${app.name}]`);
     pipeWithPrefix(child.stderr, process.stderr, `[${app.name}]`);
     const closed = new Promise((resolve) => {

@@ -125,6 +125,11 @@ describe('key ring rotation', () => {
     expect(refused).toMatch(/encryption key \\?"A\\?" \(2000 ciphertexts\) is still needed/);
 
     // Deploy B as primary, A still readable.
+    // A webhook signing secret is encrypted with the ring too, and must move to B as well.
+    const subscription = await client.post<{ id: string }>('/v1/subscriptions', {
+      url: 'http://127.0.0.1:9/hook',
+    });
+    expect(subscription.status).toBe(201);
     const versionsBefore = await Promise.all(
       live.map(async (id) => (await client.get<View>(`/v1/credentials/${id}`)).body.tokenVersion),
     );
@@ -168,6 +173,10 @@ describe('key ring rotation', () => {
     const after = await ciphertextsByKid(redis.url, prefix);
     expect(after.A ?? 0).toBe(0);
     expect(after.B).toBe(2 * TOTAL);
+    const r = new Redis(redis.url);
+    const signingSecret = await r.hget(`${prefix}:{g}:wh:sub:${subscription.body.id}`, 's');
+    r.disconnect();
+    expect(decodeProtectedHeader(signingSecret!).kid).toBe('B');
 
     // The live credentials kept refreshing across the rotation and still serve tokens.
     await sleep(5_000);

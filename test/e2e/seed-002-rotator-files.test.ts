@@ -1,5 +1,8 @@
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_KEY_REFERENCE, agentDir, createAgentKey, writeAgentConfig } from '../support/agent.js';
 import { type OAuthServer, startOAuthServer } from '../support/oauth-server.js';
@@ -15,8 +18,8 @@ const readJson = (path: string) => JSON.parse(readFileSync(path, 'utf8')) as Rec
  * new access token and expiry while its other fields (client, refresh token, quota project…)
  * stay as they were — in both spellings in use: rotator_library's `access_token`/`expires_at`/
  * `expires_in` and google-auth's `token`/`expiry`.
- * The pool fallback and the `permanent` failure webhook of seed 002 are covered by the pools and
- * webhooks tests, not here.
+ * Then the rest of what the rotator's owners asked for: a pool falls back to the second credential
+ * when the first needs re-authentication, and a webhook reports that failure as `permanent`.
  */
 describe('seed 002: authorized_user credential files updated in place by the agent', () => {
   let redis: RedisServer;
@@ -149,5 +152,105 @@ describe('seed 002: authorized_user credential files updated in place by the age
     expect(statSync(googleFile).mode & 0o777).toBe(0o600);
     expect(oauth.counters.refreshTokenReuse).toBe(0);
     expect(await agent.stop()).toBe(0);
+  });
+
+  it('falls back to the second pool member when the first needs re-authentication, and a webhook says so as permanent', async () => {
+    const client = apiClient(api.url!);
+    const received: { body: string; headers: IncomingHttpHeaders }[] = [];
+    const receiver = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => {
+        body += c.toString();
+      });
+      req.on('end', () => {
+        received.push({ body, headers: req.headers });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks/tokenkeeper`;
+      const sub = await client.post<{ id: string; secret: string }>('/v1/subscriptions', {
+        url,
+        eventTypes: ['refresh.failed', 'credential.reauth_required'],
+        labelSelector: { upstream: 'gemini' },
+      });
+      expect(sub.status, JSON.stringify(sub.body)).toBe(201);
+
+      const { clientId, clientSecret } = oauth.clients.basic;
+      const members: string[] = [];
+      for (const name of ['gemini-primary', 'gemini-fallback']) {
+        const issued = await oauth.issueRefreshToken('basic');
+        const reg = await client.post<{ id: string }>('/v1/credentials', {
+          kind: 'oauth2.refresh_token',
+          name,
+          labels: { upstream: 'gemini' },
+          issuer: oauth.issuer,
+          clientId,
+          clientSecret,
+          refreshToken: issued.refreshToken,
+          accessToken: issued.accessToken,
+          expiresIn: issued.expiresIn,
+          policy: { minBufferSeconds: 1 },
+        });
+        expect(reg.status).toBe(201);
+        members.push(reg.body.id);
+      }
+      const [primary, fallback] = members as [string, string];
+      const pool = await client.post<{ id: string }>('/v1/pools', { name: 'gemini', members });
+      expect(pool.status).toBe(201);
+
+      // The primary's grant is gone (the user revoked it): its next refresh is refused for good.
+      expect(
+        (await client.patch(`/v1/credentials/${primary}`, { refreshToken: 'revoked-by-the-user' })).status,
+      ).toBe(200);
+      expect((await client.post(`/v1/credentials/${primary}/refresh`)).status).toBe(202);
+      await waitFor(
+        async () =>
+          (await client.get<{ state: string }>(`/v1/credentials/${primary}`)).body.state ===
+          'reauth_required',
+        {
+          timeoutMs: 15_000,
+          message: 'primary needs re-authentication',
+        },
+      );
+
+      for (let i = 0; i < 4; i++) {
+        const res = await client.get<{ credentialId: string; accessToken: string }>(
+          `/v1/pools/${pool.body.id}/token?minTtl=1`,
+        );
+        expect(res.status).toBe(200);
+        expect(res.body.credentialId).toBe(fallback);
+        expect((await oauth.introspect(res.body.accessToken)).active).toBe(true);
+      }
+
+      const failure = await waitFor(
+        () =>
+          received.find((r) => {
+            const event = JSON.parse(r.body) as {
+              type: string;
+              data: { credentialId: string; data: { class?: string } };
+            };
+            return event.type === 'refresh.failed' && event.data.credentialId === primary;
+          }),
+        { timeoutMs: 15_000, message: 'failure webhook' },
+      );
+      const verified = new Webhook(sub.body.secret).verify(
+        failure.body,
+        failure.headers as Record<string, string>,
+      ) as {
+        data: { data: { class: string; code: string } };
+      };
+      expect(verified.data.data).toMatchObject({ class: 'permanent', code: 'INVALID_GRANT' });
+      await waitFor(() => received.some((r) => JSON.parse(r.body).type === 'credential.reauth_required'), {
+        timeoutMs: 10_000,
+        message: 'reauth webhook',
+      });
+      expect(
+        received.every((r) => !r.body.includes('revoked-by-the-user') && !r.body.includes(clientSecret)),
+      ).toBe(true);
+    } finally {
+      await new Promise((resolve) => receiver.close(resolve));
+    }
   });
 });

@@ -42,8 +42,10 @@ export interface SoakReport {
   grantP50Ms: number;
   grantP99Ms: number;
   persistP99Ms: number;
-  /** Reuses whose credential had a grant in flight in a worker at the moment that worker was SIGKILLed. */
-  reusesFromKillsMidGrant: number;
+  /** Of the lost credentials, those whose grant was in flight in a worker at the moment it was SIGKILLed. */
+  credentialsLostToCrashWindow: number;
+  badTokensOfCredentialsLostToCrashWindow: number;
+  refreshTokenReusesSeen: number;
   workerKills: number;
   redisKills: number;
   apiRestarts: number;
@@ -89,6 +91,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     TK_JOB_LOCK_MS: '5000',
     TK_SWEEP_INTERVAL_MS: '5000',
     TK_TOKEN_WAIT_MS: '8000',
+    TK_HISTORY_MAXLEN: '10000',
   };
   const apis: AppProcess[] = [];
   const workers: AppProcess[] = [];
@@ -150,8 +153,12 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
           if (res.status === 200) {
             const left = Date.parse(res.body.expiresAt) - Date.now();
             const info = await oauth.introspect(res.body.accessToken);
-            if (!info.active || left <= 0)
+            // A token served valid may expire while the check is under way (a cached token served
+            // with a warning can have under minTtl left): only a token refused before its expiry counts.
+            const expiredMeanwhile = Date.now() >= Date.parse(res.body.expiresAt);
+            if (left <= 0 || (!info.active && !expiredMeanwhile)) {
               badTokens.push(`${id} v${res.body.tokenVersion} (${left} ms left)`);
+            }
           } else {
             unavailable += 1;
           }
@@ -220,7 +227,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       notActive = states
         .filter(({ v }) => v.state !== 'active' || !v.expiresAt || Date.parse(v.expiresAt) <= Date.now())
         .map(({ id }) => id);
-      if (notActive.length > 0) await sleep(1_000);
+      if (notActive.length > 0) {
+        log(`settling: ${notActive.length} not active yet`);
+        await sleep(2_000);
+      }
     }
 
     let gaps = 0;
@@ -252,26 +262,35 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     }
     grantMs.sort((a, b) => a - b);
     persistMs.sort((a, b) => a - b);
-    // A reuse is the documented crash window when the credential's next refresh was due when a worker
-    // was killed: its request reached the provider, the answer died with the worker.
+    // The documented crash window: a worker SIGKILLed after its grant request reached the provider
+    // and before the answer was stored. The credential then shows an attempt that was due just
+    // before a kill and nothing recorded until the next attempt presents the consumed refresh token.
     const reused = oauth.counters.errors.filter((e) => e.detail?.includes('already used'));
-    let midGrant = 0;
+    const lostToWindow = new Set<string>();
     for (const id of notActive) {
       const { body } = await client(0).get<{ items: EventBody[] }>(`/v1/credentials/${id}/events?limit=1000`);
-      const updates = body.items.filter((e) => e.type === 'token.updated');
-      const last = updates.at(-1);
-      const failedAt = body.items.find((e) => e.type === 'credential.reauth_required')?.at;
-      if (!last || !failedAt) continue;
-      const due = Date.parse(String((last.data as { refreshAt?: string }).refreshAt ?? last.at));
-      if (killTimes.some((t) => t >= due - 1_000 && t <= Date.parse(failedAt))) midGrant += 1;
+      const items = body.items;
+      const f = items.findIndex(
+        (e) => e.type === 'refresh.failed' && (e.data as { code?: string }).code === 'INVALID_GRANT',
+      );
+      const prev = f > 0 ? items[f - 1] : undefined;
+      if (!prev) continue;
+      const planned =
+        prev.type === 'token.updated'
+          ? (prev.data as { refreshAt?: string }).refreshAt
+          : (prev.data as { nextAttemptAt?: string }).nextAttemptAt;
+      if (!planned) continue;
+      const due = Date.parse(planned);
+      const failed = Date.parse(items[f]!.at);
+      if (killTimes.some((k) => k >= due - 500 && k <= due + 6_000 && k < failed)) lostToWindow.add(id);
     }
     latencies.sort((a, b) => a - b);
     if (badTokens.length) log(`bad tokens: ${badTokens.slice(0, 10).join(', ')}`);
     if (notActive.length) log(`not active after settling: ${notActive.slice(0, 10).join(', ')}`);
-    for (const id of notActive.slice(0, 3)) {
+    for (const id of notActive.slice(0, 10)) {
       const { body } = await client(0).get<{ items: EventBody[] }>(`/v1/credentials/${id}/events?limit=1000`);
       log(
-        `history of ${id}: ${body.items
+        `history of ${id}${lostToWindow.has(id) ? ' (crash window)' : ''}: ${body.items
           .slice(-8)
           .map(
             (e) =>
@@ -308,7 +327,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       grantP50Ms: pct(grantMs, 50),
       grantP99Ms: pct(grantMs, 99),
       persistP99Ms: pct(persistMs, 99),
-      reusesFromKillsMidGrant: Math.min(midGrant, reused.length),
+      credentialsLostToCrashWindow: lostToWindow.size,
+      badTokensOfCredentialsLostToCrashWindow: badTokens.filter((t) => lostToWindow.has(t.split(' ')[0]!))
+        .length,
+      refreshTokenReusesSeen: reused.length,
       ...counts,
       providerFaults,
     };

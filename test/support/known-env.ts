@@ -1,3 +1,5 @@
+import { CONFIG_ENV_NAMES } from '#common';
+
 /**
  * Environment variables tokenkeeper knows about, for static checks of deploy manifests and scripts:
  * a manifest that sets `TK_ENCRYPTION_KEY` (no S) would otherwise deploy a process that silently
@@ -48,4 +50,6 @@ export function tokenkeeperEnvNames(text: string): Set<string> {
   return new Set([...text.matchAll(/\b(TK_[A-Z0-9_]+|REDIS_URL)\b/g)].map((m) => m[1]!));
 }
 
-export const isKnownEnvVar = (name: string): boolean => Object.hasOwn(KNOWN_ENV, name);
+/** Known: described above, or read by the apps (every key of the config schema, so new settings need no second list). */
+export const isKnownEnvVar = (name: string): boolean =>
+  Object.hasOwn(KNOWN_ENV, name) || CONFIG_ENV_NAMES.includes(name);

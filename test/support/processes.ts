@@ -151,6 +151,8 @@ export async function startApp(
   };
 }
 
+const REQUEST_TIMEOUT_MS = 30_000;
+
 /**
  * A small JSON client for the API under test. It authenticates with TEST_ADMIN_KEY unless
  * `headers` says otherwise (pass `{ authorization: '' }` to send no key at all).
@@ -166,6 +168,8 @@ export function apiClient(baseUrl: string, extraHeaders: Record<string, string> 
       method,
       headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      // A hung process must fail the test, not hang it.
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     });
     const text = await res.text();
     const json = text ? (JSON.parse(text) as T) : (undefined as T);
@@ -182,6 +186,7 @@ export function apiClient(baseUrl: string, extraHeaders: Record<string, string> 
       method,
       headers: { ...headers, ...extra },
       ...(body !== undefined ? { body } : {}),
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     });
     const text = await res.text();
     let json: unknown;

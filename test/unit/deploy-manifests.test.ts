@@ -44,6 +44,12 @@ function agentHealthPaths(): Set<string> {
   return new Set([...source.matchAll(/path === '([^']+)'/g)].map((m) => m[1]!));
 }
 
+/** `/health/live`, `/health/ready`: the worker's health server routes (TK_WORKER_HEALTH_PORT). */
+function workerHealthPaths(): Set<string> {
+  const source = read('apps/worker/src/health/worker-health.service.ts');
+  return new Set([...source.matchAll(/^\s*'(\/[\w/]+)': \(\) =>/gm)].map((m) => m[1]!));
+}
+
 /** Default api port from config.ts. */
 const API_PORT = Number(
   /TK_API_PORT: int\([^)]*\)\.default\((\d+)\)/.exec(read('libs/common/src/config.ts'))?.[1],
@@ -174,6 +180,10 @@ describe('docker-compose.yml', () => {
         } else if (app === 'agent') {
           expect(Number(p)).toBe(agentPort);
           expect(agentHealth, `${name} healthcheck`).toContain(path);
+        } else if (app === 'worker') {
+          expect(Number(p)).toBe(Number(svc.environment.TK_WORKER_HEALTH_PORT));
+          expect((svc.expose as string[]).map(Number)).toContain(Number(p));
+          expect(workerHealthPaths(), `${name} healthcheck`).toContain(path);
         }
       }
     }
@@ -311,7 +321,8 @@ describe('deploy/k8s (kustomize-equivalent check)', () => {
               `${where} ${probe} port ${p.port}`,
             ).toBe(true);
             if (c[probe].httpGet) {
-              const routes = app === 'agent' ? agentHealthPaths() : API_HEALTH;
+              const routes =
+                app === 'agent' ? agentHealthPaths() : app === 'worker' ? workerHealthPaths() : API_HEALTH;
               expect(routes, `${where} ${probe} path`).toContain(c[probe].httpGet.path);
             }
           }
@@ -319,6 +330,12 @@ describe('deploy/k8s (kustomize-equivalent check)', () => {
             expect(c.livenessProbe?.httpGet?.path).toBe('/health/live');
             expect(c.readinessProbe?.httpGet?.path).toBe('/health/ready');
             const envPort = (c.env as Obj[]).find((e) => e.name === 'TK_API_PORT')?.value ?? API_PORT;
+            expect(ports.map((p) => p.containerPort)).toContain(Number(envPort));
+          }
+          if (app === 'worker') {
+            expect(c.readinessProbe?.httpGet?.path).toBe('/health/ready');
+            const envPort = (c.env as Obj[]).find((e) => e.name === 'TK_WORKER_HEALTH_PORT')?.value;
+            expect(Number(envPort), `${where} sets TK_WORKER_HEALTH_PORT`).toBeGreaterThan(0);
             expect(ports.map((p) => p.containerPort)).toContain(Number(envPort));
           }
           if (app === 'api' || app === 'worker') {

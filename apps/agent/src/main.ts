@@ -1,3 +1,5 @@
+// First: starts OpenTelemetry before the app's modules run (see libs/telemetry/src/register.ts).
+import '#telemetry/register';
 import type { Server } from 'node:http';
 import { parseArgs } from 'node:util';
 import { createLogger } from '#common';

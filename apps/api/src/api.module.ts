@@ -13,6 +13,8 @@ import { EventStreamService } from './events/event-stream.service.js';
 import { EventsController } from './events/events.controller.js';
 import { HealthController } from './health/health.controller.js';
 import { ProblemDetailsFilter } from './http/problem-details.filter.js';
+import { MetricsController } from './metrics/metrics.controller.js';
+import { MetricsService } from './metrics/metrics.service.js';
 import { PoolsController } from './pools/pools.controller.js';
 import { SubscriptionsController } from './subscriptions/subscriptions.controller.js';
 
@@ -34,10 +36,12 @@ export class ApiModule {
         EncryptionController,
         EventsController,
         SubscriptionsController,
+        MetricsController,
       ],
       providers: [
         ApiKeyAuthenticator,
         EventStreamService,
+        MetricsService,
         // Guards run in this order: authenticate, then rate-limit per key.
         { provide: APP_GUARD, useClass: ApiAuthGuard },
         { provide: APP_GUARD, useClass: RateLimitGuard },

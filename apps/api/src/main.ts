@@ -1,9 +1,14 @@
+// First: starts OpenTelemetry before the app's modules run (see libs/telemetry/src/register.ts).
+import '#telemetry/register';
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { ConfigError, createLogger, loadConfig, PinoNestLogger } from '#common';
+import { exitOnShutdownSignals } from '#runtime';
 import { ApiModule } from './api.module.js';
+import { closeConnectionsOnShutdown } from './http/close-on-shutdown.js';
 import { requireJsonBodies } from './http/json-only.js';
+import { requestIdOf, setupRequestIds } from './http/request-ids.js';
 import { setupOpenApi } from './openapi.js';
 import { setupQueuesBoard } from './queues-board.js';
 
@@ -14,15 +19,21 @@ async function main(): Promise<void> {
     bodyLimit: config.api.bodyLimitBytes,
     routerOptions: { maxParamLength: 200 },
     return503OnClosing: true,
+    genReqId: requestIdOf,
   });
   const app = await NestFactory.create<NestFastifyApplication>(ApiModule.forRoot(config), adapter, {
     logger: new PinoNestLogger(logger),
   });
   requireJsonBodies(app.getHttpAdapter().getInstance());
+  const startClosingConnections = closeConnectionsOnShutdown(app.getHttpAdapter().getInstance());
+  setupRequestIds(app.getHttpAdapter().getInstance(), logger);
   setupOpenApi(app);
   await setupQueuesBoard(app);
-  app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
   await app.listen(config.api.port, config.api.host);
+  exitOnShutdownSignals(app, logger, {
+    timeoutMs: config.shutdownTimeoutMs,
+    onSignal: startClosingConnections,
+  });
   logger.info({ url: await app.getUrl(), pid: process.pid }, 'api listening');
 }
 

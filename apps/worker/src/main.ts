@@ -1,6 +1,9 @@
+// First: starts OpenTelemetry before the app's modules run (see libs/telemetry/src/register.ts).
+import '#telemetry/register';
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { ConfigError, createLogger, loadConfig, PinoNestLogger } from '#common';
+import { exitOnShutdownSignals } from '#runtime';
 import { WorkerModule } from './worker.module.js';
 
 /** The worker: BullMQ processors for refresh jobs and the schedule sweep. No public HTTP. */
@@ -10,8 +13,15 @@ async function main(): Promise<void> {
   const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config), {
     logger: new PinoNestLogger(logger),
   });
-  app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
-  logger.info({ pid: process.pid, concurrency: config.worker.concurrency }, 'worker started');
+  exitOnShutdownSignals(app, logger, { timeoutMs: config.shutdownTimeoutMs });
+  logger.info(
+    {
+      pid: process.pid,
+      concurrency: config.worker.concurrency,
+      ...(config.worker.healthPort ? { healthPort: config.worker.healthPort } : {}),
+    },
+    'worker started',
+  );
 }
 
 main().catch((err: unknown) => {

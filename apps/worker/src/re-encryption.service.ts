@@ -8,6 +8,7 @@ import {
 import type { AppConfig } from '#common';
 import { ReEncryption } from '#refresh';
 import { CONFIG } from '#runtime';
+import { PeriodicTask } from './periodic-task.js';
 
 /**
  * Re-encrypts every credential to the primary key: soon after start (a new primary is deployed by
@@ -16,8 +17,7 @@ import { CONFIG } from '#runtime';
 @Injectable()
 export class ReEncryptionService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(ReEncryptionService.name);
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
+  private task: PeriodicTask | undefined;
 
   constructor(
     private readonly reEncryption: ReEncryption,
@@ -25,17 +25,18 @@ export class ReEncryptionService implements OnApplicationBootstrap, OnApplicatio
   ) {}
 
   onApplicationBootstrap(): void {
-    this.timer = setTimeout(() => this.tick(), 1_000);
+    this.task = new PeriodicTask(() => this.pass(), this.config.security.reencryptIntervalMs, 1_000);
+    this.task.start();
   }
 
-  private tick(): void {
+  private async pass(): Promise<void> {
     let lastLog = 0;
-    this.running = this.reEncryption
-      .runIfLeader({
-        onProgress: (s) => {
+    try {
+      const s = await this.reEncryption.runIfLeader({
+        onProgress: (status) => {
           if (Date.now() - lastLog < 2_000) return;
           lastLog = Date.now();
-          this.logger.log({ msg: 're-encryption progress', ...s });
+          this.logger.log({ msg: 're-encryption progress', ...status });
         },
         onFailure: (credentialId, field, err) =>
           this.logger.warn({
@@ -45,21 +46,16 @@ export class ReEncryptionService implements OnApplicationBootstrap, OnApplicatio
             code: 'SECRET_DECRYPTION_FAILED',
             reason: err.message,
           }),
-      })
-      .then((s) => {
-        if (!s) return;
-        const level = s.rewritten > 0 || s.failed > 0 ? 'log' : 'debug';
-        this.logger[level]({ msg: 're-encryption finished', ...s });
-      })
-      .catch((err: Error) => this.logger.error({ msg: 're-encryption failed', err }))
-      .finally(() => {
-        if (this.timer) this.timer = setTimeout(() => this.tick(), this.config.security.reencryptIntervalMs);
       });
+      if (!s) return;
+      const level = s.rewritten > 0 || s.failed > 0 ? 'log' : 'debug';
+      this.logger[level]({ msg: 're-encryption finished', ...s });
+    } catch (err) {
+      this.logger.error({ msg: 're-encryption failed', err });
+    }
   }
 
   async onApplicationShutdown(): Promise<void> {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.running;
+    await this.task?.stop();
   }
 }

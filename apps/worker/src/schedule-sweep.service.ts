@@ -9,13 +9,13 @@ import type { Redis } from 'ioredis';
 import type { AppConfig } from '#common';
 import { ScheduleSweeper } from '#refresh';
 import { CONFIG, REDIS } from '#runtime';
+import { PeriodicTask } from './periodic-task.js';
 
 /** Runs the schedule sweep every period on whichever worker takes the lock first. */
 @Injectable()
 export class ScheduleSweepService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(ScheduleSweepService.name);
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
+  private task: PeriodicTask | undefined;
 
   constructor(
     private readonly sweeper: ScheduleSweeper,
@@ -26,31 +26,27 @@ export class ScheduleSweepService implements OnApplicationBootstrap, OnApplicati
   onApplicationBootstrap(): void {
     const period = this.config.sweepIntervalMs;
     // The first sweep runs soon after start so a restarted fleet repairs itself quickly.
-    this.timer = setTimeout(() => this.tick(period), Math.min(period, 5_000));
+    this.task = new PeriodicTask(() => this.sweep(period), period, Math.min(period, 5_000));
+    this.task.start();
   }
 
-  private tick(period: number): void {
-    this.running = this.sweeper
-      .sweepIfLeader(this.redis, period)
-      .then((result) => {
-        if (result && (result.restored.length > 0 || result.promoted.length > 0)) {
-          this.logger.warn({
-            msg: 'schedule repaired',
-            checked: result.checked,
-            restored: result.restored.length,
-            promoted: result.promoted.length,
-          });
-        }
-      })
-      .catch((err: Error) => this.logger.error({ msg: 'schedule sweep failed', err }))
-      .finally(() => {
-        if (this.timer) this.timer = setTimeout(() => this.tick(period), period);
-      });
+  private async sweep(period: number): Promise<void> {
+    try {
+      const result = await this.sweeper.sweepIfLeader(this.redis, period);
+      if (result && (result.restored.length > 0 || result.promoted.length > 0)) {
+        this.logger.warn({
+          msg: 'schedule repaired',
+          checked: result.checked,
+          restored: result.restored.length,
+          promoted: result.promoted.length,
+        });
+      }
+    } catch (err) {
+      this.logger.error({ msg: 'schedule sweep failed', err });
+    }
   }
 
   async onApplicationShutdown(): Promise<void> {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.running;
+    await this.task?.stop();
   }
 }

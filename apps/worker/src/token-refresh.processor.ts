@@ -4,6 +4,7 @@ import { DelayedError, type Job } from 'bullmq';
 import { type AppConfig, loadConfig } from '#common';
 import { QueueName, type RefreshJobData, RefreshService } from '#refresh';
 import { CONFIG } from '#runtime';
+import { traceRefresh } from '#telemetry';
 
 /**
  * Worker options are fixed when the decorator runs, before Nest injects anything, so they are read
@@ -42,7 +43,8 @@ export class TokenRefreshProcessor extends WorkerHost implements OnModuleInit {
       this.logger.warn({ msg: 'dropping malformed refresh job', jobId: job.id });
       return 'malformed';
     }
-    const outcome = await this.refresh.run(data);
+    // One `tokenkeeper.refresh` span per job, with the refresh metrics (outcome, duration, lateness).
+    const outcome = await traceRefresh(data, () => this.refresh.run(data));
     const ids = { jobId: job.id, credentialId: data.credentialId, trigger: data.trigger };
     switch (outcome.type) {
       case 'busy':

@@ -4,7 +4,8 @@ import type { Job } from 'bullmq';
 import type { AppConfig } from '#common';
 import { QueueName, type WebhookDeliveryJobData } from '#refresh';
 import { CONFIG } from '#runtime';
-import { DeliveryQueue, WebhookDeliverer } from '#webhooks';
+import { type DeliveryOutcomeLabel, traceDelivery } from '#telemetry';
+import { type DeliveryOutcome, DeliveryQueue, WebhookDeliverer } from '#webhooks';
 
 /**
  * Runs webhook delivery jobs. A failed attempt throws so BullMQ retries it with exponential
@@ -42,11 +43,16 @@ export class WebhookDeliveryProcessor extends WorkerHost implements OnModuleInit
     const attempt = job.attemptsMade + 1;
     const attempts = job.opts.attempts ?? 1;
     const last = attempt >= attempts;
-    const outcome = await this.deliverer.deliver(data, {
-      attempt,
-      last,
-      ...(last ? {} : { nextAttemptAt: Date.now() + this.queue.nextAttemptDelayMs(attempt) }),
-    });
+    const outcome = await traceDelivery(
+      { subscriptionId: data.subscriptionId, deliveryId: data.deliveryId, attempt },
+      () =>
+        this.deliverer.deliver(data, {
+          attempt,
+          last,
+          ...(last ? {} : { nextAttemptAt: Date.now() + this.queue.nextAttemptDelayMs(attempt) }),
+        }),
+      deliveryLabel,
+    );
     const ids = { jobId: job.id, subscriptionId: data.subscriptionId, deliveryId: data.deliveryId, attempt };
     switch (outcome.type) {
       case 'delivered':
@@ -74,4 +80,9 @@ export class WebhookDeliveryProcessor extends WorkerHost implements OnModuleInit
         throw new Error(outcome.error);
     }
   }
+}
+
+function deliveryLabel(o: DeliveryOutcome): DeliveryOutcomeLabel {
+  if (o.type === 'failed') return o.final ? 'dead' : 'retrying';
+  return o.type;
 }

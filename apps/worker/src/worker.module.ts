@@ -2,6 +2,7 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import type { AppConfig } from '#common';
 import { RuntimeModule, WebhooksModule } from '#runtime';
 import { FeedDispatcherService } from './feed-dispatcher.service.js';
+import { WorkerHealthService } from './health/worker-health.service.js';
 import { ReEncryptionService } from './re-encryption.service.js';
 import { ScheduleSweepService } from './schedule-sweep.service.js';
 import { TokenRefreshProcessor } from './token-refresh.processor.js';
@@ -19,6 +20,7 @@ export class WorkerModule {
         ReEncryptionService,
         WebhookDeliveryProcessor,
         FeedDispatcherService,
+        WorkerHealthService,
       ],
     };
   }

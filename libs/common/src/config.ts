@@ -43,6 +43,10 @@ const envSchema = z.object({
   TK_ENCRYPTION_PRIMARY: z.string().optional(),
   TK_WORKER_CONCURRENCY: int(1, 1000).default(50),
   TK_JOB_LOCK_MS: int(1_000, 600_000).default(30_000),
+  // Worker health server (`/health/live`, `/health/ready`); port 0 leaves it off.
+  TK_WORKER_HEALTH_PORT: int(0, 65535).default(0),
+  TK_WORKER_HEALTH_HOST: z.string().min(1).default('0.0.0.0'),
+  TK_SHUTDOWN_TIMEOUT_MS: int(1_000, 600_000).default(20_000),
   TK_REFRESH_FRACTION: num(0.01, 0.9).default(DEFAULT_REFRESH_POLICY.fraction),
   TK_REFRESH_MIN_BUFFER_SECONDS: num(0, 86_400).default(DEFAULT_REFRESH_POLICY.minBufferMs / 1000),
   TK_REFRESH_MAX_BUFFER_SECONDS: num(0, 7 * 86_400).default(DEFAULT_REFRESH_POLICY.maxBufferMs / 1000),
@@ -54,7 +58,8 @@ const envSchema = z.object({
   TK_TOKEN_WAIT_MS: int(100, 120_000).default(10_000),
   TK_SWEEP_INTERVAL_MS: int(1_000, 3_600_000).default(60_000),
   TK_FEED_MAXLEN: int(1_000, 100_000_000).default(1_000_000),
-  TK_HISTORY_MAXLEN: int(10, 1_000_000).default(1_000),
+  TK_FEED_RETENTION_HOURS: num(0, 8_760).default(24),
+  TK_HISTORY_MAXLEN: int(10, 1_000_000).default(100),
   TK_READY_CRITICAL_CREDENTIALS: z
     .string()
     .regex(
@@ -62,6 +67,7 @@ const envSchema = z.object({
       'a comma-separated list of credential ids',
     )
     .optional(),
+  TK_READY_MAX_FEED_LAG: int(0, 100_000_000).default(10_000),
   TK_WEBHOOK_TIMEOUT_MS: int(100, 120_000).default(10_000),
   TK_WEBHOOK_ATTEMPTS: int(1, 100).default(12),
   TK_WEBHOOK_BACKOFF_MS: int(10, 3_600_000).default(1_000),
@@ -85,6 +91,9 @@ const envSchema = z.object({
   TK_OUTBOUND_MAX_RESPONSE_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
 });
 
+/** Every environment variable the apps read (manifests are checked against it). */
+export const CONFIG_ENV_NAMES: readonly string[] = Object.keys(envSchema.shape);
+
 export interface AppConfig {
   redisUrl: string;
   redisPrefix: string;
@@ -94,8 +103,13 @@ export interface AppConfig {
   logLevel: z.infer<typeof envSchema>['TK_LOG_LEVEL'];
   api: { host: string; port: number; bodyLimitBytes: number };
   encryption: { keys?: string; keysFile?: string; primary?: string };
-  /** `lockMs`: how long a job stays locked to a worker that stopped answering before another takes it. */
-  worker: { concurrency: number; lockMs: number };
+  /**
+   * `lockMs`: how long a job stays locked to a worker that stopped answering before another takes it.
+   * `healthPort` 0: no health server.
+   */
+  worker: { concurrency: number; lockMs: number; healthPort: number; healthHost: string };
+  /** After SIGTERM/SIGINT: how long a process may take to finish in-flight work before it exits 1. */
+  shutdownTimeoutMs: number;
   refreshPolicy: RefreshPolicy;
   backoff: BackoffPolicy;
   grantTimeoutMs: number;
@@ -103,9 +117,13 @@ export interface AppConfig {
   tokenWaitMs: number;
   sweepIntervalMs: number;
   feedMaxLen: number;
+  /** Feed entries older than this are trimmed on append (TK_FEED_RETENTION_HOURS; 0: length cap only). */
+  feedRetentionMs: number;
   historyMaxLen: number;
   /** Credentials without which the api reports not ready (`/health/ready` 503). */
   readyCriticalCredentials: string[];
+  /** Feed entries not yet handled by the `webhooks` consumer group (lag + pending) above which readiness is down. */
+  readyMaxFeedLag: number;
   security: SecurityConfig;
   /** Webhook deliveries: per-request timeout, BullMQ attempts with exponential backoff from `backoffMs`. */
   webhooks: {
@@ -167,6 +185,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     // present the same refresh token, which makes rotating providers revoke the grant.
     throw new ConfigError('invalid configuration: TK_LEASE_TTL_MS must exceed TK_GRANT_TIMEOUT_MS');
   }
+  if (e.TK_SHUTDOWN_TIMEOUT_MS <= e.TK_GRANT_TIMEOUT_MS) {
+    // A worker must be able to wait for a provider call it started: abandoning one after a rotating
+    // provider answered would lose the new refresh token.
+    throw new ConfigError('invalid configuration: TK_SHUTDOWN_TIMEOUT_MS must exceed TK_GRANT_TIMEOUT_MS');
+  }
   return {
     redisUrl: e.REDIS_URL,
     redisPrefix: e.TK_REDIS_PREFIX,
@@ -180,7 +203,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       ...(e.TK_ENCRYPTION_KEYS_FILE ? { keysFile: e.TK_ENCRYPTION_KEYS_FILE } : {}),
       ...(e.TK_ENCRYPTION_PRIMARY ? { primary: e.TK_ENCRYPTION_PRIMARY } : {}),
     },
-    worker: { concurrency: e.TK_WORKER_CONCURRENCY, lockMs: e.TK_JOB_LOCK_MS },
+    worker: {
+      concurrency: e.TK_WORKER_CONCURRENCY,
+      lockMs: e.TK_JOB_LOCK_MS,
+      healthPort: e.TK_WORKER_HEALTH_PORT,
+      healthHost: e.TK_WORKER_HEALTH_HOST,
+    },
+    shutdownTimeoutMs: e.TK_SHUTDOWN_TIMEOUT_MS,
     refreshPolicy: {
       fraction: e.TK_REFRESH_FRACTION,
       minBufferMs: e.TK_REFRESH_MIN_BUFFER_SECONDS * 1000,
@@ -194,11 +223,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     tokenWaitMs: e.TK_TOKEN_WAIT_MS,
     sweepIntervalMs: e.TK_SWEEP_INTERVAL_MS,
     feedMaxLen: e.TK_FEED_MAXLEN,
+    feedRetentionMs: Math.round(e.TK_FEED_RETENTION_HOURS * 3_600_000),
     historyMaxLen: e.TK_HISTORY_MAXLEN,
     readyCriticalCredentials: (e.TK_READY_CRITICAL_CREDENTIALS ?? '')
       .split(',')
       .map((id) => id.trim())
       .filter(Boolean),
+    readyMaxFeedLag: e.TK_READY_MAX_FEED_LAG,
     webhooks: {
       timeoutMs: e.TK_WEBHOOK_TIMEOUT_MS,
       attempts: e.TK_WEBHOOK_ATTEMPTS,

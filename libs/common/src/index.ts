@@ -1,5 +1,6 @@
 export * from './config.js';
 export * from './key-ring.js';
+export * from './log-context.js';
 export * from './logger.js';
 export * from './outbound-fetch.js';
 export * from './outbound-policy.js';

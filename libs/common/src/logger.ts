@@ -1,5 +1,6 @@
 import type { LoggerService } from '@nestjs/common';
 import { type DestinationStream, type Logger, pino } from 'pino';
+import { logCorrelationFields } from './log-context.js';
 
 /** Field names whose values are secrets wherever they appear in a log object. */
 export const SECRET_FIELDS = [
@@ -40,6 +41,7 @@ export function createLogger(name: string, level = 'info', destination?: Destina
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: { paths, censor: '[redacted]' },
     formatters: { level: (label) => ({ level: label }) },
+    mixin: logCorrelationFields,
     hooks: {
       logMethod(args, method) {
         const scrubbed = args.map((a) => (typeof a === 'string' ? scrubText(a) : a)) as typeof args;

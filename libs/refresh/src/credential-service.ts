@@ -27,15 +27,14 @@ import type { RefreshScheduler } from './refresh-scheduler.js';
 
 export type { GrantInput } from './grant-settings.js';
 
-export interface RegisterCredentialInput extends GrantInput {
-  namespace: string;
-  kind: CredentialKind;
+/** What a PATCH may change; also everything a registration gives besides its kind and namespace. */
+export interface UpdateCredentialInput extends GrantInput {
   name?: string;
   labels?: Record<string, string>;
   refreshToken?: string;
   clientSecret?: string;
   privateKey?: string;
-  /** A token the caller already holds; without it the first refresh runs right away. */
+  /** A token the caller already holds (on update: `static` only, an imported new token). */
   accessToken?: string;
   expiresIn?: number;
   expiresAt?: number;
@@ -43,18 +42,10 @@ export interface RegisterCredentialInput extends GrantInput {
   policy?: RefreshPolicyOverrides;
 }
 
-export interface UpdateCredentialInput extends GrantInput {
-  name?: string;
-  labels?: Record<string, string>;
-  refreshToken?: string;
-  clientSecret?: string;
-  privateKey?: string;
-  /** `static` only: imports a new token (with `expiresIn` or `expiresAt`). */
-  accessToken?: string;
-  expiresIn?: number;
-  expiresAt?: number;
-  tokenType?: string;
-  policy?: RefreshPolicyOverrides;
+/** Without `accessToken` the first refresh runs right away. */
+export interface RegisterCredentialInput extends UpdateCredentialInput {
+  namespace: string;
+  kind: CredentialKind;
 }
 
 export interface CredentialServiceOptions {

@@ -21,6 +21,22 @@ export interface ReEncryptionStatus {
   keyIds: Record<string, number>;
 }
 
+/** A ciphertext stored outside a credential's hash (a webhook signing secret, say). */
+export interface StoredCiphertext {
+  /** Redis hash holding it, and the hash field. */
+  key: string;
+  hashField: string;
+  /** What the ciphertext is bound to (the JWE `cid` and `fld` header values). */
+  boundId: string;
+  field: string;
+  value: string;
+}
+
+/** Other places holding ciphertexts under the key ring, paged. */
+export interface CiphertextSource {
+  ciphertexts(pageSize: number): AsyncGenerator<StoredCiphertext[]>;
+}
+
 export interface ReEncryptionOptions {
   pageSize?: number;
   /** Called after each page (logging). */
@@ -44,6 +60,13 @@ export class ReEncryption {
     defineScripts(redis);
   }
 
+  private readonly sources: CiphertextSource[] = [];
+
+  /** Adds a place whose ciphertexts the census and the re-encryption also cover. */
+  addSource(source: CiphertextSource): void {
+    this.sources.push(source);
+  }
+
   private get statusKey(): string {
     return this.store.keys.global('reencrypt:status');
   }
@@ -54,13 +77,10 @@ export class ReEncryption {
   /** Ciphertexts per key id across all credentials (reads only the readable JWE headers). */
   async census(pageSize = 500): Promise<Record<string, number>> {
     const counts: Record<string, number> = {};
-    await this.forEachPage(pageSize, async (ids, values) => {
-      for (const [i] of ids.entries()) {
-        for (const value of values[i]!) {
-          if (!value) continue;
-          const kid = KeyRing.keyIdOf(value) ?? '(unreadable)';
-          counts[kid] = (counts[kid] ?? 0) + 1;
-        }
+    await this.forEachPage(pageSize, async (page) => {
+      for (const { value } of page) {
+        const kid = KeyRing.keyIdOf(value) ?? '(unreadable)';
+        counts[kid] = (counts[kid] ?? 0) + 1;
       }
     });
     return counts;
@@ -115,16 +135,12 @@ export class ReEncryption {
       keyIds: {},
     };
     await this.saveStatus(status);
-    await this.forEachPage(options.pageSize ?? 200, async (ids, values) => {
-      for (const [i, id] of ids.entries()) {
-        status.scanned += 1;
-        for (const [j, { hashField, field }] of CIPHERTEXT_FIELDS.entries()) {
-          const value = values[i]![j];
-          if (!value) continue;
-          let kid = KeyRing.keyIdOf(value) ?? '(unreadable)';
-          if (kid !== primary) kid = await this.rewrite(id, hashField, field, value, status, options);
-          status.keyIds[kid] = (status.keyIds[kid] ?? 0) + 1;
-        }
+    await this.forEachPage(options.pageSize ?? 200, async (page, owners) => {
+      status.scanned += owners;
+      for (const ciphertext of page) {
+        let kid = KeyRing.keyIdOf(ciphertext.value) ?? '(unreadable)';
+        if (kid !== primary) kid = await this.rewrite(ciphertext, status, options);
+        status.keyIds[kid] = (status.keyIds[kid] ?? 0) + 1;
       }
       await this.saveStatus(status);
       options.onProgress?.(status);
@@ -142,10 +158,7 @@ export class ReEncryption {
 
   /** Rewrites one ciphertext; returns the key id the field holds afterwards. */
   private async rewrite(
-    id: string,
-    hashField: string,
-    field: string,
-    value: string,
+    { key, hashField, boundId: id, field, value }: StoredCiphertext,
     status: ReEncryptionStatus,
     options: ReEncryptionOptions,
   ): Promise<string> {
@@ -162,7 +175,7 @@ export class ReEncryption {
     const replaced = await runScript<number>(
       this.redis,
       'replace-field-if-1',
-      [this.store.keys.credential(id)],
+      [key],
       [hashField, value, next],
     );
     if (replaced === 1) status.rewritten += 1;
@@ -170,9 +183,10 @@ export class ReEncryption {
     return this.keyRing.primaryKid;
   }
 
+  /** Visits every ciphertext, a page at a time, with the number of owners (credentials, subscriptions) in the page. */
   private async forEachPage(
     pageSize: number,
-    visit: (ids: string[], values: (string | null)[][]) => Promise<void>,
+    visit: (page: StoredCiphertext[], owners: number) => Promise<void>,
   ): Promise<void> {
     for (let partition = 0; partition < this.store.keys.partitions; partition++) {
       for await (const ids of this.store.idsOfPartition(partition, pageSize)) {
@@ -180,11 +194,26 @@ export class ReEncryption {
         for (const id of ids)
           pipeline.hmget(this.store.keys.credential(id), ...CIPHERTEXT_FIELDS.map((f) => f.hashField));
         const results = (await pipeline.exec()) ?? [];
-        await visit(
-          ids,
-          results.map(([err, v]) => (err ? [null, null] : (v as (string | null)[]))),
-        );
+        const page: StoredCiphertext[] = [];
+        results.forEach(([err, values], i) => {
+          if (err) return;
+          CIPHERTEXT_FIELDS.forEach(({ hashField, field }, j) => {
+            const value = (values as (string | null)[])[j];
+            if (value)
+              page.push({
+                key: this.store.keys.credential(ids[i]!),
+                hashField,
+                boundId: ids[i]!,
+                field,
+                value,
+              });
+          });
+        });
+        await visit(page, ids.length);
       }
+    }
+    for (const source of this.sources) {
+      for await (const page of source.ciphertexts(pageSize)) await visit(page, page.length);
     }
   }
 

@@ -76,23 +76,56 @@ export class RefreshService {
     this.random = options.random ?? Math.random;
   }
 
-  async run(job: RefreshJobData): Promise<RefreshOutcome> {
-    const before = await this.store.getProjection(job.credentialId);
-    const staleBefore = before ? staleReason(before, job) : 'credential not found';
-    if (staleBefore) return { type: 'stale', reason: staleBefore };
+  /** Refreshes under way in this process; shutdown waits for them so none loses a rotated token. */
+  private readonly inFlight = new Set<Promise<RefreshOutcome>>();
 
-    const lease = await this.leases.acquire(job.credentialId, this.options.leaseTtlMs);
-    if (!lease)
-      return { type: 'busy', retryInMs: Math.max(100, await this.leases.remainingMs(job.credentialId)) };
-    try {
-      // Re-read under the lease: a refresh that finished just before we took it makes this job stale.
-      const stored = await this.store.get(job.credentialId);
-      const stale = stored ? staleReason(stored.projection, job) : 'credential not found';
-      if (stale || !stored) return { type: 'stale', reason: stale ?? 'credential not found' };
-      return await this.refreshUnderLease(stored, job, lease);
-    } finally {
-      await this.leases.release(lease).catch(() => false);
+  run(job: RefreshJobData): Promise<RefreshOutcome> {
+    const running = this.runOnce(job);
+    this.inFlight.add(running);
+    void running.finally(() => this.inFlight.delete(running)).catch(() => undefined);
+    return running;
+  }
+
+  /** Resolves once every refresh under way has finished (or after `timeoutMs`). */
+  async drain(timeoutMs: number): Promise<void> {
+    if (this.inFlight.size === 0) return;
+    const timer = sleep(timeoutMs);
+    await Promise.race([Promise.allSettled([...this.inFlight]), timer]);
+  }
+
+  private async runOnce(job: RefreshJobData): Promise<RefreshOutcome> {
+    // One round trip: take the lease and read the credential under it (or, when another worker
+    // holds the lease, read it anyway so a stale job ends as stale rather than busy).
+    const taken = await this.leases.acquireAndRead(job.credentialId, this.options.leaseTtlMs);
+    if (taken.status === 'missing') return { type: 'stale', reason: 'credential not found' };
+    if (taken.status === 'busy') {
+      const stale = staleReason(taken.projection, job);
+      if (stale) return { type: 'stale', reason: stale };
+      return { type: 'busy', retryInMs: Math.max(100, taken.remainingMs) };
     }
+    const lease: HeldLease = taken.lease;
+    try {
+      // Read under the lease: a refresh that finished just before we took it makes this job stale.
+      const stale = staleReason(taken.stored.projection, job);
+      if (stale) return { type: 'stale', reason: stale };
+      return await this.refreshUnderLease(taken.stored, job, lease);
+    } finally {
+      // The successful append usually released it already, in its own round trip.
+      if (!lease.released) await this.leases.release(lease).catch(() => false);
+    }
+  }
+
+  /** Appends under the lease and releases it in the same round trip (owner-checked, in the script). */
+  private async appendReleasing(
+    lease: HeldLease,
+    ...[id, current, events, options]: Parameters<CredentialStore['append']>
+  ): ReturnType<CredentialStore['append']> {
+    const out = await this.store.append(id, current, events, {
+      ...options,
+      releaseLease: { owner: lease.owner },
+    });
+    lease.released = true;
+    return out;
   }
 
   private async refreshUnderLease(
@@ -102,7 +135,8 @@ export class RefreshService {
   ): Promise<RefreshOutcome> {
     const p = stored.projection;
     // An imported static token has no grant: its refresh time is a warning, its expiry the end.
-    if (p.kind === 'static') return this.appendAndSchedule(p, staticTokenCheck(p, this.now(), job.trigger));
+    if (p.kind === 'static')
+      return this.appendAndSchedule(lease, p, staticTokenCheck(p, this.now(), job.trigger));
     let result: GrantResult;
     let grantStarted = 0;
     let secrets: Awaited<ReturnType<CredentialCipher['decryptSecrets']>>;
@@ -119,7 +153,7 @@ export class RefreshService {
         ...(p.token ? { current: p.token } : {}),
       });
     } catch (err) {
-      return this.recordFailure(p, job, failureOf(err));
+      return this.recordFailure(lease, p, job, failureOf(err));
     }
 
     const policy = resolvePolicy(this.options.policy, p.policy);
@@ -207,7 +241,7 @@ export class RefreshService {
    * was refreshed by someone else, removed or stopped refreshing ends it.
    */
   private async persistGrantResult(
-    lease: Lease,
+    lease: HeldLease,
     p: CredentialProjection,
     events: NewEvent[],
     ciphertexts: { token: string; secrets?: string },
@@ -218,7 +252,7 @@ export class RefreshService {
     let cipher = ciphertexts;
     for (let attempt = 1; ; attempt++) {
       try {
-        return (await this.store.append(p.id, base, events, cipher)).projection;
+        return (await this.appendReleasing(lease, p.id, base, events, cipher)).projection;
       } catch (err) {
         if (err instanceof RevisionConflictError) {
           const current = await this.store.get(p.id);
@@ -244,6 +278,7 @@ export class RefreshService {
   }
 
   private async recordFailure(
+    lease: HeldLease,
     p: CredentialProjection,
     job: RefreshJobData,
     failure: ClassifiedFailure,
@@ -289,17 +324,18 @@ export class RefreshService {
         events.push(newEvent('credential.expired', at, { expiredAt: p.token.expiresAt }));
       }
     }
-    return this.appendAndSchedule(p, events, failure);
+    return this.appendAndSchedule(lease, p, events, failure);
   }
 
   private async appendAndSchedule(
+    lease: HeldLease,
     p: CredentialProjection,
     events: NewEvent[],
     failure: ClassifiedFailure = failureIn(events),
   ): Promise<RefreshOutcome> {
     let projection: CredentialProjection;
     try {
-      ({ projection } = await this.store.append(p.id, p, events));
+      ({ projection } = await this.appendReleasing(lease, p.id, p, events));
     } catch (err) {
       if (err instanceof RevisionConflictError)
         return { type: 'stale', reason: 'credential changed during the refresh' };
@@ -313,6 +349,9 @@ export class RefreshService {
     return Math.min(p.grant.timeoutMs ?? this.options.grantTimeoutMs, this.options.leaseTtlMs - 1000);
   }
 }
+
+/** A lease this process holds; `released` once an append released it in the same round trip. */
+type HeldLease = Lease & { released?: boolean };
 
 /** How long a refresh keeps trying to persist a grant result through a Redis outage. */
 const PERSIST_DEADLINE_MS = 120_000;

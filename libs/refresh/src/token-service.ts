@@ -20,6 +20,38 @@ export interface TokenServiceOptions {
   waitMs: number;
   pollMs?: number;
   now?: () => number;
+  /**
+   * How many credentials' decrypted access tokens this process keeps (0: none). An entry is
+   * keyed by credential and holds the ciphertext it was decrypted from: every refresh (and every
+   * re-encryption) writes a new ciphertext, so a changed token can never be served from it.
+   */
+  tokenCacheSize?: number;
+}
+
+/** Decrypted access tokens by credential id, each with the ciphertext it came from; LRU-bounded. */
+class DecryptedTokenCache {
+  private readonly entries = new Map<string, { jwe: string; accessToken: string }>();
+  constructor(private readonly max: number) {}
+
+  get(id: string, jwe: string): string | undefined {
+    const hit = this.entries.get(id);
+    if (!hit) return undefined;
+    if (hit.jwe !== jwe) {
+      this.entries.delete(id);
+      return undefined;
+    }
+    // Most recently used last.
+    this.entries.delete(id);
+    this.entries.set(id, hit);
+    return hit.accessToken;
+  }
+
+  set(id: string, jwe: string, accessToken: string): void {
+    if (this.max <= 0) return;
+    this.entries.delete(id);
+    if (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(id, { jwe, accessToken });
+  }
 }
 
 /**
@@ -29,6 +61,7 @@ export interface TokenServiceOptions {
  */
 export class TokenService {
   private readonly now: () => number;
+  private readonly decrypted: DecryptedTokenCache;
 
   constructor(
     private readonly store: CredentialStore,
@@ -37,6 +70,7 @@ export class TokenService {
     private readonly options: TokenServiceOptions,
   ) {
     this.now = options.now ?? Date.now;
+    this.decrypted = new DecryptedTokenCache(options.tokenCacheSize ?? 10_000);
   }
 
   async getToken(namespace: string, id: string, minTtlSeconds: number): Promise<ServedToken> {
@@ -117,7 +151,12 @@ export class TokenService {
     if (!stored.token || !token || token.expiresAt <= this.now()) {
       throw new TokenUnavailableError('network', 'the token expired before it could be served');
     }
-    const accessToken = await this.cipher.decryptToken(stored.projection.id, stored.token);
+    const id = stored.projection.id;
+    let accessToken = this.decrypted.get(id, stored.token);
+    if (accessToken === undefined) {
+      accessToken = await this.cipher.decryptToken(id, stored.token);
+      this.decrypted.set(id, stored.token, accessToken);
+    }
     return {
       accessToken,
       tokenType: token.tokenType,

@@ -1,3 +1,4 @@
+export * from './graceful-shutdown.js';
 export * from './redis-connection.js';
 export * from './runtime.module.js';
 export * from './tokens.js';

@@ -8,6 +8,7 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import type { Queue } from 'bullmq';
+import { BullMQOtel } from 'bullmq-otel';
 import { type AppConfig, createOutboundFetch, KeyRing, OutboundPolicy } from '#common';
 import { type GrantClient, GrantClientRegistry } from '#grants';
 import {
@@ -31,14 +32,25 @@ import { CONFIG, OUTBOUND_FETCH, REDIS } from './tokens.js';
 
 export const GRANT_CLIENT = Symbol('tokenkeeper.grantClient');
 
-/** Closes the shared Redis connection last, after Nest has closed queues and workers. */
+/**
+ * Closes the shared Redis connection at shutdown, but only once the refreshes under way have
+ * persisted what they got: closing it under a refresh would lose a rotated refresh token (Nest
+ * does not order shutdown hooks across modules, so this waits explicitly).
+ */
 @Injectable()
 class RedisCloser implements OnApplicationShutdown {
-  constructor(@Inject(REDIS) private readonly redis: RedisClient) {}
+  constructor(
+    @Inject(REDIS) private readonly redis: RedisClient,
+    private readonly refresh: RefreshService,
+  ) {}
   async onApplicationShutdown(): Promise<void> {
+    await this.refresh.drain(SHUTDOWN_DRAIN_MS);
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
 }
+
+/** Longest a shutdown waits for refreshes under way: a grant timeout plus a persist, with margin. */
+const SHUTDOWN_DRAIN_MS = 30_000;
 
 /**
  * Wires the Nest-free libraries (store, secrets, grants, refresh use cases) for the api and the
@@ -55,6 +67,9 @@ export class RuntimeModule {
         BullModule.forRoot({
           connection: createRedis(config.redisUrl, `${processName}:queues`),
           prefix: queuePrefix(config.redisPrefix),
+          // Producer and consumer spans (every queue registered after this one inherits it): a
+          // job added while a span is active carries its trace to the worker that runs it.
+          telemetry: new BullMQOtel({ tracerName: 'tokenkeeper.bullmq' }),
         }),
         BullModule.registerQueue({ name: QueueName.TokenRefresh }),
       ],
@@ -70,6 +85,7 @@ export class RuntimeModule {
             new CredentialStore(redis, keys, {
               historyMaxLen: config.historyMaxLen,
               feedMaxLen: config.feedMaxLen,
+              feedRetentionMs: config.feedRetentionMs,
             }),
         },
         {

@@ -1,11 +1,11 @@
 import { hostname } from 'node:os';
 import { BullModule, getQueueToken } from '@nestjs/bullmq';
-import { type DynamicModule, Module } from '@nestjs/common';
+import { type DynamicModule, Injectable, Module, type OnModuleInit } from '@nestjs/common';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { type AppConfig, KeyRing, OutboundPolicy } from '#common';
 import { EventFeedReader } from '#events';
-import { QueueName, type WebhookDeliveryJobData } from '#refresh';
+import { QueueName, ReEncryption, type WebhookDeliveryJobData } from '#refresh';
 import { CredentialStore, KeySpace } from '#store';
 import {
   DeliveryLog,
@@ -16,6 +16,18 @@ import {
   WebhookDeliverer,
 } from '#webhooks';
 import { OUTBOUND_FETCH, REDIS } from './tokens.js';
+
+/** Webhook signing secrets are encrypted with the key ring too: the boot check and re-encryption cover them. */
+@Injectable()
+class SigningSecretsUnderKeyRing implements OnModuleInit {
+  constructor(
+    private readonly reEncryption: ReEncryption,
+    private readonly subscriptions: SubscriptionStore,
+  ) {}
+  onModuleInit(): void {
+    this.reEncryption.addSource(this.subscriptions);
+  }
+}
 
 /**
  * Subscribers' side of the event feed: the feed reader (polling and server-sent events),
@@ -102,7 +114,7 @@ export class WebhooksModule {
     return {
       module: WebhooksModule,
       imports: [BullModule.registerQueue({ name: QueueName.WebhookDelivery })],
-      providers,
+      providers: [...providers, SigningSecretsUnderKeyRing],
       exports: [...providers.map((p) => p.provide), BullModule],
     };
   }

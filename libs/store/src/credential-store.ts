@@ -6,6 +6,7 @@ import {
   type NewEvent,
   TokenkeeperError,
 } from '#core';
+import { currentTraceparent, withSpan } from '#telemetry';
 import type { KeySpace } from './keys.js';
 import { defineScripts, runScript } from './lua-scripts.js';
 import type { RedisClient } from './redis-client.js';
@@ -21,8 +22,12 @@ export class RevisionConflictError extends TokenkeeperError {
   }
 }
 
-/** An event as stored in a history or the feed: the credential's namespace travels with it. */
-export type StoredEvent = CredentialEvent & { namespace: string };
+/**
+ * An event as stored in a history or the feed: the credential's namespace travels with it, and
+ * the W3C `traceparent` of the append when tracing is on (ids only), so that the webhook
+ * deliveries of the event join the trace of whatever caused it.
+ */
+export type StoredEvent = CredentialEvent & { namespace: string; traceparent?: string };
 
 export interface FeedEntry {
   /** Stream entry id within its partition. */
@@ -45,6 +50,8 @@ export interface AppendOptions {
   /** New access-token ciphertext; `null` deletes it, absent keeps it. */
   token?: string | null;
   index?: 'add' | 'rem' | 'keep';
+  /** Releases this refresh lease in the same round trip if the append succeeds (owner-checked). */
+  releaseLease?: { owner: string };
 }
 
 export interface ListQuery {
@@ -58,7 +65,10 @@ export interface ListQuery {
 
 export interface StoreLimits {
   historyMaxLen: number;
+  /** Hard cap on each feed partition's length (approximate trimming). */
   feedMaxLen: number;
+  /** Feed entries older than this are trimmed (approximately) on append; 0 or absent: length only. */
+  feedRetentionMs?: number;
 }
 
 /**
@@ -100,6 +110,24 @@ export class CredentialStore {
     events: NewEvent[],
     options: AppendOptions = {},
   ): Promise<{ projection: CredentialProjection; events: StoredEvent[] }> {
+    return withSpan(
+      'tokenkeeper.event.append',
+      {
+        'tokenkeeper.credential.id': id,
+        'tokenkeeper.event.types': events.map((e) => e.type),
+        'tokenkeeper.event.revision': (current?.revision ?? 0) + events.length,
+      },
+      () => this.appendEvents(id, current, events, options, currentTraceparent()),
+    );
+  }
+
+  private async appendEvents(
+    id: string,
+    current: CredentialProjection | undefined,
+    events: NewEvent[],
+    options: AppendOptions,
+    traceparent: string | undefined,
+  ): Promise<{ projection: CredentialProjection; events: StoredEvent[] }> {
     if (events.length === 0) throw new TypeError('append needs at least one event');
     const expected = current?.revision ?? 0;
     let projection = current;
@@ -107,7 +135,7 @@ export class CredentialStore {
     for (const [i, e] of events.entries()) {
       const event = { ...e, credentialId: id, revision: expected + i + 1 } as CredentialEvent;
       projection = applyEvent(projection, event);
-      stored.push({ ...event, namespace: projection.namespace });
+      stored.push({ ...event, namespace: projection.namespace, ...(traceparent ? { traceparent } : {}) });
     }
     const fields: string[] = [];
     if (options.secrets !== undefined) fields.push('s', options.secrets ?? '');
@@ -115,8 +143,14 @@ export class CredentialStore {
     try {
       await runScript<unknown[]>(
         this.redis,
-        'append-events-4',
-        [this.keys.credential(id), this.keys.history(id), this.keys.feedOf(id), this.keys.indexOf(id)],
+        'append-events-5',
+        [
+          this.keys.credential(id),
+          this.keys.history(id),
+          this.keys.feedOf(id),
+          this.keys.indexOf(id),
+          this.keys.lease(id),
+        ],
         [
           expected,
           JSON.stringify(projection),
@@ -124,9 +158,11 @@ export class CredentialStore {
           this.limits.feedMaxLen,
           options.index ?? 'keep',
           id,
+          options.releaseLease?.owner ?? '',
+          this.limits.feedRetentionMs ? `${Date.now() - this.limits.feedRetentionMs}-0` : '',
           fields.length / 2,
           ...fields,
-          ...stored.map((e) => JSON.stringify(e)),
+          ...stored.flatMap((e) => [compactHistoryEntry(e), JSON.stringify(e)]),
         ],
       );
     } catch (err) {
@@ -141,7 +177,7 @@ export class CredentialStore {
   async history(id: string, opts: { afterRevision?: number; limit?: number } = {}): Promise<StoredEvent[]> {
     const start = opts.afterRevision !== undefined ? `(${opts.afterRevision}-0` : '-';
     const entries = await this.redis.xrange(this.keys.history(id), start, '+', 'COUNT', opts.limit ?? 1000);
-    return entries.map(([, fields]) => JSON.parse(fields[1]!) as StoredEvent);
+    return entries.map(([entryId, fields]) => expandHistoryEntry(id, entryId, fields[1]!));
   }
 
   /** Pages through credentials by id; filters apply to the page's projections. */
@@ -244,6 +280,30 @@ export class CredentialStore {
       .expire(this.keys.history(id), retentionSeconds)
       .exec();
   }
+}
+
+/**
+ * A history entry leaves out what its key and entry id already say: the credential id (the key
+ * names it) and the revision (the entry id is `<revision>-0`). The feed keeps the full event.
+ */
+function compactHistoryEntry(e: StoredEvent): string {
+  const { credentialId: _id, revision: _revision, ...rest } = e;
+  return JSON.stringify(rest);
+}
+
+/** The stored event of a history entry, compact (see above) or full (written before compaction). */
+function expandHistoryEntry(credentialId: string, entryId: string, json: string): StoredEvent {
+  const e = JSON.parse(json) as Partial<StoredEvent>;
+  if (e.credentialId !== undefined) return e as StoredEvent;
+  // Field order as appended: type, at, data, credentialId, revision, namespace, traceparent.
+  const { namespace, traceparent, ...rest } = e;
+  return {
+    ...rest,
+    credentialId,
+    revision: Number(entryId.slice(0, entryId.indexOf('-'))),
+    namespace,
+    ...(traceparent !== undefined ? { traceparent } : {}),
+  } as StoredEvent;
 }
 
 function matches(p: CredentialProjection, q: ListQuery): boolean {

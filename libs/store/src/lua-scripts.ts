@@ -2,7 +2,13 @@ import { readFileSync } from 'node:fs';
 import type { RedisClient } from './redis-client.js';
 
 /** Scripts under ./lua, named `<name>-<numKeys>.lua`. */
-const SCRIPTS = ['append-events-4', 'release-lease-1', 'extend-lease-1', 'replace-field-if-1'] as const;
+const SCRIPTS = [
+  'append-events-5',
+  'acquire-lease-read-2',
+  'release-lease-1',
+  'extend-lease-1',
+  'replace-field-if-1',
+] as const;
 type ScriptName = (typeof SCRIPTS)[number];
 
 export type ScriptArg = string | number;

@@ -15,10 +15,17 @@ export class DeliveryQueue {
     readonly retry: DeliveryRetryPolicy,
   ) {}
 
-  async enqueue(jobs: { data: WebhookDeliveryJobData; redrive: number }[]): Promise<void> {
+  /**
+   * `traceparent`: the trace of the event delivered (from its feed entry). It becomes the job's
+   * telemetry metadata (the format of bullmq-otel's propagation), so the worker's consumer span
+   * and the delivery join that trace rather than the dispatcher's.
+   */
+  async enqueue(
+    jobs: { data: WebhookDeliveryJobData; redrive: number; traceparent?: string | undefined }[],
+  ): Promise<void> {
     if (jobs.length === 0) return;
     await this.queue.addBulk(
-      jobs.map(({ data, redrive }) => ({
+      jobs.map(({ data, redrive, traceparent }) => ({
         name: WebhookDeliveryJobName,
         data,
         opts: {
@@ -28,6 +35,7 @@ export class DeliveryQueue {
           // The delivery log keeps the outcome for the API; finished jobs need not linger.
           removeOnComplete: { age: 3600, count: 10_000 },
           removeOnFail: { age: 86_400 },
+          ...(traceparent ? { telemetry: { metadata: JSON.stringify({ traceparent }) } } : {}),
         },
       })),
     );

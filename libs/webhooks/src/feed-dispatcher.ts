@@ -134,6 +134,7 @@ export class FeedDispatcher {
       }
     }
     const current = await this.log.createIfAbsent(records);
+    const traceOf = new Map(entries.map((e) => [deliveryIdOf(e.partition, e.id), e.event.traceparent]));
     // Enqueue unless the delivery already ran; an existing job id makes a repeat add a no-op.
     const jobs = current
       .filter((r) => r.status === 'pending' && r.attempts.length === 0 && r.redrives === 0)
@@ -145,6 +146,7 @@ export class FeedDispatcher {
           feedId: r.feedId,
         },
         redrive: 0,
+        traceparent: traceOf.get(r.id),
       }));
     await this.queue.enqueue(jobs);
     const byStream = new Map<string, string[]>();

@@ -1,6 +1,7 @@
 export * from './delivery-log.js';
 export * from './delivery-queue.js';
 export * from './errors.js';
+export * from './feed-consumer-lag.js';
 export * from './feed-dispatcher.js';
 export * from './subscription.js';
 export * from './subscription-service.js';

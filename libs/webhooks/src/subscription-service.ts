@@ -10,7 +10,7 @@ import {
   SubscriptionNotFoundError,
 } from './errors.js';
 import type { Subscription } from './subscription.js';
-import type { SubscriptionStore } from './subscription-store.js';
+import { type SubscriptionStore, WEBHOOK_SECRET_FIELD } from './subscription-store.js';
 import { generateWebhookSecret, webhookSecretProblem } from './webhook-secret.js';
 
 export interface CreateSubscriptionInput {
@@ -60,7 +60,7 @@ export class SubscriptionService {
       createdAt: at,
       updatedAt: at,
     };
-    const secretJwe = await this.keyRing.encrypt(secret, subscription.id, 'webhook_secret');
+    const secretJwe = await this.keyRing.encrypt(secret, subscription.id, WEBHOOK_SECRET_FIELD);
     await this.store.save(subscription, secretJwe);
     return { subscription, secret };
   }

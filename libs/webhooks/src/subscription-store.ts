@@ -1,6 +1,10 @@
 import type { Redis } from 'ioredis';
+import type { StoredCiphertext } from '#refresh';
 import type { KeySpace } from '#store';
 import type { Subscription } from './subscription.js';
+
+/** The field name a signing secret's ciphertext is bound to (its JWE `fld`). */
+export const WEBHOOK_SECRET_FIELD = 'webhook_secret';
 
 /**
  * Subscriptions in Redis: a hash per subscription (`j` = JSON, `s` = secret ciphertext), a set
@@ -45,6 +49,30 @@ export class SubscriptionStore {
 
   async listNamespace(namespace: string): Promise<Subscription[]> {
     return this.load(await this.redis.smembers(this.namespaceKey(namespace)));
+  }
+
+  /** Every signing-secret ciphertext, in pages (re-encryption to a new primary key covers them). */
+  async *ciphertexts(pageSize: number): AsyncGenerator<StoredCiphertext[]> {
+    const ids = await this.redis.smembers(this.allKey());
+    for (let i = 0; i < ids.length; i += pageSize) {
+      const slice = ids.slice(i, i + pageSize);
+      const pipeline = this.redis.pipeline();
+      for (const id of slice) pipeline.hget(this.key(id), 's');
+      const results = (await pipeline.exec()) ?? [];
+      yield results.flatMap(([err, value], j) =>
+        err || !value
+          ? []
+          : [
+              {
+                key: this.key(slice[j]!),
+                hashField: 's',
+                boundId: slice[j]!,
+                field: WEBHOOK_SECRET_FIELD,
+                value: value as string,
+              },
+            ],
+      );
+    }
   }
 
   /** Every subscription of every namespace (the dispatcher matches events against them). */

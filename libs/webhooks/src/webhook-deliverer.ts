@@ -5,7 +5,7 @@ import { eventView } from '#events';
 import type { WebhookDeliveryJobData } from '#refresh';
 import type { KeySpace, StoredEvent } from '#store';
 import type { DeliveryAttempt, DeliveryLog, DeliveryRecord } from './delivery-log.js';
-import type { SubscriptionStore } from './subscription-store.js';
+import { type SubscriptionStore, WEBHOOK_SECRET_FIELD } from './subscription-store.js';
 
 export interface WebhookDelivererOptions {
   timeoutMs: number;
@@ -69,7 +69,7 @@ export class WebhookDeliverer {
         true,
       );
     }
-    const secret = await this.keyRing.decrypt(found.secretJwe, job.subscriptionId, 'webhook_secret');
+    const secret = await this.keyRing.decrypt(found.secretJwe, job.subscriptionId, WEBHOOK_SECRET_FIELD);
     const body = JSON.stringify({
       type: event.type,
       timestamp: new Date(event.at).toISOString(),

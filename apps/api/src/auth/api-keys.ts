@@ -8,6 +8,7 @@ export const API_KEY_SCOPES = [
   'token:read',
   'events:read',
   'subscriptions:write',
+  'metrics:read',
 ] as const;
 export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];
 

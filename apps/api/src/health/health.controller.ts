@@ -8,13 +8,15 @@ import type { Redis } from 'ioredis';
 import type { AppConfig } from '#common';
 import { QueueName, type RefreshJobData } from '#refresh';
 import { CONFIG, REDIS } from '#runtime';
-import { CredentialStore } from '#store';
+import { CredentialStore, KeySpace } from '#store';
+import { readFeedConsumerLag } from '#webhooks';
 import { Public } from '../auth/principal.js';
 import { criticalCredentialStatus } from './critical-credentials.js';
 
 /**
- * Liveness (the process answers) and readiness (Redis and the refresh queue answer, and every
- * credential listed in TK_READY_CRITICAL_CREDENTIALS holds a valid token).
+ * Liveness (the process answers) and readiness (Redis and the refresh queue answer, the
+ * `webhooks` consumer group is at most TK_READY_MAX_FEED_LAG entries behind the event feed, and
+ * every credential listed in TK_READY_CRITICAL_CREDENTIALS holds a valid token).
  */
 @ApiTags('health')
 @Public()
@@ -27,6 +29,7 @@ export class HealthController {
     @InjectQueue(QueueName.TokenRefresh) private readonly queue: Queue<RefreshJobData>,
     @Inject(CONFIG) private readonly config: AppConfig,
     private readonly store: CredentialStore,
+    private readonly keys: KeySpace,
   ) {}
 
   @Get('live')
@@ -66,8 +69,23 @@ export class HealthController {
             return { ...counts };
           })
           .withTimeout(1000),
+      () => this.feedConsumer(),
       ...(this.config.readyCriticalCredentials.length > 0 ? [() => this.criticalCredentials()] : []),
     ]);
+  }
+
+  /** Entries the webhook dispatchers have not handled yet; no group yet (no worker ever ran) is not lag. */
+  private feedConsumer() {
+    return this.indicators
+      .check('feedConsumer')
+      .attempt(async () => {
+        const lag = await readFeedConsumerLag(this.redis, this.keys);
+        const max = this.config.readyMaxFeedLag;
+        if (max > 0 && lag.lag + lag.pending > max)
+          throw new Error(`webhooks consumer group is ${lag.lag + lag.pending} entries behind (max ${max})`);
+        return { ...lag, max };
+      })
+      .withTimeout(1000);
   }
 
   private async criticalCredentials() {

@@ -2,20 +2,26 @@
   Appends events to a credential's history, replaces its projection and writes the events to
   its partition of the global feed, atomically, if the credential is still at the expected
   revision (optimistic concurrency; also the fencing check for a refresh that lost its lease).
+  On success it can also release the caller's refresh lease (only if the caller still owns it,
+  as release-lease-1 does), saving the refresh a round trip.
 
   KEYS[1] credential hash   (fields: r = revision, p = projection JSON, s/t = secret ciphertexts)
-  KEYS[2] history stream    (entry id = "<revision>-0", field e = event JSON)
+  KEYS[2] history stream    (entry id = "<revision>-0", field e = compact event JSON)
   KEYS[3] feed stream       (partition of the global feed, field e = event JSON)
   KEYS[4] index sorted set  (credential ids of the partition)
+  KEYS[5] lease key         (the credential's refresh lease)
 
   ARGV[1] expected revision ("0" for a new credential)
   ARGV[2] new projection JSON
   ARGV[3] history max length
-  ARGV[4] feed max length
+  ARGV[4] feed max length (hard cap)
   ARGV[5] index operation: "add", "rem" or "keep"
   ARGV[6] credential id
-  ARGV[7] number of extra hash fields F; then F pairs field, value ("" deletes the field)
-  ARGV[8 + 2F ...] event JSONs, oldest first, revisions expected+1, expected+2, ...
+  ARGV[7] lease owner token to release on success ("" releases nothing)
+  ARGV[8] feed minimum entry id (time retention; "" trims by length only)
+  ARGV[9] number of extra hash fields F; then F pairs field, value ("" deletes the field)
+  ARGV[10 + 2F ...] per event, oldest first (revisions expected+1, ...): its history JSON, then
+                    its feed JSON
 
   Result: {new revision, feed entry id of each event...}
   Error:  "CONFLICT <current revision>" when the credential moved on.
@@ -26,18 +32,21 @@ if current ~= expected then
   return redis.error_reply('CONFLICT ' .. current)
 end
 
-local fieldCount = tonumber(ARGV[7])
-local firstEvent = 8 + 2 * fieldCount
+local fieldCount = tonumber(ARGV[9])
+local firstEvent = 10 + 2 * fieldCount
 local revision = expected
 local result = {}
-for i = firstEvent, #ARGV do
+for i = firstEvent, #ARGV, 2 do
   revision = revision + 1
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], revision .. '-0', 'e', ARGV[i])
-  result[#result + 1] = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'e', ARGV[i])
+  result[#result + 1] = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'e', ARGV[i + 1])
+end
+if ARGV[8] ~= '' then
+  redis.call('XTRIM', KEYS[3], 'MINID', '~', ARGV[8])
 end
 
 redis.call('HSET', KEYS[1], 'r', revision, 'p', ARGV[2])
-for i = 8, 7 + 2 * fieldCount, 2 do
+for i = 10, 9 + 2 * fieldCount, 2 do
   if ARGV[i + 1] == '' then
     redis.call('HDEL', KEYS[1], ARGV[i])
   else
@@ -49,6 +58,10 @@ if ARGV[5] == 'add' then
   redis.call('ZADD', KEYS[4], 0, ARGV[6])
 elseif ARGV[5] == 'rem' then
   redis.call('ZREM', KEYS[4], ARGV[6])
+end
+
+if ARGV[7] ~= '' and redis.call('GET', KEYS[5]) == ARGV[7] then
+  redis.call('DEL', KEYS[5])
 end
 
 table.insert(result, 1, revision)

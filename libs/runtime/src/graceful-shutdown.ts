@@ -1,0 +1,50 @@
+import type { INestApplicationContext } from '@nestjs/common';
+import type { Logger } from 'pino';
+
+export interface GracefulShutdownOptions {
+  /** How long closing may take before the process gives up and exits 1 (TK_SHUTDOWN_TIMEOUT_MS). */
+  timeoutMs: number;
+  signals?: NodeJS.Signals[];
+  /** Runs first, synchronously, when the signal arrives (health servers start answering 503). */
+  onSignal?: () => void;
+}
+
+/**
+ * Replaces Nest's `enableShutdownHooks`, which re-raises the signal after closing (so the process
+ * ends "killed by SIGTERM", not with exit code 0) and has no deadline. On the first SIGTERM or
+ * SIGINT the app closes (Nest's hooks: the api drains requests and ends event streams, workers
+ * finish their active jobs and close their connections), then the process exits 0; past the
+ * deadline it exits 1, and jobs still active go back to the queue when their lock lapses.
+ */
+export function exitOnShutdownSignals(
+  app: INestApplicationContext,
+  logger: Logger,
+  options: GracefulShutdownOptions,
+): void {
+  let stopping = false;
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    const started = Date.now();
+    logger.info({ signal, timeoutMs: options.timeoutMs }, 'shutting down');
+    options.onSignal?.();
+    const deadline = setTimeout(() => {
+      // What still holds the process open (sockets, timers) tells which close step hung.
+      const pending = process.getActiveResourcesInfo();
+      logger.error({ signal, timeoutMs: options.timeoutMs, pending }, 'shutdown deadline passed; exiting');
+      process.exit(1);
+    }, options.timeoutMs);
+    app.close().then(
+      () => {
+        clearTimeout(deadline);
+        logger.info({ ms: Date.now() - started }, 'stopped');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  for (const signal of options.signals ?? ['SIGTERM', 'SIGINT']) process.on(signal, shutdown);
+}

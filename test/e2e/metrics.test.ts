@@ -1,0 +1,157 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../support/net.js';
+import { type OAuthServer, startOAuthServer } from '../support/oauth-server.js';
+import { type AppProcess, apiClient, startApp, TEST_ADMIN_KEY } from '../support/processes.js';
+import { parsePrometheusText, sampleValue } from '../support/prometheus-text.js';
+import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
+import { waitFor } from '../support/wait.js';
+
+interface View {
+  id: string;
+  state: string;
+  failures: number;
+}
+
+async function scrape(url: string, key?: string): Promise<{ status: number; type: string; text: string }> {
+  const res = await fetch(url, { headers: key ? { authorization: `Bearer ${key}` } : {} });
+  return { status: res.status, type: res.headers.get('content-type') ?? '', text: await res.text() };
+}
+
+/**
+ * Issue 6, acceptance 2: after a run with two successful refreshes, a transient failure and a
+ * permanent one, the worker's metrics count exactly those, the api's gauges show the credentials
+ * by state and the queues, and both scrapes parse as strict Prometheus text.
+ */
+describe('metrics', () => {
+  let redis: RedisServer;
+  let oauth: OAuthServer;
+  let api: AppProcess;
+  let worker: AppProcess;
+  let workerMetrics: string;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    oauth = await startOAuthServer({ accessTokenTtl: 600 });
+    const port = await freePort();
+    workerMetrics = `http://127.0.0.1:${port}/metrics`;
+    const env = {
+      REDIS_URL: redis.url,
+      TK_REDIS_PREFIX: uniquePrefix('metrics'),
+      // One transient failure, then the retry is far away: the counts stay exact.
+      TK_BACKOFF_BASE_MS: '600000',
+      TK_BACKOFF_CAP_MS: '600000',
+    };
+    [api, worker] = await Promise.all([
+      startApp('api', env),
+      startApp('worker', {
+        ...env,
+        OTEL_EXPORTER_PROMETHEUS_PORT: String(port),
+        OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1',
+      }),
+    ]);
+  });
+
+  afterAll(async () => {
+    await Promise.all([api?.stop(), worker?.stop()]);
+    await oauth?.stop();
+    await redis?.destroy();
+  });
+
+  it('counts successes, transient and permanent failures, and exports parseable Prometheus text', async () => {
+    const client = apiClient(api.url!);
+    const cc = oauth.clients.clientCredentials;
+    const post = oauth.clients.post;
+    const register = async (body: Record<string, unknown>) => {
+      const res = await client.post<View>('/v1/credentials', body);
+      expect(res.status, JSON.stringify(res.body)).toBe(201);
+      return res.body.id;
+    };
+    const ccBody = {
+      kind: 'oauth2.client_credentials',
+      issuer: oauth.issuer,
+      clientId: cc.clientId,
+      clientSecret: cc.clientSecret,
+      scope: 'api',
+    };
+    const ok1 = await register(ccBody);
+    const ok2 = await register(ccBody);
+    const permanent = await register({
+      kind: 'oauth2.refresh_token',
+      issuer: oauth.issuer,
+      clientId: post.clientId,
+      clientAuth: 'client_secret_post',
+      clientSecret: post.clientSecret,
+      refreshToken: 'never-issued',
+    });
+    const closed = await freePort();
+    const transient = await register({ ...ccBody, tokenEndpoint: `http://127.0.0.1:${closed}/token` });
+
+    const view = async (id: string) => (await client.get<View>(`/v1/credentials/${id}`)).body;
+    await waitFor(
+      async () => {
+        const [a, b, p, t] = await Promise.all([ok1, ok2, permanent, transient].map(view));
+        return (
+          a!.state === 'active' && b!.state === 'active' && p!.state === 'reauth_required' && t!.failures >= 1
+        );
+      },
+      { timeoutMs: 30_000, message: 'two active, one reauth_required, one failing' },
+    );
+
+    // The worker: counters and histograms of the refreshes it ran.
+    const w = await waitFor(
+      async () => {
+        const res = await scrape(workerMetrics);
+        const f = parsePrometheusText(res.text);
+        return sampleValue(f, 'tokenkeeper_refreshes_total', { outcome: 'transient' }) === 1
+          ? { res, f }
+          : undefined;
+      },
+      { timeoutMs: 10_000, message: 'worker counted the transient failure' },
+    );
+    expect(w.res.status).toBe(200);
+    expect(w.res.type).toMatch(/^text\/plain/);
+    const wf = w.f;
+    expect(wf.get('tokenkeeper_refreshes_total')?.type ?? wf.get('tokenkeeper_refreshes')?.type).toBe(
+      'counter',
+    );
+    const refreshes = (kind: string, outcome: string) =>
+      sampleValue(wf, 'tokenkeeper_refreshes_total', { kind, outcome }) ?? 0;
+    expect(refreshes('oauth2.client_credentials', 'success')).toBe(2);
+    expect(refreshes('oauth2.client_credentials', 'transient')).toBe(1);
+    expect(refreshes('oauth2.refresh_token', 'permanent')).toBe(1);
+    expect(refreshes('oauth2.refresh_token', 'success')).toBe(0);
+    const durationCount = (outcome: string, kind: string) =>
+      sampleValue(wf, 'tokenkeeper_refresh_duration_count', { kind, outcome }) ?? 0;
+    expect(durationCount('success', 'oauth2.client_credentials')).toBe(2);
+    expect(durationCount('permanent', 'oauth2.refresh_token')).toBe(1);
+    expect(sampleValue(wf, 'tokenkeeper_refresh_lateness_count', { kind: 'oauth2.client_credentials' })).toBe(
+      3,
+    );
+    // No credential id (or anything high-cardinality) as a label.
+    for (const id of [ok1, ok2, permanent, transient]) expect(w.res.text).not.toContain(id);
+
+    // The api: gauges of the fleet, behind the metrics:read scope.
+    const apiMetrics = `${api.url}/metrics`;
+    expect((await scrape(apiMetrics)).status).toBe(401);
+    const key = async (scopes: string[]) =>
+      (await client.post<{ key: string }>('/v1/api-keys', { name: `m-${scopes.join('-')}`, scopes })).body
+        .key;
+    expect((await scrape(apiMetrics, await key(['token:read']))).status).toBe(403);
+    const reader = await key(['metrics:read']);
+    const a = await scrape(apiMetrics, reader);
+    expect(a.status).toBe(200);
+    expect(a.type).toMatch(/^text\/plain; version=0\.0\.4/);
+    const af = parsePrometheusText(a.text);
+    expect(af.get('tokenkeeper_credentials')?.type).toBe('gauge');
+    expect(sampleValue(af, 'tokenkeeper_credentials', { state: 'active' })).toBe(2);
+    expect(sampleValue(af, 'tokenkeeper_credentials', { state: 'reauth_required' })).toBe(1);
+    expect(sampleValue(af, 'tokenkeeper_credentials', { state: 'pending' })).toBe(1);
+    const soonest = sampleValue(af, 'tokenkeeper_token_soonest_expiry');
+    expect(soonest).toBeGreaterThan(500);
+    expect(soonest).toBeLessThanOrEqual(600);
+    // Next refreshes of the two active ones and the transient retry wait as delayed jobs.
+    expect(sampleValue(af, 'tokenkeeper_queue_jobs', { queue: 'token-refresh', state: 'delayed' })).toBe(3);
+    expect(sampleValue(af, 'tokenkeeper_queue_jobs', { queue: 'webhook-delivery', state: 'failed' })).toBe(0);
+    expect((await scrape(apiMetrics, TEST_ADMIN_KEY)).status).toBe(200);
+  });
+});
