@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { API_KEY_SCOPES } from '../../apps/api/src/auth/api-keys.js';
 import { type OAuthServer, startOAuthServer } from '../support/oauth-server.js';
 import { type AppProcess, apiClient, startApp, TEST_ADMIN_KEY } from '../support/processes.js';
 import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
@@ -20,7 +21,8 @@ interface OpenApiDoc {
   paths: Record<string, Record<string, { 'x-required-scope'?: string }>>;
 }
 
-const SCOPES = ['credentials:read', 'credentials:write', 'token:read', 'events:read', 'subscriptions:write'];
+/** Every scope but admin, from the list the API itself checks (a new scope joins the matrix by itself). */
+const SCOPES: string[] = API_KEY_SCOPES.filter((s) => s !== 'admin');
 
 /**
  * Issue 3, acceptance 1, 2, 4, 5: every route refuses callers without a key (401), with the wrong
@@ -114,10 +116,14 @@ describe('API security', () => {
 
     const pool = await as(adminA.key).post<{ id: string }>('/v1/pools', { members: [cred.body.id] });
     const doomedPool = await as(adminA.key).post<{ id: string }>('/v1/pools', { members: [cred.body.id] });
+    const sub = await as(adminA.key).post<{ id: string }>('/v1/subscriptions', { url: 'http://127.0.0.1:9/hook' });
+    const doomedSub = await as(adminA.key).post<{ id: string }>('/v1/subscriptions', { url: 'http://127.0.0.1:9/hook' });
+    expect([sub.status, doomedSub.status]).toEqual([201, 201]);
     const concrete = (path: string, id: string) => path.replace(/\{[^}]+\}/g, id);
     const idFor = (path: string, forDelete: boolean) => {
       if (path.startsWith('/v1/api-keys')) return throwawayKey.id;
       if (path.startsWith('/v1/pools')) return forDelete ? doomedPool.body.id : pool.body.id;
+      if (path.startsWith('/v1/subscriptions')) return forDelete ? doomedSub.body.id : sub.body.id;
       return forDelete ? doomed.body.id : cred.body.id;
     };
     // Routes this test knows how to make succeed; any other route only must not answer 5xx.
@@ -140,6 +146,15 @@ describe('API security', () => {
       'GET /v1/pools/{id}': undefined,
       'DELETE /v1/pools/{id}': undefined,
       'GET /v1/pools/{id}/token': undefined,
+      'POST /v1/subscriptions': { url: 'http://127.0.0.1:9/matrix' },
+      'GET /v1/subscriptions': undefined,
+      'GET /v1/subscriptions/{id}': undefined,
+      'PATCH /v1/subscriptions/{id}': { description: 'renamed in the matrix' },
+      'DELETE /v1/subscriptions/{id}': undefined,
+      'GET /v1/subscriptions/{id}/deliveries': undefined,
+      'POST /v1/subscriptions/{id}/redrive': {},
+      'GET /v1/events': undefined,
+      'GET /metrics': undefined,
     };
     /** Status and body of a call; a streaming route (SSE) is cut off after its headers. */
     const send = async (key: string | undefined, method: string, path: string, body: unknown) => {

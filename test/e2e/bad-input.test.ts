@@ -81,14 +81,14 @@ describe('bad input', () => {
 
   it('names the missing secret for the kind (422)', async () => {
     const res = await post(
-      JSON.stringify({ kind: 'oauth2.refresh_token', tokenEndpoint: 'https://idp.example/token' }),
+      JSON.stringify({ kind: 'oauth2.refresh_token', tokenEndpoint: 'http://127.0.0.1:9/token' }),
     );
     expect(res.status).toBe(422);
     expect(fieldsOf(res.body)).toEqual(['refreshToken']);
     const noSecret = await post(
       JSON.stringify({
         kind: 'oauth2.client_credentials',
-        tokenEndpoint: 'https://idp.example/token',
+        tokenEndpoint: 'http://127.0.0.1:9/token',
         clientId: 'svc',
       }),
     );
