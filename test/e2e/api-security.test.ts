@@ -116,8 +116,12 @@ describe('API security', () => {
 
     const pool = await as(adminA.key).post<{ id: string }>('/v1/pools', { members: [cred.body.id] });
     const doomedPool = await as(adminA.key).post<{ id: string }>('/v1/pools', { members: [cred.body.id] });
-    const sub = await as(adminA.key).post<{ id: string }>('/v1/subscriptions', { url: 'http://127.0.0.1:9/hook' });
-    const doomedSub = await as(adminA.key).post<{ id: string }>('/v1/subscriptions', { url: 'http://127.0.0.1:9/hook' });
+    const sub = await as(adminA.key).post<{ id: string }>('/v1/subscriptions', {
+      url: 'http://127.0.0.1:9/hook',
+    });
+    const doomedSub = await as(adminA.key).post<{ id: string }>('/v1/subscriptions', {
+      url: 'http://127.0.0.1:9/hook',
+    });
     expect([sub.status, doomedSub.status]).toEqual([201, 201]);
     const concrete = (path: string, id: string) => path.replace(/\{[^}]+\}/g, id);
     const idFor = (path: string, forDelete: boolean) => {
