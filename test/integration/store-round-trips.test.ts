@@ -59,8 +59,10 @@ describe('store round trips and compact storage', () => {
     expect(history.map((e) => JSON.stringify(e))).toEqual(
       [...first.events, ...second.events].map((e) => JSON.stringify(e)),
     );
-    const feed = await store.readFeed(keys.partitionOf(id), '0', 100);
-    expect(feed.filter((f) => f.event.credentialId === id).map((f) => f.event)).toEqual(history);
+    const feed = (await redis.xrange(keys.feed(keys.partitionOf(id)), '-', '+')).map(
+      ([, fields]) => JSON.parse(fields[1]!) as { credentialId: string },
+    );
+    expect(feed.filter((e) => e.credentialId === id)).toEqual(history);
     expect(await store.history(id, { afterRevision: 2 })).toEqual([second.events[1]]);
   });
 
@@ -128,7 +130,6 @@ describe('store round trips and compact storage', () => {
     const left = await redis.xrange(k.feed(0), '-', '+');
     expect(left.length).toBeLessThan(301);
     expect(Number(left.at(-1)![0].split('-')[0])).toBeGreaterThan(Date.now() - 60_000);
-    const newest = await s.readFeed(0, '0', 1000);
-    expect(newest.some((f) => f.event.credentialId === id)).toBe(true);
+    expect(left.some(([, fields]) => fields[1]!.includes(id))).toBe(true);
   });
 });

@@ -89,8 +89,8 @@ export class RefreshService {
   /** Resolves once every refresh under way has finished (or after `timeoutMs`). */
   async drain(timeoutMs: number): Promise<void> {
     if (this.inFlight.size === 0) return;
-    const timer = sleep(timeoutMs);
-    await Promise.race([Promise.allSettled([...this.inFlight]), timer]);
+    // An unref'd timer: waiting out the deadline must not itself keep the process alive.
+    await Promise.race([Promise.allSettled([...this.inFlight]), sleep(timeoutMs, undefined, { ref: false })]);
   }
 
   private async runOnce(job: RefreshJobData): Promise<RefreshOutcome> {

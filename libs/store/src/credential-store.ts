@@ -259,19 +259,6 @@ export class CredentialStore {
     }
   }
 
-  /** Reads a feed partition after an entry id ("0" for the beginning), optionally blocking. */
-  async readFeed(partition: number, afterId: string, count: number, blockMs?: number): Promise<FeedEntry[]> {
-    const key = this.keys.feed(partition);
-    const res =
-      blockMs !== undefined
-        ? await this.redis.xread('COUNT', count, 'BLOCK', blockMs, 'STREAMS', key, afterId)
-        : await this.redis.xread('COUNT', count, 'STREAMS', key, afterId);
-    if (!res) return [];
-    return res.flatMap(([, entries]) =>
-      entries.map(([id, fields]) => ({ id, partition, event: JSON.parse(fields[1]!) as StoredEvent })),
-    );
-  }
-
   /** Removes a revoked credential's data after a retention period, keeping the history readable until then. */
   async expireCredential(id: string, retentionSeconds: number): Promise<void> {
     await this.redis
