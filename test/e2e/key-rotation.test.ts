@@ -182,6 +182,11 @@ describe('key ring rotation', () => {
     await sleep(5_000);
     for (const [i, id] of live.entries()) {
       const view = (await admin.get<View>(`/v1/credentials/${id}`)).body;
+      if (view.state !== 'active') {
+        const history = (await admin.get<{ items: unknown[] }>(`/v1/credentials/${id}/events?limit=1000`))
+          .body.items;
+        console.info(`${id} is ${view.state}: ${JSON.stringify(history.slice(-4))}`);
+      }
       expect(view.state).toBe('active');
       expect(view.tokenVersion, `${id} refreshed during rotation`).toBeGreaterThan(versionsAtStart[i]!);
       expect(view.tokenVersion).toBeGreaterThan(versionsBefore[i]!);

@@ -7,8 +7,18 @@ import { ConfigError } from './config.js';
 
 /** A ciphertext that cannot be used for this credential: unknown key, tampered, or another credential's. */
 export class SecretDecryptionError extends TokenkeeperError {
+  constructor(message: string, code = 'SECRET_DECRYPTION_FAILED') {
+    super(code, message);
+  }
+}
+
+/**
+ * The ciphertext names a key this process does not have. Not the credential's fault: this process
+ * is configured without a key the fleet still needs (another process may well hold it).
+ */
+export class EncryptionKeyMissingError extends SecretDecryptionError {
   constructor(message: string) {
-    super('SECRET_DECRYPTION_FAILED', message);
+    super(message, 'ENCRYPTION_KEY_MISSING');
   }
 }
 
@@ -126,8 +136,8 @@ export class KeyRing {
     }
     const ringKey = typeof header.kid === 'string' ? this.keys.get(header.kid) : undefined;
     if (!ringKey) {
-      throw new SecretDecryptionError(
-        `the stored ${field} of credential ${credentialId} uses unknown key "${String(header.kid)}"`,
+      throw new EncryptionKeyMissingError(
+        `the stored ${field} of credential ${credentialId} uses key "${String(header.kid)}", which this process is not configured with`,
       );
     }
     if (header.cid !== credentialId || header.fld !== field) {

@@ -381,6 +381,11 @@ function failureOf(err: unknown): ClassifiedFailure {
   if (err instanceof GrantError) return classifyGrantFailure(err.failure);
   if (err instanceof GrantConfigurationError)
     return { class: 'permanent', code: err.code, message: err.message };
+  // A key missing from this process's ring is a deployment fault, not the credential's: retry, so a
+  // correctly configured worker (or this one, fixed) refreshes it. Tampering marks the credential.
+  if (err instanceof TokenkeeperError && err.code === 'ENCRYPTION_KEY_MISSING') {
+    return { class: 'transient', code: err.code, message: err.message };
+  }
   if (err instanceof TokenkeeperError && err.code === 'SECRET_DECRYPTION_FAILED') {
     return { class: 'permanent', code: err.code, message: err.message };
   }
