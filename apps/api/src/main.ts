@@ -4,7 +4,7 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { ConfigError, createLogger, loadConfig, PinoNestLogger } from '#common';
-import { exitOnShutdownSignals } from '#runtime';
+import { assertKeyRingCoversStoredCiphertexts, exitOnShutdownSignals } from '#runtime';
 import { ApiModule } from './api.module.js';
 import { closeConnectionsOnShutdown } from './http/close-on-shutdown.js';
 import { requireJsonBodies } from './http/json-only.js';
@@ -15,6 +15,7 @@ import { setupQueuesBoard } from './queues-board.js';
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger('api', config.logLevel);
+  await assertKeyRingCoversStoredCiphertexts(config);
   const adapter = new FastifyAdapter({
     bodyLimit: config.api.bodyLimitBytes,
     routerOptions: { maxParamLength: 200 },

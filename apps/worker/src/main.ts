@@ -3,13 +3,14 @@ import '#telemetry/register';
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { ConfigError, createLogger, loadConfig, PinoNestLogger } from '#common';
-import { exitOnShutdownSignals } from '#runtime';
+import { assertKeyRingCoversStoredCiphertexts, exitOnShutdownSignals } from '#runtime';
 import { WorkerModule } from './worker.module.js';
 
 /** The worker: BullMQ processors for refresh jobs and the schedule sweep. No public HTTP. */
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger('worker', config.logLevel);
+  await assertKeyRingCoversStoredCiphertexts(config);
   const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config), {
     logger: new PinoNestLogger(logger),
   });

@@ -26,7 +26,6 @@ import {
   TokenService,
 } from '#refresh';
 import { CredentialStore, KeySpace, LeaseManager, PoolStore, type RedisClient } from '#store';
-import { KeyRingCheck } from './key-ring-check.js';
 import { createRedis } from './redis-connection.js';
 import { CONFIG, OUTBOUND_FETCH, REDIS } from './tokens.js';
 
@@ -110,7 +109,6 @@ export class RuntimeModule {
           inject: [REDIS, CredentialStore, KeyRing],
           useFactory: (r: RedisClient, s: CredentialStore, ring: KeyRing) => new ReEncryption(r, s, ring),
         },
-        KeyRingCheck,
         {
           provide: GRANT_CLIENT,
           inject: [OUTBOUND_FETCH, CredentialStore, CredentialCipher],
