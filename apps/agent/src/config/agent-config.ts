@@ -77,6 +77,16 @@ const fileSink = z.discriminatedUnion('format', [
 ]);
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/;
+
+/** A record whose keys are checked one by one, so a refusal names the key and says why. */
+const namedRecord = <T extends z.ZodType<string>>(value: T, refuseKey: (key: string) => string | undefined) =>
+  z.record(z.string(), value).superRefine((record, ctx) => {
+    for (const key of Object.keys(record)) {
+      const why = refuseKey(key);
+      if (why) ctx.addIssue({ code: 'custom', path: [key], message: why });
+    }
+  });
 const envName = z.string().regex(ENV_NAME, 'environment variable names are letters, digits and _');
 
 const execSink = z
@@ -87,15 +97,15 @@ const execSink = z
     /** How the token reaches the command; never through argv, where `ps` shows it. */
     tokenVia: z.enum(['env', 'stdin']).default('env'),
     /** Variables set for the command, on top of the allow-listed ones of the agent's environment. */
-    env: z
-      .record(
-        envName.refine(
-          (name) => !COMMAND_ENV_RESERVED.test(name),
-          "TK_* and TOKENKEEPER_* are the agent's own variables; choose another name",
-        ),
-        z.string().refine((v) => !v.includes('\0'), 'a value cannot hold a NUL character'),
-      )
-      .default({}),
+    env: namedRecord(
+      z.string().refine((v) => !v.includes('\0'), 'a value cannot hold a NUL character'),
+      (name) =>
+        !ENV_NAME.test(name)
+          ? 'environment variable names are letters, digits and _'
+          : COMMAND_ENV_RESERVED.test(name)
+            ? "TK_* and TOKENKEEPER_* are the agent's own variables; choose another name"
+            : undefined,
+    ).default({}),
     /** Variables of the agent's environment the command inherits besides the default allow-list. */
     passEnv: z
       .array(
@@ -124,19 +134,14 @@ const httpSink = z
     type: z.literal('http'),
     url: httpUrl,
     method: z.enum(['POST', 'PUT', 'PATCH']).default('POST'),
-    headers: z
-      .record(
-        z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/, 'not a valid HTTP header name'),
-        templated(
-          z
-            .string()
-            .refine(
-              isValidHeaderValue,
-              'a header value cannot hold CR, LF, NUL or another control character',
-            ),
-        ),
-      )
-      .default({}),
+    headers: namedRecord(
+      templated(
+        z
+          .string()
+          .refine(isValidHeaderValue, 'a header value cannot hold CR, LF, NUL or another control character'),
+      ),
+      (name) => (HEADER_NAME.test(name) ? undefined : 'not a valid HTTP header name'),
+    ).default({}),
     /** Any JSON; every string in it may hold placeholders. */
     body: z
       .unknown()
@@ -237,11 +242,17 @@ export const agentConfigSchema = z
       seen.set(c.id, i);
     });
     const paths = new Set<string>();
-    const policy = outboundPolicy(config.outbound);
+    // An invalid CIDR is reported on its own; the URLs are checked once the policy can be built.
+    let policy: ReturnType<typeof outboundPolicy> | undefined;
+    try {
+      policy = outboundPolicy(config.outbound);
+    } catch {
+      policy = undefined;
+    }
     for (const [i, c] of config.credentials.entries()) {
       for (const [j, s] of c.sinks.entries()) {
         const at = ['credentials', i, 'sinks', j];
-        if (s.type === 'http') {
+        if (s.type === 'http' && policy) {
           try {
             policy.checkUrlSyntax(s.url);
           } catch (err) {

@@ -27,17 +27,28 @@ function spellings(secret: string): string[] {
 }
 
 /**
- * Replaces every occurrence of `form` in `text`, and every run that starts like it (a message
- * may quote a secret cut short), with `[redacted]`.
+ * Where `form` occurs in `text`, or a run that starts like it (a message may quote a secret cut
+ * short): [start, end) spans.
  */
-function redactForm(text: string, form: string): string {
+function spansOf(text: string, form: string): Array<[number, number]> {
   const anchor = form.slice(0, MIN_SECRET_RUN);
-  let out = '';
-  let from = 0;
-  for (let at = text.indexOf(anchor); at >= 0; at = text.indexOf(anchor, from)) {
+  const spans: Array<[number, number]> = [];
+  for (let at = text.indexOf(anchor); at >= 0; at = text.indexOf(anchor, at + 1)) {
     let end = at + anchor.length;
     while (end < text.length && end - at < form.length && text[end] === form[end - at]) end++;
-    out += text.slice(from, at) + REDACTED;
+    spans.push([at, end]);
+  }
+  return spans;
+}
+
+/** `text` with every span (overlapping ones merged) replaced by `[redacted]`. */
+function replaceSpans(text: string, spans: Array<[number, number]>): string {
+  spans.sort((a, b) => a[0] - b[0]);
+  let out = '';
+  let from = 0;
+  for (const [start, end] of spans) {
+    if (end <= from) continue;
+    if (start >= from) out += text.slice(from, start) + REDACTED;
     from = end;
   }
   return out + text.slice(from);
@@ -55,10 +66,10 @@ export class SecretRedactor {
   ) {}
 
   redact(text: string): string {
-    let out = text;
-    for (const secret of [...this.fixed, ...this.current()])
-      for (const form of spellings(secret)) out = redactForm(out, form);
-    out = scrubText(out).replace(CONTROL, ' ');
+    const spans = [...this.fixed, ...this.current()].flatMap((secret) =>
+      spellings(secret).flatMap((form) => spansOf(text, form)),
+    );
+    const out = scrubText(replaceSpans(text, spans)).replace(CONTROL, ' ');
     return out.length > MAX_ERROR_LENGTH ? `${out.slice(0, MAX_ERROR_LENGTH - 1)}…` : out;
   }
 
