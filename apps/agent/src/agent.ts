@@ -46,6 +46,8 @@ export class Agent {
   private readonly api: TokenkeeperApi;
   private readonly watchers = new Map<string, CredentialWatcher>();
   private readonly tokens = new Map<string, TokenSnapshot>();
+  /** The token each credential had before its current one: a sink may still fail with it. */
+  private readonly previousTokens = new Map<string, string>();
   private readonly sinks: SinkState[] = [];
   private readonly configured: string[];
   private readonly abort = new AbortController();
@@ -58,9 +60,10 @@ export class Agent {
     private readonly now: () => number = Date.now,
   ) {
     this.api = new TokenkeeperApi(config.api.url, config.api.apiKey, config.api.timeoutMs);
-    this.redactor = new SecretRedactor(configuredSecrets(config), () =>
-      [...this.tokens.values()].map((t) => t.accessToken),
-    );
+    this.redactor = new SecretRedactor(configuredSecrets(config), () => [
+      ...[...this.tokens.values()].map((t) => t.accessToken),
+      ...this.previousTokens.values(),
+    ]);
     const ctx = { logger, redactor: this.redactor, outboundPolicy: outboundPolicy(config.outbound) };
     this.configured = config.credentials.map((c) => c.id);
     const minTtl = new Map(config.credentials.map((c) => [c.id, c.minTtl]));
@@ -184,6 +187,8 @@ export class Agent {
   }
 
   private onToken(token: TokenSnapshot): void {
+    const before = this.tokens.get(token.credentialId);
+    if (before) this.previousTokens.set(token.credentialId, before.accessToken);
     this.tokens.set(token.credentialId, token);
     for (const state of this.sinks)
       if (state.sink.credentialIds.includes(token.credentialId)) this.schedule(state);
