@@ -111,6 +111,13 @@ describe('outbound fetch: was the request sent?', () => {
     expect((err.cause as { code?: string }).code).toBe('OUTBOUND_URL_REFUSED');
   });
 
+  it('a TLS handshake that fails was not sent', async () => {
+    // A plain HTTP server answers the ClientHello with an HTTP error: the handshake fails.
+    const err = await failure(outbound(`https://127.0.0.1:${httpPort}/token`, { method: 'POST', body: 'a' }));
+    expect(err).toBeInstanceOf(OutboundRequestError);
+    expect(requestSent(err)).toBe(false);
+  });
+
   it('a connection not up within the connect timeout was not sent', async () => {
     // A resolver that never answers holds the call before any connection exists.
     const hanging: OutboundFetch = createOutboundFetch(
