@@ -3,9 +3,12 @@ import { hostname } from 'node:os';
 /** Header that names the process sending an outbound grant request (when enabled). */
 export const WORKER_HEADER = 'x-tokenkeeper-worker';
 
+let id: string | undefined;
+
 /** Identity of this process in attempt records and outbound requests: `host:pid`. */
 export function workerId(): string {
-  return `${hostname()}:${process.pid}`;
+  id ??= `${hostname()}:${process.pid}`;
+  return id;
 }
 
 /**
