@@ -38,7 +38,7 @@ export interface GrantRequest {
    */
   timeoutMs: number;
   /**
-   * Hard deadline, ms from the start of the grant, for the answer to a request that was sent; the
+   * Hard deadline, ms from when the request starts, for the answer to a request that was sent; the
    * grant never abandons a sent request before it. Default: `timeoutMs`.
    */
   deadlineMs?: number;
@@ -59,8 +59,9 @@ export interface GrantResult {
   /** When the response arrived (epoch ms). */
   receivedAt: number;
   /**
-   * When the request that produced the result was sent (epoch ms), `receivedAt` at the latest:
-   * the provider issued the token after this, so lifetimes counted from here are never too long.
+   * When the request that produced the result was sent (epoch ms): when it was handed to the
+   * transport, at or before its first byte left, and `receivedAt` at the latest. The provider
+   * issued the token after this, so lifetimes counted from here are never too long.
    */
   sentAt: number;
   /** Secret fields the grant changed besides a rotated refresh token (merged and persisted with the token). */
