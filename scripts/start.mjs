@@ -166,7 +166,7 @@ async function runApps(dataDir) {
       '',
       '  tokenkeeper (development)',
       `  API     ${urls.base}`,
-      `  Docs    ${urls.base}/docs`,
+      `  Docs    ${urls.base}/docs (sign in with any user name and the admin key as password)`,
       `  Redis   ${redisLine}`,
       `  Data    ${dataDir}${env.TK_DEV_MODE === '1' ? ' (dev mode: encryption key kept here)' : ''}`,
       '  Ctrl-C stops everything.',
