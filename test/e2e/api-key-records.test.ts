@@ -1,7 +1,16 @@
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AppProcess, apiClient, startApp, TEST_ADMIN_KEY } from '../support/processes.js';
+import {
+  type AppProcess,
+  apiClient,
+  startApp,
+  TEST_ADMIN_KEY,
+  TEST_ENCRYPTION_KEYS,
+  TEST_SECURITY_ENV,
+} from '../support/processes.js';
 import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
 
 const sha256 = (key: string) => createHash('sha256').update(key).digest('hex');
@@ -70,12 +79,13 @@ describe('API-key records a Redis writer cannot forge', () => {
     expect((await as(attackerKey).get('/v1/credentials')).status).toBe(401);
     // The legacy key is refused too, until migrated.
     expect((await as(legacyKey).get('/v1/credentials')).status).toBe(401);
-    const warning = api
+    const warnings = api
       .logs()
       .split('\n')
-      .find((l) => l.includes('legacy API key records'));
-    expect(warning, api.logs().slice(-2000)).toBeDefined();
-    expect(JSON.parse(warning!).count).toBe(1);
+      .filter((l) => l.includes('legacy API key records'));
+    expect(warnings, api.logs().slice(-2000)).toHaveLength(1);
+    const warning = warnings[0]!;
+    expect(JSON.parse(warning).count).toBe(1);
     expect(warning).toContain('TK_MIGRATE_API_KEYS=1');
   });
 
@@ -182,8 +192,29 @@ describe('API-key records a Redis writer cannot forge', () => {
   });
 
   it('does not start in production without the API-key HMAC key, and says which variable to set', async () => {
-    await expect(startApp('api', { REDIS_URL: redis.url, ...env, TK_API_KEY_HMAC_KEY: '' })).rejects.toThrow(
-      /TK_API_KEY_HMAC_KEY_FILE/,
-    );
+    const { TK_API_KEY_HMAC_KEY: _omitted, ...security } = TEST_SECURITY_ENV;
+    const child = spawn(process.execPath, ['dist/apps/api/src/main.js'], {
+      cwd: fileURLToPath(new URL('../..', import.meta.url)),
+      env: {
+        PATH: process.env.PATH ?? '',
+        TK_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
+        TK_API_HOST: '127.0.0.1',
+        TK_API_PORT: '0',
+        ...security,
+        REDIS_URL: redis.url,
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(code, output).toBe(1);
+    expect(output).toMatch(/"level":"fatal".*no API-key HMAC key: set TK_API_KEY_HMAC_KEY_FILE/);
   });
 });

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,6 +40,7 @@ describe('durability with the shipped redis.conf', () => {
     });
   const pong = async () => {
     const r = client('api');
+    r.on('error', () => {});
     try {
       await r.connect();
       return (await r.ping()) === 'PONG';
@@ -83,6 +84,23 @@ describe('durability with the shipped redis.conf', () => {
   });
 
   it('refuses clients without a user and password, and tokenkeeper’s users cannot administer it', async () => {
+    // deploy/generate-secrets.sh wrote every secret 0400 in a 0700 directory.
+    const secrets = join(dir, 'secrets');
+    expect(statSync(secrets).mode & 0o777).toBe(0o700);
+    const files = readdirSync(secrets);
+    expect(files.sort()).toEqual(
+      [
+        'api-key-hmac-key',
+        'bootstrap-admin-key',
+        'encryption-keys',
+        'redis-api-password',
+        'redis-keda-password',
+        'redis-users.acl',
+        'redis-worker-password',
+      ].sort(),
+    );
+    for (const f of files) expect(statSync(join(secrets, f)).mode & 0o777, f).toBe(0o400);
+
     // Raw RESP, since a client library would try to sign in first.
     const anonymous = (command: string) =>
       new Promise<string>((resolve, reject) => {
