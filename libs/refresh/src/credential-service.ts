@@ -323,14 +323,11 @@ function requireSecretsAgain(input: UpdateCredentialInput, current: CredentialSe
   const missing = SECRET_FIELDS.filter((f) => current[f] !== undefined && input[f] === undefined);
   if (missing.length === 0) return;
   const changed = BOUND_INPUT_FIELDS.filter((f) => input[f] !== undefined);
-  const what =
+  const why =
     changed.length === 0
-      ? 'the stored settings no longer match where the secrets were stored for; this'
-      : changed.join(', ');
-  throw new InvalidCredentialInputError(
-    missing[0]!,
-    `${what} ${changed.length > 1 ? 'change' : 'changes'} where this credential's secrets are sent: supply ${missing.join(' and ')} again`,
-  );
+      ? 'the stored settings differ from those the secrets were stored for'
+      : `${changed.join(', ')} ${changed.length > 1 ? 'change' : 'changes'} where this credential's secrets are sent`;
+  throw new InvalidCredentialInputError(missing[0]!, `${why}: supply ${missing.join(' and ')} again`);
 }
 
 /** A static token must come with an expiry that is still ahead: it can never be refreshed. */

@@ -113,8 +113,9 @@ export class DestinationMismatchError extends GrantConfigurationError {
 /** Secrets decrypted from a ciphertext written before destinations were bound. */
 const legacyBound = new WeakSet<object>();
 
-/** Called once per legacy ciphertext found; the worker counts and logs it. */
+/** Called once per credential with a legacy ciphertext (per process); the worker counts and logs it. */
 let onLegacy: ((credentialId: string) => void) | undefined;
+const reported = new Set<string>();
 export function onLegacySecrets(listener: ((credentialId: string) => void) | undefined): void {
   onLegacy = listener;
 }
@@ -136,7 +137,11 @@ export function verifyDestination(
   if (secrets.destination === undefined) {
     const bound = { ...secrets, destination: current };
     legacyBound.add(bound);
-    onLegacy?.(p.id);
+    // A refresh that fails before persisting meets the same ciphertext again: report it once.
+    if (!reported.has(p.id) && reported.size < 100_000) {
+      reported.add(p.id);
+      onLegacy?.(p.id);
+    }
     return bound;
   }
   if (secrets.destination !== current)
