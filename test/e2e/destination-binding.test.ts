@@ -285,4 +285,38 @@ describe('secrets bound to their destination (e2e)', () => {
     expect(exchanges.tokenExchange.at(-1)).toMatchObject({ sub: 'svc-1', subjectTokenType: JWT_TOKEN_TYPE });
     expect(capture.requests).toEqual([]);
   });
+
+  it('(f) a discovered token endpoint the outbound policy refuses is a permanent OUTBOUND_REFUSED naming the rule', async () => {
+    // An issuer the policy allows whose discovery document points at the cloud metadata address.
+    const discovery = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({
+          issuer: `http://127.0.0.1:${(discovery.address() as { port: number }).port}`,
+          token_endpoint: 'http://169.254.169.254/token',
+        }),
+      );
+    });
+    await new Promise<void>((r) => discovery.listen(0, '127.0.0.1', r));
+    try {
+      const res = await register(reader, {
+        kind: 'oauth2.client_credentials',
+        issuer: `http://127.0.0.1:${(discovery.address() as { port: number }).port}`,
+        clientId: 'c',
+        clientSecret: 's',
+      });
+      expect(res.status, JSON.stringify(res.body)).toBe(201);
+      const failed = await waitFor(
+        async () => {
+          const c = await get(res.body.id);
+          return c.state === 'reauth_required' ? c : undefined;
+        },
+        { timeoutMs: 20_000, message: 'the refused endpoint to stop the credential' },
+      );
+      expect(failed.lastFailure).toMatchObject({ class: 'permanent', code: 'OUTBOUND_REFUSED' });
+      expect(failed.lastFailure?.message).toContain('rule metadata');
+    } finally {
+      await new Promise<void>((r) => discovery.close(() => r()));
+    }
+  });
 });
