@@ -274,5 +274,9 @@ describe('secrets bound to their destination', () => {
       canReadTokens: true,
     });
     expect((await storedSecrets(p.id)).destination).toBe(describeDestination(moved.kind, moved.grant));
+    // A ciphertext deleted or replaced in Redis proves nothing: any change then counts as a move.
+    await conn.hdel(keys.credential(p.id), 's');
+    const err = await errorOf(credentials.update('default', p.id, { clientSecret: 'attacker' }));
+    expect(err).toBeInstanceOf(TokenSourceForbiddenError);
   });
 });

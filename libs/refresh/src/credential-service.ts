@@ -153,15 +153,19 @@ export class CredentialService {
     }
     let secretsJwe: string | undefined;
     if (secretsChanged.length > 0 || grant) {
-      const current = await this.cipher.decryptSecrets(id, stored.secrets).catch(() => ({}) as StoredSecrets);
+      const current = await this.cipher
+        .decryptSecrets(id, stored.secrets)
+        .catch(() => undefined as StoredSecrets | undefined);
       // Compared with what the secrets were stored for (the projection may have been changed behind
-      // the API's back): re-binding them to another destination takes the caller knowing them.
-      const boundTo = current.destination ?? describeDestination(p.kind, p.grant);
+      // the API's back): re-binding them to another destination takes the caller knowing them. A
+      // missing or unreadable ciphertext proves nothing, so it counts as a move.
+      const boundTo =
+        stored.secrets && current ? (current.destination ?? describeDestination(p.kind, p.grant)) : undefined;
       const moves = describeDestination(p.kind, grant ?? p.grant) !== boundTo;
-      if (grant) checkSourceAccess(grant, input, moves);
-      if (moves) requireSecretsAgain(input, current);
+      checkSourceAccess(grant ?? p.grant, input, moves);
+      if (moves) requireSecretsAgain(input, current ?? {});
       const merged: CredentialSecrets = {
-        ...current,
+        ...(current ?? {}),
         ...(input.refreshToken !== undefined ? { refreshToken: input.refreshToken } : {}),
         ...(input.clientSecret !== undefined ? { clientSecret: input.clientSecret } : {}),
         ...(input.privateKey !== undefined ? { privateKey: input.privateKey } : {}),

@@ -105,7 +105,7 @@ export class DestinationMismatchError extends GrantConfigurationError {
   override readonly code = 'DESTINATION_MISMATCH';
   constructor(fields: string[]) {
     super(
-      `the credential's destination (${fields.join(', ')}) no longer matches what its secrets were stored for: nothing was sent; re-supply the secrets (PATCH) to bind them to the current settings`,
+      `the credential's destination (${fields.join(', ')}) no longer matches what its secrets were stored for: nothing was sent; check these settings, then re-supply the secrets (PATCH) to bind them to them`,
     );
   }
 }
