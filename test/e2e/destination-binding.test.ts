@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { Redis } from 'ioredis';
 import { exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KeySpace } from '#store';
 import {
   type AssertionGrantLog,
   JWT_TOKEN_TYPE,
@@ -193,11 +194,11 @@ describe('secrets bound to their destination (e2e)', () => {
     expect(res.status, JSON.stringify(res.body)).toBe(201);
     const id = res.body.id;
     await waitForVersion(id, 1);
-    const [key] = await conn.keys(`${prefix}:*:c:${id}`);
-    expect(key).toBeDefined();
-    const projection = JSON.parse((await conn.hget(key!, 'p'))!) as { grant: { tokenEndpoint: string } };
+    // The credential hash (libs/store/src/keys.ts); the projection is the JSON in its field `p`.
+    const key = new KeySpace(prefix, process.env.TK_TEST_CLUSTER === '1' ? 4 : 1).credential(id);
+    const projection = JSON.parse((await conn.hget(key, 'p'))!) as { grant: { tokenEndpoint: string } };
     projection.grant.tokenEndpoint = capture.url;
-    await conn.hset(key!, 'p', JSON.stringify(projection));
+    await conn.hset(key, 'p', JSON.stringify(projection));
     expect((await as(writer).post(`/v1/credentials/${id}/refresh`)).status).toBe(202);
     const failed = await waitFor(
       async () => {
