@@ -32,6 +32,7 @@ class RecordingGrants implements GrantClient {
       accessToken: `at-${this.n}`,
       tokenType: 'Bearer',
       expiresInSeconds: 3600,
+      sentAt: Date.now(),
       receivedAt: Date.now(),
       ...(request.kind === 'oauth2.refresh_token' ? { refreshToken: `rt-${this.n}` } : {}),
     };
