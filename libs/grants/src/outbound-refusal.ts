@@ -10,7 +10,8 @@ export function outboundRefusal(err: unknown): GrantFailure | undefined {
   const refusal = [err, (err as { cause?: unknown })?.cause].find(
     (e) => (e as { code?: unknown })?.code === 'OUTBOUND_URL_REFUSED',
   ) as { rule?: unknown; message?: unknown } | undefined;
-  if (!refusal) return undefined;
+  // A name that does not resolve (now) is a DNS failure like any other: transient, as before.
+  if (!refusal || refusal.rule === 'unresolvable') return undefined;
   const rule = typeof refusal.rule === 'string' ? refusal.rule : 'unknown';
   return {
     type: 'classified',
