@@ -14,6 +14,7 @@ import {
 } from './grant-client.js';
 import { signJwt } from './jwt-template.js';
 import { exchangeFacts, type GrantExchange, limitedFetch, ResponseTooLargeError } from './limited-fetch.js';
+import { outboundRefusal } from './outbound-refusal.js';
 import { importSigningKey } from './signing-key.js';
 import { readSourceToken } from './token-source.js';
 
@@ -191,6 +192,8 @@ export async function discoverTokenEndpoint(
  * in between, the fetch's error says whether the request was sent (see requestSent).
  */
 export function toGrantFailure(err: unknown, now: number, exchange?: GrantExchange): GrantFailure {
+  const refused = outboundRefusal(err);
+  if (refused) return refused;
   if (err instanceof oidc.ResponseBodyError) {
     const retryAfterMs = parseRetryAfter(err.response?.headers.get('retry-after'), now);
     return {

@@ -12,6 +12,7 @@ import {
   type VaultSession,
 } from './grant-client.js';
 import { exchangeFacts, type GrantExchange, limitedFetch, ResponseTooLargeError } from './limited-fetch.js';
+import { outboundRefusal } from './outbound-refusal.js';
 import { readSourceToken } from './token-source.js';
 
 export interface VaultGrantClientOptions {
@@ -233,6 +234,8 @@ export function vaultFailure(
   now: number = Date.now(),
   exchange?: GrantExchange,
 ): GrantFailure {
+  const refused = outboundRefusal(err);
+  if (refused) return refused;
   if (err instanceof VaultHttpError) {
     const detail = err.errors.join('; ') || `status ${err.status}`;
     const retry = err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {};
