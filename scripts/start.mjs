@@ -18,6 +18,7 @@
 // TK_API_HOST, TK_API_PORT, and everything the apps read (passed through).
 import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -97,6 +98,26 @@ function apiUrls() {
   return { base: `http://${shown}:${port}`, probe: `http://${probe}:${port}/health/live` };
 }
 
+/**
+ * The API's port, tried before anything starts: one line that says what to do, rather than an
+ * "API is up" from whichever instance holds it followed by the api dying with EADDRINUSE.
+ */
+function portInUse() {
+  const host = process.env.TK_API_HOST || '0.0.0.0';
+  const port = Number(process.env.TK_API_PORT || '8080');
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', (err) =>
+      resolve(
+        err.code === 'EADDRINUSE'
+          ? `port ${port} is already in use (another tokenkeeper?): stop it, or start this one with TK_API_PORT=<port>`
+          : undefined,
+      ),
+    );
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(undefined)));
+  });
+}
+
 // --- --redis-only ---------------------------------------------------------------------------------
 
 async function runRedisOnly(dataDir) {
@@ -138,6 +159,8 @@ async function runApps(dataDir) {
     );
   }
   const node = nodeForApps();
+  const taken = await portInUse();
+  if (taken) fail(taken);
 
   let redis;
   let redisUrl = process.env.REDIS_URL;

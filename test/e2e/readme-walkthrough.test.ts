@@ -136,6 +136,21 @@ describe('README quick start and walk-through', () => {
     expect(output).not.toContain(password);
   });
 
+  it('a second npm start on the same port says so in one line, before starting anything', () => {
+    const second = spawnSync(process.execPath, ['scripts/start.mjs'], {
+      cwd: ROOT,
+      env: { ...process.env, TK_API_PORT: String(apiPort), TK_DATA_DIR: join(home, 'second') },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(second.status).toBe(1);
+    const said = `${second.stdout}${second.stderr}`.trim();
+    expect(said.split('\n')).toHaveLength(1);
+    expect(said).toContain(`port ${apiPort} is already in use`);
+    expect(said).not.toContain('API is up');
+    expect(said).not.toContain('EADDRINUSE');
+  });
+
   it('runs the walk-through as written', async () => {
     const script = walkthroughScript()
       .replaceAll('localhost:8080', `127.0.0.1:${apiPort}`)
