@@ -171,10 +171,12 @@ export async function discoverTokenEndpoint(
   fetchImpl: typeof fetch = createUnpolicedOutboundFetch(),
 ): Promise<string> {
   const url = new URL(issuer);
+  const documentUrl = `${url.href.replace(/\/+$/, '')}/.well-known/openid-configuration`;
+  const exchange: GrantExchange = {};
   try {
     const config = await oidc.discovery(url, 'tokenkeeper', undefined, undefined, {
       timeout: Math.max(1, Math.ceil(timeoutMs / 1000)),
-      [oidc.customFetch]: limitedFetch(fetchImpl, { timeoutMs }),
+      [oidc.customFetch]: limitedFetch(fetchImpl, { timeoutMs, exchange }),
       ...(url.protocol === 'http:' ? { execute: [oidc.allowInsecureRequests] } : {}),
     });
     const endpoint = config.serverMetadata().token_endpoint;
@@ -182,8 +184,27 @@ export async function discoverTokenEndpoint(
     return endpoint;
   } catch (err) {
     if (err instanceof GrantConfigurationError) throw err;
-    throw new GrantConfigurationError(`discovery at ${issuer} failed: ${(err as Error).message}`);
+    throw new GrantConfigurationError(
+      `discovery at ${documentUrl} failed: ${discoveryFailure(err, exchange)}`,
+    );
   }
+}
+
+/** Why discovery failed, as a person checking the issuer URL needs it: the status, or the network error. */
+function discoveryFailure(err: unknown, exchange: GrantExchange): string {
+  if (exchange.status !== undefined && (exchange.status < 200 || exchange.status > 299))
+    return `it answered HTTP ${exchange.status}`;
+  if (exchange.status !== undefined)
+    return `its answer is not a usable discovery document (${(err as Error).message})`;
+  const refused = outboundRefusal(err);
+  if (refused?.type === 'classified') return refused.message;
+  let cause: unknown = err;
+  for (let i = 0; i < 5 && cause; i++) {
+    const code = (cause as { code?: unknown }).code;
+    if (typeof code === 'string' && /^E[A-Z_]+$/.test(code)) return `${code} (${(cause as Error).message})`;
+    cause = (cause as { cause?: unknown }).cause;
+  }
+  return (err as Error)?.message ?? String(err);
 }
 
 /**
