@@ -155,7 +155,8 @@ describe('README quick start and walk-through', () => {
     const script = walkthroughScript()
       .replaceAll('localhost:8080', `127.0.0.1:${apiPort}`)
       .replaceAll('127.0.0.1:9090', `127.0.0.1:${providerPort}`)
-      .replaceAll('/tmp/tk-cred.json', join(home, 'cred.json'));
+      .replaceAll('/tmp/tk-cred.json', join(home, 'cred.json'))
+      .replaceAll('cat .data/admin-key', `cat ${join(home, '.data/admin-key')}`);
     await waitFor(
       async () =>
         (
@@ -168,9 +169,14 @@ describe('README quick start and walk-through', () => {
         message: 'demo provider up',
       },
     );
+    // In the clone, as a new user runs it (`npx tokenkeeper` finds the clone's own command).
     const run = spawnSync('bash', ['-e', '-o', 'pipefail', '-c', script], {
-      cwd: home,
-      env: { ...process.env, PATH: `${join(ROOT, 'node_modules/.bin')}:${process.env.PATH}` },
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        PATH: `${join(ROOT, 'node_modules/.bin')}:${process.env.PATH}`,
+        XDG_CONFIG_HOME: join(home, 'config'),
+      },
       encoding: 'utf8',
       timeout: 60_000,
     });
@@ -178,6 +184,9 @@ describe('README quick start and walk-through', () => {
     expect(run.stdout).toContain('"accessToken"');
     expect(run.stdout).toContain('"state":"active"');
     expect(run.stdout).toContain('"type":"token.updated"');
+    // The command line, as `npx tokenkeeper` from the clone: the credential listed, its token printed.
+    expect(run.stdout).toMatch(/ID\s+NAME\s+KIND\s+STATE/);
+    expect(run.stdout).toMatch(/demo\s+oauth2\.client_credentials\s+active/);
   });
 
   it('stops cleanly on SIGTERM, taking the embedded Redis with it', async () => {
