@@ -10,7 +10,6 @@ export const API_KEY_SCOPES = [
   'subscriptions:write',
   'metrics:read',
 ] as const;
-export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];
 
 /** The namespace of the bootstrap admin; its admins manage keys of every namespace (the operator). */
 export const OPERATOR_NAMESPACE = 'default';
