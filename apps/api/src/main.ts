@@ -7,7 +7,7 @@ import { ConfigError, createLogger, loadConfig, PinoNestLogger } from '#common';
 import { assertKeyRingCoversStoredCiphertexts, exitOnShutdownSignals } from '#runtime';
 import { ApiModule } from './api.module.js';
 import { closeConnectionsOnShutdown } from './http/close-on-shutdown.js';
-import { requireJsonBodies } from './http/json-only.js';
+import { limitJsonDepth, requireJsonBodies } from './http/json-only.js';
 import { requestIdOf, setupRequestIds } from './http/request-ids.js';
 import { setupOpenApi } from './openapi.js';
 import { setupQueuesBoard } from './queues-board.js';
@@ -26,6 +26,7 @@ async function main(): Promise<void> {
     logger: new PinoNestLogger(logger),
   });
   requireJsonBodies(app.getHttpAdapter().getInstance());
+  limitJsonDepth(app, config.api.bodyLimitBytes);
   const startClosingConnections = closeConnectionsOnShutdown(app.getHttpAdapter().getInstance());
   setupRequestIds(app.getHttpAdapter().getInstance(), logger);
   setupOpenApi(app);
