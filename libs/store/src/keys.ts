@@ -45,6 +45,17 @@ export class KeySpace {
   index(partition: number): string {
     return `${this.tag(partition)}:idx`;
   }
+  /**
+   * The credential ids of one namespace in one partition (a sorted set, like `index`): listing a
+   * namespace reads these, so its cost does not depend on other namespaces. Same hash tag as the
+   * partition's credentials, so the append script maintains it atomically.
+   */
+  namespaceIndexOf(id: string, namespace: string): string {
+    return this.namespaceIndex(this.partitionOf(id), namespace);
+  }
+  namespaceIndex(partition: number, namespace: string): string {
+    return `${this.tag(partition)}:nidx:${namespace}`;
+  }
   /** Keys that are not per credential (leader locks and the like) share one slot. */
   global(name: string): string {
     return `${this.prefix}:{g}:${name}`;
