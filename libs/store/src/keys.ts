@@ -33,6 +33,10 @@ export class KeySpace {
   lease(id: string): string {
     return `${this.tag(this.partitionOf(id))}:l:${id}`;
   }
+  /** Held (SET NX PX) while a read-triggered refresh of the credential counts against its interval. */
+  readRefresh(id: string): string {
+    return `${this.tag(this.partitionOf(id))}:rr:${id}`;
+  }
   feedOf(id: string): string {
     return this.feed(this.partitionOf(id));
   }
