@@ -78,6 +78,7 @@ export interface StoreLimits {
  */
 export class CredentialStore {
   private namespaceIndexBackfilled = false;
+  private namespaceIndexCheck: Promise<boolean> | undefined;
 
   constructor(
     private readonly redis: RedisClient,
@@ -234,10 +235,14 @@ export class CredentialStore {
    */
   private async namespaceIndexReady(): Promise<boolean> {
     if (this.namespaceIndexBackfilled) return true;
-    const marker = this.keys.global(NAMESPACE_INDEX_MARKER);
-    if ((await this.redis.get(marker)) !== null || (await this.backfillNamespaceIndex())) {
-      this.namespaceIndexBackfilled = true;
-    }
+    // One check (and backfill) at a time per process: concurrent listings wait for it.
+    this.namespaceIndexCheck ??= (async () => {
+      const marker = this.keys.global(NAMESPACE_INDEX_MARKER);
+      return (await this.redis.get(marker)) !== null || (await this.backfillNamespaceIndex());
+    })().finally(() => {
+      this.namespaceIndexCheck = undefined;
+    });
+    if (await this.namespaceIndexCheck) this.namespaceIndexBackfilled = true;
     return this.namespaceIndexBackfilled;
   }
 
