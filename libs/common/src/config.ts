@@ -80,6 +80,7 @@ const envSchema = z.object({
   TK_RATE_LIMIT_READ_PER_SECOND: num(0, 1_000_000).default(1_000),
   TK_RATE_LIMIT_READ_BURST: int(1, 10_000_000).default(2_000),
   TK_TOKEN_READ_REFRESH_INTERVAL_MS: int(0, 3_600_000).default(30_000),
+  TK_TOKEN_MIN_TTL_MAX_FRACTION: num(0.05, 1).default(0.5),
   TK_WEBHOOK_MAX_SUBSCRIPTIONS_PER_NAMESPACE: int(1, 100_000).default(100),
   // Security (issue 3): API keys, rate limits, re-encryption, outbound URL policy.
   TK_BOOTSTRAP_ADMIN_KEY: z.string().min(20, 'use at least 20 characters').max(512).optional(),
@@ -146,9 +147,9 @@ export interface AppConfig {
   eventStream: { heartbeatMs: number; maxStreams: number; maxStreamsPerNamespace: number };
   /**
    * Token reads: at most one read-triggered refresh per credential per `readRefreshIntervalMs`
-   * across all api processes (0: no limit).
+   * across all api processes (0: no limit); `minTtl` capped at `minTtlMaxFraction` of the lifetime.
    */
-  tokenReads: { readRefreshIntervalMs: number };
+  tokenReads: { readRefreshIntervalMs: number; minTtlMaxFraction: number };
   /** Most webhook subscriptions one namespace may have. */
   maxSubscriptionsPerNamespace: number;
 }
@@ -260,7 +261,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       maxStreams: e.TK_EVENT_STREAM_MAX_STREAMS,
       maxStreamsPerNamespace: e.TK_EVENT_STREAM_MAX_STREAMS_PER_NAMESPACE,
     },
-    tokenReads: { readRefreshIntervalMs: e.TK_TOKEN_READ_REFRESH_INTERVAL_MS },
+    tokenReads: {
+      readRefreshIntervalMs: e.TK_TOKEN_READ_REFRESH_INTERVAL_MS,
+      minTtlMaxFraction: e.TK_TOKEN_MIN_TTL_MAX_FRACTION,
+    },
     maxSubscriptionsPerNamespace: e.TK_WEBHOOK_MAX_SUBSCRIPTIONS_PER_NAMESPACE,
     security: {
       ...(e.TK_BOOTSTRAP_ADMIN_KEY ? { bootstrapAdminKey: e.TK_BOOTSTRAP_ADMIN_KEY } : {}),

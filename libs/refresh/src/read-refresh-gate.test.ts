@@ -14,4 +14,9 @@ describe('cappedRunwayMs', () => {
     expect(cappedRunwayMs(60, { issuedAt: 10, expiresAt: 5 })).toBe(0);
     expect(cappedRunwayMs(0, token)).toBe(0);
   });
+
+  it('takes a configured share of the lifetime', () => {
+    expect(cappedRunwayMs(86_400, token, 1)).toBe(3_600_000);
+    expect(cappedRunwayMs(86_400, token, 0.25)).toBe(900_000);
+  });
 });

@@ -32,6 +32,8 @@ export interface TokenServiceOptions {
    * a read turned away gets the cached token with a warning.
    */
   readRefreshGate?: ReadRefreshGate;
+  /** Share of a token's lifetime a read's `minTtl` may demand (default 0.5). */
+  minTtlMaxFraction?: number;
 }
 
 /** Decrypted access tokens by credential id, each with the ciphertext it came from; LRU-bounded. */
@@ -82,7 +84,10 @@ export class TokenService {
   async getToken(namespace: string, id: string, minTtlSeconds: number): Promise<ServedToken> {
     const stored = await this.load(namespace, id);
     const token = stored.projection.token;
-    if (token && token.expiresAt - this.now() >= cappedRunwayMs(minTtlSeconds, token))
+    if (
+      token &&
+      token.expiresAt - this.now() >= cappedRunwayMs(minTtlSeconds, token, this.options.minTtlMaxFraction)
+    )
       return this.serve(stored);
     const throttled = await this.readRefreshThrottled(stored);
     if (throttled) return throttled;
@@ -96,7 +101,8 @@ export class TokenService {
   private async readRefreshThrottled(stored: StoredCredential): Promise<ServedToken | undefined> {
     const { token, id } = stored.projection;
     const gate = this.options.readRefreshGate;
-    if (!gate || !token || token.expiresAt <= this.now() || (await gate.tryAcquire(id))) return undefined;
+    if (!gate || !token || token.expiresAt <= this.now() || (await gate.tryAcquire(id, token.tokenVersion)))
+      return undefined;
     const served = await this.serve(stored);
     const left = Math.floor((token.expiresAt - this.now()) / 1000);
     return {

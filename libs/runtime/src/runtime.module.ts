@@ -155,6 +155,7 @@ export class RuntimeModule {
             new TokenService(s, c, sch, {
               waitMs: config.tokenWaitMs,
               readRefreshGate: new RedisReadRefreshGate(r, s.keys, config.tokenReads.readRefreshIntervalMs),
+              minTtlMaxFraction: config.tokenReads.minTtlMaxFraction,
             }),
         },
         {
