@@ -263,6 +263,21 @@ describe('bounds and fairness between namespaces', () => {
       expect(r.headers.get('tokenkeeper-warning')).toBe(r.body.warning);
     }
     expect(warned.length + oauth.grantCount('client_credentials')).toBeGreaterThanOrEqual(1);
+
+    // The new token past half its lifetime too, within the interval: no second read-triggered
+    // refresh, the cached token with a warning instead.
+    const latest = all.at(-1)!.body;
+    await waitFor(() => Date.parse(latest.expiresAt) - Date.now() < 4_500, {
+      timeoutMs: 10_000,
+      message: 'new token past half-life',
+    });
+    const grantsBefore = oauth.grantCount('client_credentials');
+    const late = await read();
+    expect(late.status).toBe(200);
+    expect(late.body.accessToken).toBe(latest.accessToken);
+    expect(late.body.warning).toMatch(/refreshed this credential recently/);
+    expect(late.headers.get('tokenkeeper-warning')).toBe(late.body.warning);
+    expect(oauth.grantCount('client_credentials')).toBe(grantsBefore);
     oauth.setAccessTokenTtl(600);
   });
 
