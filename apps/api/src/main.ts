@@ -8,7 +8,7 @@ import { assertKeyRingCoversStoredCiphertexts, exitOnShutdownSignals } from '#ru
 import { ApiModule } from './api.module.js';
 import { loadApiKeySecrets } from './auth/api-key-secrets.js';
 import { closeConnectionsOnShutdown } from './http/close-on-shutdown.js';
-import { requireJsonBodies } from './http/json-only.js';
+import { limitJsonDepth, requireJsonBodies } from './http/json-only.js';
 import { requestIdOf, setupRequestIds } from './http/request-ids.js';
 import { setupOpenApi } from './openapi.js';
 import { setupQueuesBoard } from './queues-board.js';
@@ -32,6 +32,7 @@ async function main(): Promise<void> {
     },
   );
   requireJsonBodies(app.getHttpAdapter().getInstance());
+  limitJsonDepth(app, config.api.bodyLimitBytes);
   const startClosingConnections = closeConnectionsOnShutdown(app.getHttpAdapter().getInstance());
   setupRequestIds(app.getHttpAdapter().getInstance(), logger);
   setupOpenApi(app, config.security.publicDocs);

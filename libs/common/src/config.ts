@@ -78,6 +78,13 @@ const envSchema = z.object({
   TK_WEBHOOK_CONCURRENCY: int(1, 1000).default(20),
   TK_EVENT_STREAM_HEARTBEAT_MS: int(100, 600_000).default(15_000),
   TK_EVENT_STREAM_MAX_STREAMS: int(1, 100_000).default(500),
+  // Bounds and fairness between namespaces (issue 10).
+  TK_EVENT_STREAM_MAX_STREAMS_PER_NAMESPACE: int(1, 100_000).default(100),
+  TK_RATE_LIMIT_READ_PER_SECOND: num(0, 1_000_000).default(1_000),
+  TK_RATE_LIMIT_READ_BURST: int(1, 10_000_000).default(2_000),
+  TK_TOKEN_READ_REFRESH_INTERVAL_MS: int(0, 3_600_000).default(30_000),
+  TK_TOKEN_MIN_TTL_MAX_FRACTION: num(0.05, 1).default(0.5),
+  TK_WEBHOOK_MAX_SUBSCRIPTIONS_PER_NAMESPACE: int(1, 100_000).default(100),
   // Security (issue 3): API keys, rate limits, re-encryption, outbound URL policy.
   TK_BOOTSTRAP_ADMIN_KEY: z.string().min(20, 'use at least 20 characters').max(512).optional(),
   TK_BOOTSTRAP_ADMIN_KEY_FILE: z.string().min(1).optional(),
@@ -142,8 +149,18 @@ export interface AppConfig {
     maxResponseBytes: number;
     concurrency: number;
   };
-  /** Server-sent event streams: heartbeat period and the most concurrent streams one api process serves. */
-  eventStream: { heartbeatMs: number; maxStreams: number };
+  /**
+   * Server-sent event streams: heartbeat period and the most concurrent streams one api process
+   * serves, in all and per namespace (so one namespace cannot take every stream).
+   */
+  eventStream: { heartbeatMs: number; maxStreams: number; maxStreamsPerNamespace: number };
+  /**
+   * Token reads: at most one read-triggered refresh per credential per `readRefreshIntervalMs`
+   * across all api processes (0: no limit); `minTtl` capped at `minTtlMaxFraction` of the lifetime.
+   */
+  tokenReads: { readRefreshIntervalMs: number; minTtlMaxFraction: number };
+  /** Most webhook subscriptions one namespace may have. */
+  maxSubscriptionsPerNamespace: number;
 }
 
 export interface SecurityConfig {
@@ -164,6 +181,8 @@ export interface SecurityConfig {
   rateLimits: {
     token: { perSecond: number; burst: number };
     write: { perSecond: number; burst: number };
+    /** Every other GET (listing, reading a credential, events): higher than writes, in-process. */
+    read: { perSecond: number; burst: number };
   };
   reencryptIntervalMs: number;
   outbound: OutboundSettings;
@@ -255,7 +274,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       maxResponseBytes: e.TK_WEBHOOK_MAX_RESPONSE_BYTES,
       concurrency: e.TK_WEBHOOK_CONCURRENCY,
     },
-    eventStream: { heartbeatMs: e.TK_EVENT_STREAM_HEARTBEAT_MS, maxStreams: e.TK_EVENT_STREAM_MAX_STREAMS },
+    eventStream: {
+      heartbeatMs: e.TK_EVENT_STREAM_HEARTBEAT_MS,
+      maxStreams: e.TK_EVENT_STREAM_MAX_STREAMS,
+      maxStreamsPerNamespace: e.TK_EVENT_STREAM_MAX_STREAMS_PER_NAMESPACE,
+    },
+    tokenReads: {
+      readRefreshIntervalMs: e.TK_TOKEN_READ_REFRESH_INTERVAL_MS,
+      minTtlMaxFraction: e.TK_TOKEN_MIN_TTL_MAX_FRACTION,
+    },
+    maxSubscriptionsPerNamespace: e.TK_WEBHOOK_MAX_SUBSCRIPTIONS_PER_NAMESPACE,
     security: {
       ...(e.TK_BOOTSTRAP_ADMIN_KEY ? { bootstrapAdminKey: e.TK_BOOTSTRAP_ADMIN_KEY } : {}),
       ...(e.TK_BOOTSTRAP_ADMIN_KEY_FILE ? { bootstrapAdminKeyFile: e.TK_BOOTSTRAP_ADMIN_KEY_FILE } : {}),
@@ -267,6 +295,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       rateLimits: {
         token: { perSecond: e.TK_RATE_LIMIT_TOKEN_PER_SECOND, burst: e.TK_RATE_LIMIT_TOKEN_BURST },
         write: { perSecond: e.TK_RATE_LIMIT_WRITE_PER_SECOND, burst: e.TK_RATE_LIMIT_WRITE_BURST },
+        read: { perSecond: e.TK_RATE_LIMIT_READ_PER_SECOND, burst: e.TK_RATE_LIMIT_READ_BURST },
       },
       reencryptIntervalMs: e.TK_REENCRYPT_INTERVAL_MS,
       outbound: outboundSettings(e),

@@ -90,7 +90,12 @@ function formatMs(ms: number): string {
 
 const REVOKED_HINT = /revoked|unknown token|invalid token|token (?:is )?(?:not found|expired)/i;
 
+/** Classifies a failure; every string it returns is bounded by `boundText`. */
 export function classifyGrantFailure(failure: GrantFailure): ClassifiedFailure {
+  return boundClassified(classify(failure));
+}
+
+function classify(failure: GrantFailure): ClassifiedFailure {
   switch (failure.type) {
     case 'oauth_error': {
       const base = {
@@ -216,4 +221,51 @@ export function parseRetryAfter(value: string | null | undefined, now: number): 
   if (!/[A-Za-z]/.test(trimmed)) return undefined;
   const date = Date.parse(trimmed);
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/** The most characters a provider-supplied string keeps once stored or echoed. */
+export const MAX_PROVIDER_TEXT = 512;
+
+// C0 and C1 controls, DEL and the Unicode line/paragraph separators: a run becomes one space.
+const CONTROL_RUN = /[\p{Cc}\u2028\u2029]+/gu;
+
+/**
+ * Bounds text that came from outside (a provider's error description, a Vault error list, a
+ * network message): control characters become a space and the result keeps at most `max`
+ * characters, ending in "…" when cut. Never splits a surrogate pair.
+ */
+export function boundText(text: string, max = MAX_PROVIDER_TEXT): string {
+  // Cleaning only ever shortens, so looking past twice the bound is wasted work.
+  const cleaned = text.slice(0, max * 2).replace(CONTROL_RUN, ' ');
+  if (cleaned.length <= max) return cleaned;
+  let cut = cleaned.slice(0, max - 1);
+  if (/[\ud800-\udbff]$/.test(cut)) cut = cut.slice(0, -1);
+  return `${cut}…`;
+}
+
+/** The same failure with every free-text field bounded by `boundText`. */
+export function boundGrantFailure(failure: GrantFailure): GrantFailure {
+  switch (failure.type) {
+    case 'oauth_error':
+      return {
+        ...failure,
+        error: boundText(failure.error),
+        ...(failure.description !== undefined ? { description: boundText(failure.description) } : {}),
+      };
+    case 'network':
+      return {
+        ...failure,
+        message: boundText(failure.message),
+        ...(failure.code !== undefined ? { code: boundText(failure.code) } : {}),
+      };
+    case 'invalid_response':
+    case 'classified':
+      return { ...failure, message: boundText(failure.message) };
+    default:
+      return failure;
+  }
+}
+
+function boundClassified(c: ClassifiedFailure): ClassifiedFailure {
+  return { ...c, code: boundText(c.code), message: boundText(c.message) };
 }

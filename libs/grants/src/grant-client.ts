@@ -1,4 +1,6 @@
 import {
+  boundGrantFailure,
+  boundText,
   type ClientAuthMethod,
   type CredentialKind,
   type GrantFailure,
@@ -68,10 +70,13 @@ export interface GrantResult {
   secretsPatch?: Partial<CredentialSecrets>;
 }
 
-/** A grant that failed, described in library-independent terms for classification. */
+/** A grant that failed, described in library-independent terms for classification; its text is bounded. */
 export class GrantError extends TokenkeeperError {
-  constructor(readonly failure: GrantFailure) {
-    super('GRANT_FAILED', describe(failure));
+  readonly failure: GrantFailure;
+  constructor(failure: GrantFailure) {
+    const bounded = boundGrantFailure(failure);
+    super('GRANT_FAILED', boundText(describe(bounded)));
+    this.failure = bounded;
   }
 }
 

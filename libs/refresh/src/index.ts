@@ -6,6 +6,7 @@ export * from './errors.js';
 export * from './pool-service.js';
 export * from './queues.js';
 export * from './re-encryption.js';
+export * from './read-refresh-gate.js';
 export * from './refresh-scheduler.js';
 export * from './refresh-service.js';
 export * from './schedule-sweeper.js';

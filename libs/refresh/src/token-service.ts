@@ -3,6 +3,7 @@ import type { RefreshTrigger } from '#core';
 import type { CredentialStore, StoredCredential } from '#store';
 import type { CredentialCipher } from './credential-secrets.js';
 import { CredentialNotFoundError, TokenUnavailableError } from './errors.js';
+import { cappedRunwayMs, type ReadRefreshGate } from './read-refresh-gate.js';
 import type { RefreshScheduler } from './refresh-scheduler.js';
 
 export interface ServedToken {
@@ -26,6 +27,13 @@ export interface TokenServiceOptions {
    * re-encryption) writes a new ciphertext, so a changed token can never be served from it.
    */
   tokenCacheSize?: number;
+  /**
+   * Limits refreshes reads trigger while the cached token is still valid (absent: no limit);
+   * a read turned away gets the cached token with a warning.
+   */
+  readRefreshGate?: ReadRefreshGate;
+  /** Share of a token's lifetime a read's `minTtl` may demand (default 0.5). */
+  minTtlMaxFraction?: number;
 }
 
 /** Decrypted access tokens by credential id, each with the ciphertext it came from; LRU-bounded. */
@@ -76,8 +84,31 @@ export class TokenService {
   async getToken(namespace: string, id: string, minTtlSeconds: number): Promise<ServedToken> {
     const stored = await this.load(namespace, id);
     const token = stored.projection.token;
-    if (token && token.expiresAt - this.now() >= minTtlSeconds * 1000) return this.serve(stored);
+    if (
+      token &&
+      token.expiresAt - this.now() >= cappedRunwayMs(minTtlSeconds, token, this.options.minTtlMaxFraction)
+    )
+      return this.serve(stored);
+    const throttled = await this.readRefreshThrottled(stored);
+    if (throttled) return throttled;
     return this.refreshAndServe(stored, 'on_demand');
+  }
+
+  /**
+   * A read wants more runway than the valid cached token has: only the first such read per
+   * credential and interval refreshes; the others get the cached token with a warning.
+   */
+  private async readRefreshThrottled(stored: StoredCredential): Promise<ServedToken | undefined> {
+    const { token, id } = stored.projection;
+    const gate = this.options.readRefreshGate;
+    if (!gate || !token || token.expiresAt <= this.now() || (await gate.tryAcquire(id, token.tokenVersion)))
+      return undefined;
+    const served = await this.serve(stored);
+    const left = Math.floor((token.expiresAt - this.now()) / 1000);
+    return {
+      ...served,
+      warning: `a read refreshed this credential recently; serving the cached token, ${left} s left`,
+    };
   }
 
   /**

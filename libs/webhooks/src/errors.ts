@@ -33,3 +33,13 @@ export class InvalidSubscriptionInputError extends TokenkeeperError {
     super('INVALID_SUBSCRIPTION_INPUT', message);
   }
 }
+
+/** The namespace has as many subscriptions as it may. Maps to 409. */
+export class SubscriptionLimitError extends TokenkeeperError {
+  constructor(readonly limit: number) {
+    super(
+      'SUBSCRIPTION_LIMIT_REACHED',
+      `a namespace may have at most ${limit} subscriptions (TK_WEBHOOK_MAX_SUBSCRIPTIONS_PER_NAMESPACE); delete one first`,
+    );
+  }
+}

@@ -128,7 +128,12 @@ export class CredentialsController {
     summary:
       'The current access token with at least minTtl seconds left; refreshes and waits (bounded) otherwise. Never an expired token.',
   })
-  @ApiQuery({ name: 'minTtl', required: false, description: 'seconds of validity required (default 30)' })
+  @ApiQuery({
+    name: 'minTtl',
+    required: false,
+    description:
+      'seconds of validity required (default 30), at most half the token lifetime (TK_TOKEN_MIN_TTL_MAX_FRACTION)',
+  })
   async token(
     @CurrentPrincipal() principal: Principal,
     @Param('id') id: string,

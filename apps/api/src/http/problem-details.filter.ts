@@ -1,7 +1,7 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { SecretDecryptionError } from '#common';
-import { TokenkeeperError } from '#core';
+import { boundText, TokenkeeperError } from '#core';
 import {
   CredentialNotFoundError,
   InvalidCredentialInputError,
@@ -9,7 +9,7 @@ import {
   TokenUnavailableError,
 } from '#refresh';
 import { InvalidCursorError, RevisionConflictError } from '#store';
-import { DeliveryInProgressError, InvalidSubscriptionInputError } from '#webhooks';
+import { DeliveryInProgressError, InvalidSubscriptionInputError, SubscriptionLimitError } from '#webhooks';
 import { type Problem, problem } from './problem.js';
 
 /** Every error leaves the API as `application/problem+json` that says what to fix; 5xx never leak internals. */
@@ -67,7 +67,8 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     }
     if (e instanceof TokenUnavailableError) {
       return problem(503, e.code, 'No valid token available', {
-        detail: e.message,
+        // The reason may quote a provider's words: bounded like every provider-supplied text.
+        detail: boundText(e.message),
         reason: e.reason,
         ...(e.retryAfterSeconds !== undefined ? { retryAfter: e.retryAfterSeconds } : {}),
       });
@@ -86,6 +87,9 @@ export class ProblemDetailsFilter implements ExceptionFilter {
         detail: `${e.field}: ${e.message}`,
         errors: [{ field: e.field, message: e.message }],
       });
+    }
+    if (e instanceof SubscriptionLimitError) {
+      return problem(409, e.code, 'The namespace has as many subscriptions as it may', { detail: e.message });
     }
     if (e instanceof DeliveryInProgressError) {
       return problem(409, e.code, 'The delivery is still being attempted', { detail: e.message });
