@@ -1,6 +1,7 @@
 import {
   type CredentialKind,
   type CredentialProjection,
+  FieldError,
   type GrantSettings,
   type JwtTemplate,
   TokenkeeperError,
@@ -170,11 +171,12 @@ export function differingFields(stored: string, current: string): string[] {
 }
 
 /** Naming another credential as a token source needs a key that may read tokens. Maps to 403. */
-export class TokenSourceForbiddenError extends TokenkeeperError {
-  constructor(readonly field: string) {
+export class TokenSourceForbiddenError extends FieldError {
+  constructor(field: string) {
     super(
       'TOKEN_SOURCE_FORBIDDEN',
-      `${field}: using another credential's token needs an API key with the token:read scope`,
+      field,
+      "using another credential's token needs an API key with the token:read scope",
     );
   }
 }

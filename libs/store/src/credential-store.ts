@@ -20,6 +20,10 @@ export class RevisionConflictError extends TokenkeeperError {
   ) {
     super('REVISION_CONFLICT', `credential ${credentialId} is at revision ${actual}, expected ${expected}`);
   }
+
+  override problemFields(): Record<string, unknown> {
+    return { detail: 'read it again and retry the change' };
+  }
 }
 
 /**
