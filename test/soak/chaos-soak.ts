@@ -3,19 +3,34 @@ import { type RotationSoakOptions, type RotationSoakResult, runRotationSoak } fr
 
 export type SoakOptions = Pick<
   RotationSoakOptions,
-  'credentials' | 'chaosMs' | 'settleMs' | 'workers' | 'apis' | 'readers' | 'accessTokenTtl' | 'log'
+  | 'credentials'
+  | 'chaosMs'
+  | 'settleMs'
+  | 'budgetMs'
+  | 'workers'
+  | 'apis'
+  | 'readers'
+  | 'accessTokenTtl'
+  | 'log'
 >;
 
 export const SHORT: SoakOptions = {
   credentials: 200,
   chaosMs: 90_000,
   settleMs: 60_000,
+  budgetMs: 360_000,
   workers: 3,
   apis: 2,
   readers: 20,
   accessTokenTtl: 15,
 };
-export const LONG: SoakOptions = { ...SHORT, credentials: 2_000, chaosMs: 15 * 60_000, settleMs: 120_000 };
+export const LONG: SoakOptions = {
+  ...SHORT,
+  credentials: 2_000,
+  chaosMs: 15 * 60_000,
+  settleMs: 120_000,
+  budgetMs: 25 * 60_000,
+};
 
 export interface SoakReport {
   result: RotationSoakResult;

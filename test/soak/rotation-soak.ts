@@ -33,6 +33,8 @@ export interface RotationSoakOptions {
   chaosMs: number;
   /** Longest wait, after the faults stop, for every credential to be active again. */
   settleMs: number;
+  /** Wall-clock budget of the whole soak: the settle is cut short to finish the checks within it. */
+  budgetMs: number;
   workers: number;
   apis: number;
   readers: number;
@@ -163,17 +165,20 @@ async function startProvider(options: RotationSoakOptions): Promise<SoakProvider
   };
 }
 
-const neighbours = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of neighbours) child.kill('SIGKILL');
-});
+/**
+ * A process that keeps one core ~90 % busy, competing with the apps for the CPU. It checks every
+ * 100 ms that the test process is still its parent and exits otherwise, so it never outlives a
+ * test process that dies without cleaning up.
+ */
+const NEIGHBOUR = `const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) process.exit(0);
+  const until = Date.now() + 90;
+  while (Date.now() < until);
+}, 100);`;
 
-/** A process that keeps one core busy, competing with the apps for the CPU. */
 function startCpuNeighbour(): ChildProcess {
-  const child = spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' });
-  neighbours.add(child);
-  child.once('exit', () => neighbours.delete(child));
-  return child;
+  return spawn(process.execPath, ['-e', NEIGHBOUR], { stdio: 'ignore' });
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {
@@ -207,8 +212,17 @@ export async function runRotationSoak(options: RotationSoakOptions): Promise<Rot
   const workers: AppProcess[] = [];
   let neighbour: ChildProcess | undefined;
   try {
-    for (let i = 0; i < options.apis; i++) apis.push(await startApp('api', env, `api-${i + 1}`));
-    for (let i = 0; i < options.workers; i++) workers.push(await startApp('worker', env, `worker-${i + 1}`));
+    const starting = [
+      ...Array.from({ length: options.apis }, (_, i) => startApp('api', env, `api-${i + 1}`)),
+      ...Array.from({ length: options.workers }, (_, i) => startApp('worker', env, `worker-${i + 1}`)),
+    ];
+    // Keep every process that did start, so `finally` stops it even if another failed.
+    const startedApps = await Promise.allSettled(starting);
+    for (const [i, outcome] of startedApps.entries())
+      if (outcome.status === 'fulfilled') (i < options.apis ? apis : workers).push(outcome.value);
+    const failed = startedApps.find((outcome) => outcome.status === 'rejected');
+    if (failed) throw failed.reason;
+    log('processes started');
     const client = (i: number) => apiClient(apis[i % apis.length]!.url!);
 
     // Register the fleet with tokens just issued, so each starts active with a schedule.
@@ -275,6 +289,7 @@ export async function runRotationSoak(options: RotationSoakOptions): Promise<Rot
     const restart = async (p: AppProcess) => {
       try {
         await p.start();
+        log(`${p.name} started again`);
       } catch (err) {
         log(`${p.name} slow to start again (${(err as Error).message}); log tail: ${p.logs().slice(-600)}`);
         await p.stop().catch(() => null);
@@ -284,20 +299,32 @@ export async function runRotationSoak(options: RotationSoakOptions): Promise<Rot
     const kills: WorkerKill[] = [];
     let redisKills = 0;
     let apiRestarts = 0;
+    // Restarts run beside the chaos (a slow start must not stretch it); a worker is killed again
+    // only once it is back.
+    const restarting = new Map<AppProcess, Promise<void>>();
+    const restartErrors: Error[] = [];
+    const restartLater = (p: AppProcess) =>
+      restarting.set(
+        p,
+        restart(p)
+          .catch((err: Error) => void restartErrors.push(err))
+          .finally(() => restarting.delete(p)),
+      );
     const chaosStart = Date.now();
     const elapsed = () => (Date.now() - chaosStart) / options.chaosMs;
     const chaosLoop = async () => {
       let nextKill = chaosStart + 10_000 + Math.random() * 10_000;
       while (Date.now() - chaosStart < options.chaosMs) {
-        await sleep(500);
-        if (options.workerKills && Date.now() >= nextKill) {
-          const victim = workers[Math.floor(Math.random() * workers.length)]!;
+        await sleep(250);
+        const up = workers.filter((w) => !restarting.has(w));
+        if (options.workerKills && Date.now() >= nextKill && up.length > 0) {
+          const victim = up[Math.floor(Math.random() * up.length)]!;
           const workerId = workerIdOf(victim.pid);
           await victim.kill();
           kills.push({ at: Date.now(), name: victim.name, workerId });
           log(`killed ${victim.name} (${workerId})`);
           await sleep(500);
-          await restart(victim);
+          restartLater(victim);
           nextKill = Date.now() + 10_000 + Math.random() * 10_000;
         }
         if (redisKills === 0 && elapsed() > 0.3) {
@@ -306,15 +333,18 @@ export async function runRotationSoak(options: RotationSoakOptions): Promise<Rot
           log('killed redis');
           await sleep(1_000);
           await redis.restart();
+          log('redis restarted from its AOF');
         }
         if (apiRestarts === 0 && elapsed() > 0.55) {
           apiRestarts += 1;
           const api = apis[0]!;
           await api.stop();
-          await restart(api);
-          log(`restarted ${api.name}`);
+          log(`stopped ${api.name}`);
+          restartLater(api);
         }
       }
+      await Promise.all(restarting.values());
+      if (restartErrors.length > 0) throw restartErrors[0];
     };
     await chaosLoop();
     chaos = false;
@@ -334,7 +364,8 @@ export async function runRotationSoak(options: RotationSoakOptions): Promise<Rot
     log('chaos over; settling');
 
     // Settle: after the faults stop, every credential must be active with a valid token again.
-    const deadline = Date.now() + options.settleMs;
+    // The settle ends early enough to leave time for the checks within the overall budget.
+    const deadline = Math.min(Date.now() + options.settleMs, started + options.budgetMs - 20_000);
     let notActive: { id: string; state: string }[] = ids.map((id) => ({ id, state: 'unknown' }));
     while (notActive.length > 0) {
       const states = await Promise.all(
@@ -355,10 +386,17 @@ export async function runRotationSoak(options: RotationSoakOptions): Promise<Rot
     let gaps = 0;
     let refreshes = 0;
     const histories = new Map<string, EventBody[]>();
-    for (const id of ids) {
-      const { body } = await client(1).get<{ items: EventBody[] }>(`/v1/credentials/${id}/events?limit=1000`);
-      const events = body.items;
-      histories.set(id, events);
+    for (let i = 0; i < ids.length; i += 10) {
+      const batch = ids.slice(i, i + 10);
+      const bodies = await Promise.all(
+        batch.map(
+          async (id) =>
+            (await client(1).get<{ items: EventBody[] }>(`/v1/credentials/${id}/events?limit=1000`)).body,
+        ),
+      );
+      for (const [j, id] of batch.entries()) histories.set(id, bodies[j]!.items);
+    }
+    for (const events of histories.values()) {
       const updates = events.filter((e) => e.type === 'token.updated');
       if (
         !events.every((e, i) => e.revision === i + 1) ||
