@@ -131,7 +131,6 @@ interface SoakProviderHandle {
   issue(): Promise<IssuedTokens>;
   introspect(token: string): Promise<IntrospectionResult>;
   reuse(): { inside: number; outside: number };
-  resetCounters(): void;
   stop(): Promise<void>;
 }
 
@@ -148,7 +147,6 @@ async function startProvider(options: RotationSoakOptions): Promise<SoakProvider
       issue: () => grace.issueRefreshToken('basic'),
       introspect: (token) => grace.introspect(token),
       reuse: () => ({ inside: grace.counters.reuseInsideWindow, outside: grace.counters.reuseOutsideWindow }),
-      resetCounters: () => grace.resetCounters(),
       stop: () => grace.stop(),
     };
   }
@@ -160,7 +158,6 @@ async function startProvider(options: RotationSoakOptions): Promise<SoakProvider
     issue: () => oauth.issueRefreshToken('basic'),
     introspect: (token) => oauth.introspect(token),
     reuse: () => ({ inside: 0, outside: oauth.counters.refreshTokenReuse }),
-    resetCounters: () => oauth.resetCounters(),
     stop: () => oauth.stop(),
   };
 }
@@ -254,9 +251,9 @@ export async function runRotationSoak(options: RotationSoakOptions): Promise<Rot
       ids.push(...made);
     }
     log(`registered ${ids.length} credentials`);
-    provider.resetCounters();
+    // The record and the provider's counters keep what happened during registration (a refresh
+    // may already run): a chain of refresh tokens starts at registration.
     proxy.resetStats();
-    proxy.clearPresentations();
     await proxy.set({ mode: 'pass', ...options.faults });
     if (options.cpuNeighbour) neighbour = startCpuNeighbour();
 
