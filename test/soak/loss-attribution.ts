@@ -69,7 +69,9 @@ export function attributeLoss(
     return unexplained(`reauth_required with ${reauth.data.code}`);
   const failed = lost.events.slice(0, reauthAt).findLast((e) => e.type === 'refresh.failed');
   const messages = `${reauth.data.message ?? ''} ${failed?.data.message ?? ''}`;
-  const kill = kills.find((k) => messages.includes(k.workerId));
+  // Whole `host:pid` names only: `host:42` must not match inside `host:420`.
+  const named = new Set(messages.match(/[\w.-]+:\d+/g) ?? []);
+  const kill = kills.find((k) => named.has(k.workerId));
   if (!kill) return unexplained('its attempt record names no killed worker');
   const rotation = lastRotation(lost.initialToken, record);
   if (!rotation) return unexplained('the proxy saw no rotation of its refresh tokens');

@@ -36,7 +36,7 @@ const record = (lost: Partial<Presentation>, after: Presentation[] = []) =>
       ],
     ],
   ]);
-const message = `answer to the attempt of ${KILLED} at 00:00:09 was lost`;
+const message = `the refresh token was consumed by the request sent at 2026-12-02T00:00:09.000Z by worker ${KILLED}, whose answer was lost`;
 
 describe('soak loss attribution', () => {
   it('follows the chain through delivered answers to the last rotation', () => {
@@ -63,6 +63,7 @@ describe('soak loss attribution', () => {
     const cases: [LostCredential, Map<string, Presentation[]>, RegExp][] = [
       [lostWith('INVALID_GRANT', message), record({}), /INVALID_GRANT/],
       [lostWith('REFRESH_TOKEN_LOST', 'lost by host-1:7'), record({}), /names no killed worker/],
+      [lostWith('REFRESH_TOKEN_LOST', 'lost by worker host-1:42420'), record({}), /names no killed worker/],
       [lostWith('REFRESH_TOKEN_LOST', message), record({ worker: 'host-1:1' }), /not host-1:4242/],
       [lostWith('REFRESH_TOKEN_LOST', message), record({ at: 11_000 }), /after the worker was killed/],
       [
