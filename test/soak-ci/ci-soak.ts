@@ -1,4 +1,9 @@
-import type { RotationSoakOptions } from '../soak/rotation-soak.js';
+import {
+  historyLine,
+  type RotationSoakOptions,
+  type RotationSoakResult,
+  summaryLine,
+} from '../soak/rotation-soak.js';
 
 /**
  * The CI soaks' shared shape: 150 credentials with 15 s access tokens, 90 s of faults on a 2-core
@@ -43,3 +48,11 @@ export const soakLog = (label: string) => {
   return (line: string) =>
     process.stdout.write(`[${label} +${((Date.now() - started) / 1000).toFixed(1)}s] ${line}\n`);
 };
+
+/** Prints the one-line figures, then the histories of a few lost credentials and a few bad tokens. */
+export function printSoak(label: string, r: RotationSoakResult): void {
+  process.stdout.write(`${summaryLine(label, r)}\n`);
+  for (const lost of r.lost.slice(0, 5))
+    process.stdout.write(`[${label}] lost ${lost.id} (${lost.state}): ${historyLine(lost.events)}\n`);
+  for (const bad of r.badTokens.slice(0, 5)) process.stdout.write(`[${label}] bad token: ${bad}\n`);
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { historyLine, runRotationSoak, summaryLine } from '../soak/rotation-soak.js';
-import { CI_FAULTS, CI_SOAK, CI_SOAK_TIMEOUT_MS, soakLog } from './ci-soak.js';
+import { runRotationSoak } from '../soak/rotation-soak.js';
+import { CI_FAULTS, CI_SOAK, CI_SOAK_TIMEOUT_MS, printSoak, soakLog } from './ci-soak.js';
 
 const GRACE_SECONDS = 30;
 
@@ -23,10 +23,7 @@ describe('rotation soak (b): grace-period provider, lost answers, worker SIGKILL
         workerKills: true,
         log: soakLog('soak-grace'),
       });
-      process.stdout.write(`${summaryLine('soak-grace', r)}\n`);
-      for (const lost of r.lost.slice(0, 5))
-        process.stdout.write(`[soak-grace] lost ${lost.id} (${lost.state}): ${historyLine(lost.events)}\n`);
-      for (const bad of r.badTokens.slice(0, 5)) process.stdout.write(`[soak-grace] bad token: ${bad}\n`);
+      printSoak('soak-grace', r);
 
       expect(r.kills.length).toBeGreaterThanOrEqual(3);
       expect(r.redisKills).toBe(1);

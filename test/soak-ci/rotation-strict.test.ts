@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { historyLine, runRotationSoak, summaryLine } from '../soak/rotation-soak.js';
-import { CI_FAULTS, CI_SOAK, CI_SOAK_TIMEOUT_MS, soakLog } from './ci-soak.js';
+import { runRotationSoak } from '../soak/rotation-soak.js';
+import { CI_FAULTS, CI_SOAK, CI_SOAK_TIMEOUT_MS, printSoak, soakLog } from './ci-soak.js';
 
 /**
  * Soak (a): a strict rotating provider (oidc-provider: reuse of a rotated refresh token revokes
@@ -21,10 +21,7 @@ describe('rotation soak (a): strict provider, late answers, Redis and api restar
         workerKills: false,
         log: soakLog('soak-strict'),
       });
-      process.stdout.write(`${summaryLine('soak-strict', r)}\n`);
-      for (const lost of r.lost.slice(0, 5))
-        process.stdout.write(`[soak-strict] lost ${lost.id} (${lost.state}): ${historyLine(lost.events)}\n`);
-      for (const bad of r.badTokens.slice(0, 5)) process.stdout.write(`[soak-strict] bad token: ${bad}\n`);
+      printSoak('soak-strict', r);
 
       expect(r.redisKills).toBe(1);
       expect(r.apiRestarts).toBe(1);

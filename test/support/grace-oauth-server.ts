@@ -15,7 +15,13 @@
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { IntrospectionResult, IssuedTokens, OAuthClientCredentials } from './oauth-server.js';
+import {
+  closeServer,
+  type IntrospectionResult,
+  type IssuedTokens,
+  listen,
+  type OAuthClientCredentials,
+} from './oauth-server.js';
 
 export interface StartGraceOAuthServerOptions {
   /** Window after a refresh token's first use during which it may be presented again (default 30). */
@@ -267,13 +273,7 @@ export async function startGraceOAuthServer(
       else res.destroy();
     });
   });
-  const port = await new Promise<number>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      resolve(typeof address === 'object' && address ? address.port : 0);
-    });
-  });
+  const port = await listen(server);
   issuer = `http://127.0.0.1:${port}`;
 
   let stopped: Promise<void> | undefined;
@@ -306,10 +306,7 @@ export async function startGraceOAuthServer(
       counters = emptyCounters();
     },
     stop() {
-      stopped ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      stopped ??= closeServer(server);
       return stopped;
     },
   };
