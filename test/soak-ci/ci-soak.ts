@@ -1,3 +1,4 @@
+import { lastRotation } from '../soak/loss-attribution.js';
 import {
   historyLine,
   type RotationSoakOptions,
@@ -52,6 +53,20 @@ export const soakLog = (label: string) => {
 /** Prints the one-line figures, then the histories of a few lost credentials and a few bad tokens. */
 export function printSoak(label: string, r: RotationSoakResult): void {
   process.stdout.write(`${summaryLine(label, r)}\n`);
+  if (r.lost.length > 0) {
+    // What the proxy saw of each lost credential's last rotation: whose answer went where.
+    const causes = new Map<string, number>();
+    for (const lost of r.lost) {
+      const p = lastRotation(lost.initialToken, r.record)?.presentation;
+      const cause = p
+        ? `${p.fault ?? 'plain'} answer ${p.delivered ? 'delivered' : 'not delivered'}`
+        : 'no rotation seen';
+      causes.set(cause, (causes.get(cause) ?? 0) + 1);
+    }
+    process.stdout.write(
+      `[${label}] last rotation of the lost credentials: ${[...causes].map(([c, n]) => `${n} ${c}`).join(', ')}\n`,
+    );
+  }
   for (const lost of r.lost.slice(0, 5))
     process.stdout.write(`[${label}] lost ${lost.id} (${lost.state}): ${historyLine(lost.events)}\n`);
   for (const bad of r.badTokens.slice(0, 5)) process.stdout.write(`[${label}] bad token: ${bad}\n`);
