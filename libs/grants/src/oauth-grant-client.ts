@@ -2,7 +2,6 @@ import * as oidc from 'openid-client';
 import { type GrantFailure, type GrantSettings, parseRetryAfter } from '#core';
 import {
   type CredentialSecrets,
-  type CredentialTokenReader,
   type GrantClient,
   GrantConfigurationError,
   GrantError,
@@ -13,17 +12,15 @@ import {
 import { signJwt } from './jwt-template.js';
 import { limitedFetch, ResponseTooLargeError } from './limited-fetch.js';
 import { importSigningKey } from './signing-key.js';
-import { readSourceToken } from './token-source.js';
+import { readSourceToken, type TokenSources } from './token-source.js';
 
 export const JWT_BEARER_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 export const TOKEN_EXCHANGE_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 
-export interface OAuthGrantClientOptions {
+export interface OAuthGrantClientOptions extends TokenSources {
   now?: () => number;
   /** Passed to every request; the outbound URL policy plugs in here. */
   fetch?: typeof fetch;
-  /** Reads another credential's token: `oauth2.token_exchange` with a subject credential. */
-  tokens?: CredentialTokenReader;
 }
 
 /** Performs OAuth grants at a token endpoint with openid-client. */
@@ -61,7 +58,7 @@ export class OAuthGrantClient implements GrantClient {
         case 'oauth2.token_exchange': {
           const exchange = request.grant.tokenExchange;
           if (!exchange) throw new GrantConfigurationError('token exchange settings are missing');
-          params.subject_token = await readSourceToken(exchange.subject, request, this.options.tokens);
+          params.subject_token = await readSourceToken(exchange.subject, request, this.options);
           params.subject_token_type = exchange.subjectTokenType;
           if (exchange.requestedTokenType) params.requested_token_type = exchange.requestedTokenType;
           response = await oidc.genericGrantRequest(config, TOKEN_EXCHANGE_GRANT_TYPE, params);

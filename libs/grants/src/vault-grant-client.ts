@@ -1,7 +1,6 @@
 import type { GrantFailure, VaultLoginSettings } from '#core';
 import { parseRetryAfter } from '#core';
 import {
-  type CredentialTokenReader,
   type GrantClient,
   GrantConfigurationError,
   GrantError,
@@ -10,14 +9,12 @@ import {
   type VaultSession,
 } from './grant-client.js';
 import { limitedFetch, ResponseTooLargeError } from './limited-fetch.js';
-import { readSourceToken } from './token-source.js';
+import { readSourceToken, type TokenSources } from './token-source.js';
 
-export interface VaultGrantClientOptions {
+export interface VaultGrantClientOptions extends TokenSources {
   now?: () => number;
   /** The outbound fetch (URL policy); every call also gets a timeout and a size cap. */
   fetch?: typeof fetch;
-  /** Reads another credential's token when the JWT comes from a credential. */
-  tokens?: CredentialTokenReader;
 }
 
 interface VaultAuth {
@@ -79,7 +76,7 @@ export class VaultGrantClient implements GrantClient {
   }
 
   private async login(settings: VaultLoginSettings, request: GrantRequest): Promise<GrantResult> {
-    const jwt = await readSourceToken(settings.jwt, request, this.options.tokens);
+    const jwt = await readSourceToken(settings.jwt, request, this.options);
     const path = `/v1/auth/${settings.mount.split('/').map(encodeURIComponent).join('/')}/login`;
     let auth: VaultAuth;
     try {
