@@ -186,12 +186,14 @@ describe('file token sources', () => {
       });
       expect(patched.status).toBe(422);
       expect(patched.body.errors?.map((e) => e.field)).toEqual(['jwtFile']);
-      const refreshed = await client.post(`/v1/credentials/${target.body.id}/refresh`);
-      expect(refreshed.status).toBe(202);
-      await waitFor(() => capture.requests.length === 2, { timeoutMs: 15_000, message: 'the second login' });
+      // The refused PATCH changed nothing: the credential still takes its JWT from the other credential.
+      const after = await client.get<{ grant: { vault: { jwt: unknown } } }>(
+        `/v1/credentials/${target.body.id}`,
+      );
+      expect(after.body.grant.vault.jwt).toEqual({ credentialId: source.body.id });
 
-      // Only the two logins with the source credential's token ever arrived; no file content.
-      expect(capture.requests.map((r) => JSON.parse(r.body).jwt)).toEqual(['source-token', 'source-token']);
+      // Only the login with the source credential's token ever arrived; no file content.
+      expect(capture.requests.map((r) => JSON.parse(r.body).jwt)).toEqual(['source-token']);
       expect(JSON.stringify(capture.requests)).not.toContain('TK_ENCRYPTION_KEYS');
       expect(JSON.stringify(capture.requests)).not.toContain(TEST_ENCRYPTION_KEYS);
     } finally {
