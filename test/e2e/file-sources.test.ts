@@ -249,23 +249,28 @@ describe('file token sources', () => {
         jwtFile: join(allowed, 'jwt'),
       });
       expect(vault.status, JSON.stringify(vault.body)).toBe(201);
-      // Accepted for token exchange too (its refresh reads the file through the same policy).
       const exchange = await client.post<View>('/v1/credentials', {
         kind: 'oauth2.token_exchange',
         tokenEndpoint: `${capture.url}/token`,
+        clientId: 'tk-exchange',
+        clientSecret: 'tk-exchange-secret',
         subjectTokenFile: join(allowed, 'jwt'),
       });
       expect(exchange.status, JSON.stringify(exchange.body)).toBe(201);
-      await waitFor(
-        async () => {
-          const view = (await client.get<View>(`/v1/credentials/${vault.body.id}`)).body;
-          if (view.state !== 'active') throw new Error(JSON.stringify(view));
-          return true;
-        },
-        { timeoutMs: 20_000, message: 'the vault credential active' },
-      );
+      for (const id of [vault.body.id, exchange.body.id]) {
+        await waitFor(
+          async () => {
+            const view = (await client.get<View>(`/v1/credentials/${id}`)).body;
+            if (view.state !== 'active') throw new Error(JSON.stringify(view));
+            return true;
+          },
+          { timeoutMs: 20_000, message: `${id} active` },
+        );
+      }
       const login = capture.requests.find((r) => r.url === '/v1/auth/jwt/login');
       expect(JSON.parse(login?.body ?? '{}')).toEqual({ role: 'backend', jwt: INSIDE_TOKEN });
+      const token = capture.requests.find((r) => r.url === '/token');
+      expect(new URLSearchParams(token?.body).get('subject_token')).toBe(INSIDE_TOKEN);
     } finally {
       await capture.stop();
     }
