@@ -1,6 +1,7 @@
 export * from './credential-secrets.js';
 export * from './credential-service.js';
 export * from './credential-token-reader.js';
+export * from './destination-binding.js';
 export * from './errors.js';
 export * from './pool-service.js';
 export * from './queues.js';

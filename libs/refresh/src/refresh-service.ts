@@ -15,13 +15,7 @@ import {
   TokenkeeperError,
   tokenLifetime,
 } from '#core';
-import {
-  type CredentialSecrets,
-  type GrantClient,
-  GrantConfigurationError,
-  GrantError,
-  type GrantResult,
-} from '#grants';
+import { type GrantClient, GrantConfigurationError, GrantError, type GrantResult } from '#grants';
 import {
   type CredentialStore,
   type Lease,
@@ -30,6 +24,7 @@ import {
   type StoredCredential,
 } from '#store';
 import type { CredentialCipher } from './credential-secrets.js';
+import { bindsOnPersist, type StoredSecrets, verifyDestination } from './destination-binding.js';
 import type { RefreshJobData } from './queues.js';
 import type { RefreshScheduler } from './refresh-scheduler.js';
 
@@ -142,6 +137,8 @@ export class RefreshService {
     let secrets: Awaited<ReturnType<CredentialCipher['decryptSecrets']>>;
     try {
       secrets = await this.cipher.decryptSecrets(p.id, stored.secrets);
+      // Before anything is sent: the settings must be those the secrets were stored for.
+      secrets = verifyDestination(p, stored.secrets, secrets);
       grantStarted = this.now();
       result = await this.grants.execute({
         kind: p.kind,
@@ -186,8 +183,8 @@ export class RefreshService {
       events.push(newEvent('credential.recovered', at, { afterAttempts: p.failures, downtimeMs }));
     }
     // Persist first: the rotated refresh token (or a grant's new session) exists nowhere else yet.
-    const secretsChanged = rotated || result.secretsPatch !== undefined;
-    const grantSecrets = (base: CredentialSecrets) =>
+    const secretsChanged = rotated || result.secretsPatch !== undefined || bindsOnPersist(secrets);
+    const grantSecrets = (base: StoredSecrets) =>
       this.cipher.encryptSecrets(p.id, {
         ...base,
         ...result.secretsPatch,
@@ -213,7 +210,9 @@ export class RefreshService {
           if (!secretsChanged) return undefined;
           const now = await this.cipher.decryptSecrets(p.id, current.secrets);
           if (now.refreshToken !== secrets.refreshToken) return undefined;
-          return grantSecrets(now);
+          // Settings changed meanwhile were bound with their own secrets: keep nothing of the old grant.
+          if ((now.destination ?? secrets.destination) !== secrets.destination) return undefined;
+          return grantSecrets({ ...now, destination: secrets.destination });
         },
       );
     } catch (err) {

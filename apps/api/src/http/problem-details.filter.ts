@@ -2,7 +2,12 @@ import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger 
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { SecretDecryptionError } from '#common';
 import { TokenkeeperError } from '#core';
-import { CredentialNotFoundError, InvalidCredentialInputError, TokenUnavailableError } from '#refresh';
+import {
+  CredentialNotFoundError,
+  InvalidCredentialInputError,
+  TokenSourceForbiddenError,
+  TokenUnavailableError,
+} from '#refresh';
 import { InvalidCursorError, RevisionConflictError } from '#store';
 import { DeliveryInProgressError, InvalidSubscriptionInputError } from '#webhooks';
 import { type Problem, problem } from './problem.js';
@@ -51,6 +56,12 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     if (e instanceof InvalidCredentialInputError) {
       return problem(422, e.code, 'The credential cannot be used as given', {
         detail: `${e.field}: ${e.message}`,
+        errors: [{ field: e.field, message: e.message }],
+      });
+    }
+    if (e instanceof TokenSourceForbiddenError) {
+      return problem(403, e.code, 'The API key may not use another credential’s token', {
+        detail: e.message,
         errors: [{ field: e.field, message: e.message }],
       });
     }
