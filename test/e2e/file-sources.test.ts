@@ -166,14 +166,15 @@ describe('file token sources', () => {
       expect(exchange.status).toBe(422);
       expect(exchange.body.errors?.map((e) => e.field)).toEqual(['subjectTokenFile']);
 
-      // PATCH a credential that takes its JWT from another credential over to a file.
-      const source = await client.post<View>('/v1/credentials', {
+      // PATCH a credential (set up by an admin) that takes its JWT from another credential over to a file.
+      const admin = apiClient(plainApi.url!);
+      const source = await admin.post<View>('/v1/credentials', {
         kind: 'static',
         accessToken: 'source-token',
         expiresIn: 3600,
       });
       expect(source.status, JSON.stringify(source.body)).toBe(201);
-      const target = await client.post<View>('/v1/credentials', {
+      const target = await admin.post<View>('/v1/credentials', {
         kind: 'vault.jwt_login',
         vaultAddr: capture.url,
         role: 'x',
