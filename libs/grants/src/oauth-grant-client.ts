@@ -3,7 +3,6 @@ import { createUnpolicedOutboundFetch } from '#common';
 import { type GrantFailure, type GrantSettings, parseRetryAfter } from '#core';
 import {
   type CredentialSecrets,
-  type CredentialTokenReader,
   type GrantClient,
   GrantConfigurationError,
   GrantError,
@@ -16,20 +15,18 @@ import { signJwt } from './jwt-template.js';
 import { exchangeFacts, type GrantExchange, limitedFetch, ResponseTooLargeError } from './limited-fetch.js';
 import { outboundRefusal } from './outbound-refusal.js';
 import { importSigningKey } from './signing-key.js';
-import { readSourceToken } from './token-source.js';
+import { readSourceToken, type TokenSources } from './token-source.js';
 
 export const JWT_BEARER_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 export const TOKEN_EXCHANGE_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 
-export interface OAuthGrantClientOptions {
+export interface OAuthGrantClientOptions extends TokenSources {
   now?: () => number;
   /**
    * Passed to every request; the outbound URL policy plugs in here. Default: the outbound fetch
    * without a policy (createUnpolicedOutboundFetch), so failures still say whether they were sent.
    */
   fetch?: typeof fetch;
-  /** Reads another credential's token: `oauth2.token_exchange` with a subject credential. */
-  tokens?: CredentialTokenReader;
 }
 
 /** Performs OAuth grants at a token endpoint with openid-client. */
@@ -68,7 +65,7 @@ export class OAuthGrantClient implements GrantClient {
         case 'oauth2.token_exchange': {
           const exchange = request.grant.tokenExchange;
           if (!exchange) throw new GrantConfigurationError('token exchange settings are missing');
-          params.subject_token = await readSourceToken(exchange.subject, request, this.options.tokens);
+          params.subject_token = await readSourceToken(exchange.subject, request, this.options);
           params.subject_token_type = exchange.subjectTokenType;
           if (exchange.requestedTokenType) params.requested_token_type = exchange.requestedTokenType;
           response = await oidc.genericGrantRequest(config, TOKEN_EXCHANGE_GRANT_TYPE, params);

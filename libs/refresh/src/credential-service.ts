@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { FileSourcePolicy } from '#common';
 import {
   type CredentialKind,
   type CredentialProjection,
@@ -68,6 +69,8 @@ export interface CredentialServiceOptions {
   now?: () => number;
   random?: () => number;
   fetch?: typeof fetch;
+  /** Directories `jwtFile` / `subjectTokenFile` may name; without it file sources are refused. */
+  fileSources?: FileSourcePolicy;
 }
 
 /** Registering, changing and removing credentials. Every change is an event. */
@@ -291,6 +294,7 @@ export class CredentialService {
     return buildGrantSettings(kind, input, current, {
       grantTimeoutMs: this.options.grantTimeoutMs,
       ...(this.options.fetch ? { fetch: this.options.fetch } : {}),
+      ...(this.options.fileSources ? { fileSources: this.options.fileSources } : {}),
     });
   }
 
