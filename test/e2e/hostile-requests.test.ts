@@ -466,6 +466,11 @@ describe('hostile requests', () => {
         if (label === 'deepClaims') expect(res.status, res.text).toBe(400);
         if (label === 'fileSources' && /"(?:\.\.|\.\/jwt|\.\.\/[^"]*)"/.test(body))
           expect(res.status).toBe(400);
+        // No TK_FILE_SOURCE_DIRS here: every file source is refused with a 4xx, whatever its path.
+        if (/"(?:jwtFile|subjectTokenFile)"\s*:/.test(body)) {
+          expect(res.status, res.text).toBeGreaterThanOrEqual(400);
+          expect(res.status, res.text).toBeLessThan(500);
+        }
       }
     }
     for (const minTtl of ['86400', '86401', '1e309', '99999999999999999999']) {
