@@ -121,11 +121,14 @@ export class OAuthGrantClient implements GrantClient {
       issuer: grant.issuer ?? endpoint.origin,
       token_endpoint: endpoint.href,
     };
+    // openid-client needs a client id for every request; without one the refresh fails visibly.
+    if (!grant.clientId)
+      throw new GrantConfigurationError('the credential has no clientId: PATCH it with the OAuth client id');
     if (requiresClientSecret(grant.clientAuth) && !secrets.clientSecret) {
       throw new GrantConfigurationError(`client authentication ${grant.clientAuth} needs a client secret`);
     }
     const auth = await clientAuthentication(grant, secrets);
-    const config = new oidc.Configuration(server, grant.clientId ?? '', undefined, auth);
+    const config = new oidc.Configuration(server, grant.clientId, undefined, auth);
     if (endpoint.protocol === 'http:') oidc.allowInsecureRequests(config);
     // openid-client's own timeout is the hard deadline too; limitedFetch defers its abort past
     // pending I/O like its own, and the outbound fetch enforces the connect (soft) timeout.
