@@ -11,6 +11,7 @@ import {
   describeDestination,
   InvalidCredentialInputError,
   queuePrefix,
+  ReEncryption,
   type RefreshJobData,
   RefreshScheduler,
   RefreshService,
@@ -167,6 +168,24 @@ describe('destination binding against a Redis writer', () => {
     expect(grants.requests.length).toBe(sent);
   });
 
+  it('re-encryption binds a legacy ciphertext, so a later edit in Redis is refused', async () => {
+    const p = await credentials.register({
+      namespace: 'default',
+      kind: 'oauth2.refresh_token',
+      tokenEndpoint: 'https://as.example/token',
+      clientId: 'app',
+      refreshToken: 'rt-0',
+      clientSecret: 'cs',
+    });
+    // What a release before destination binding stored.
+    const { destination: _d, ...legacy } = await storedSecrets(p.id);
+    await conn.hset(keys.credential(p.id), 's', await cipher.encryptSecrets(p.id, legacy));
+    const ring = KeyRing.parse(`test2:${Buffer.alloc(32, 9).toString('base64url')},${TEST_ENCRYPTION_KEYS}`);
+    await new ReEncryption(conn, store, ring).run();
+    const rotated = new CredentialCipher(ring);
+    const after = await rotated.decryptSecrets(p.id, (await conn.hget(keys.credential(p.id), 's'))!);
+    expect(after).toEqual({ ...legacy, destination: describeDestination(p.kind, p.grant) });
+  });
   it('every bound field an owner changes by PATCH is accepted as the request states it', async () => {
     const { privateKey } = await generateKeyPair('ES256', { extractable: true });
     const key = JSON.stringify(await exportJWK(privateKey));
