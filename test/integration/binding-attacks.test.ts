@@ -168,6 +168,31 @@ describe('destination binding against a Redis writer', () => {
     expect(grants.requests.length).toBe(sent);
   });
 
+  it('a PATCH of secrets alone does not keep a Vault session for an address changed in Redis', async () => {
+    const s = await source();
+    const p = await credentials.register({
+      namespace: 'default',
+      kind: 'vault.jwt_login',
+      vaultAddr: 'https://vault.example',
+      role: 'r',
+      jwtCredentialId: s.id,
+      canReadTokens: true,
+    });
+    // A login happened: the session is stored with the binding.
+    const session = { clientToken: 'hvs.session', loginAt: Date.now(), renewable: true, leaseSeconds: 3600 };
+    const bound = { ...(await storedSecrets(p.id)), vaultSession: session };
+    await conn.hset(keys.credential(p.id), 's', await cipher.encryptSecrets(p.id, bound));
+    await tamper(p.id, (x) => {
+      x.grant.vault!.address = 'https://attacker.example';
+    });
+    // No grant field in the request, so nothing would have dropped the session.
+    const err = await errorOf(
+      credentials.update('default', p.id, { refreshToken: 'x', canReadTokens: true }),
+    );
+    expect((err as InvalidCredentialInputError).field).toBe('vaultAddr');
+    expect(await storedSecrets(p.id)).toEqual(bound);
+  });
+
   it('re-encryption binds a legacy ciphertext, so a later edit in Redis is refused', async () => {
     const p = await credentials.register({
       namespace: 'default',
