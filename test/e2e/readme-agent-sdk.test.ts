@@ -2,22 +2,12 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type OAuthServer, startOAuthServer } from '../support/oauth-server.js';
 import { type AppProcess, apiClient, startApp, TEST_ADMIN_KEY } from '../support/processes.js';
 import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
 import { waitFor } from '../support/wait.js';
-
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-/** The shell commands between `<!-- name:start -->` and `<!-- name:end -->` of the README, as written. */
-function readmeSection(name: string): string {
-  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-  const section = new RegExp(`<!-- ${name}:start -->([\\s\\S]*?)<!-- ${name}:end -->`).exec(readme)?.[1];
-  if (!section) throw new Error(`README has no ${name} section`);
-  return [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]).join('\n');
-}
+import { ROOT, readmeSection } from './readme-sections.js';
 
 /**
  * The README's agent and SDK sections, run as a new user pastes them after the walk-through
