@@ -3,20 +3,10 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:f
 import net from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../support/net.js';
 import { waitFor } from '../support/wait.js';
-
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-/** The shell commands between the walkthrough markers of the README, as a new user would paste them. */
-function walkthroughScript(): string {
-  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-  const section = /<!-- walkthrough:start -->([\s\S]*?)<!-- walkthrough:end -->/.exec(readme)?.[1];
-  if (!section) throw new Error('README has no walkthrough section');
-  return [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]).join('\n');
-}
+import { ROOT, readmeSection } from './readme-sections.js';
 
 /**
  * Issue 2, acceptance 8: `npm start` (its launcher, on the build the test setup made) brings the
@@ -152,7 +142,7 @@ describe('README quick start and walk-through', () => {
   });
 
   it('runs the walk-through as written', async () => {
-    const script = walkthroughScript()
+    const script = readmeSection('walkthrough')
       .replaceAll('localhost:8080', `127.0.0.1:${apiPort}`)
       .replaceAll('127.0.0.1:9090', `127.0.0.1:${providerPort}`)
       .replaceAll('/tmp/tk-cred.json', join(home, 'cred.json'))

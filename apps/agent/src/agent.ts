@@ -1,14 +1,14 @@
 import type { Logger } from 'pino';
+import { abortableSleep, fullJitterDelay, TokenkeeperApiClient } from '#client';
 import type { AgentConfig } from './config/agent-config.js';
+import { assertHeaderValue } from './http/header-value.js';
 import { outboundPolicy } from './http/outbound.js';
 import { SecretRedactor } from './http/secret-redactor.js';
 import { createSink } from './sinks/create-sink.js';
 import type { Sink } from './sinks/sink.js';
 import type { TokenSnapshot } from './sinks/token-snapshot.js';
-import { fullJitterDelay } from './watch/backoff.js';
 import { CredentialWatcher } from './watch/credential-watcher.js';
 import { EventStream } from './watch/event-stream.js';
-import { TokenkeeperApi } from './watch/tokenkeeper-api.js';
 
 const SINK_RETRY_BASE_MS = 1000;
 const SINK_RETRY_CAP_MS = 30_000;
@@ -43,7 +43,7 @@ export interface AgentHealth {
 
 /** Watches the configured credentials and runs every sink at start-up and on each new token. */
 export class Agent {
-  private readonly api: TokenkeeperApi;
+  private readonly api: TokenkeeperApiClient;
   private readonly watchers = new Map<string, CredentialWatcher>();
   private readonly tokens = new Map<string, TokenSnapshot>();
   /** The token each credential had before its current one: a sink may still fail with it. */
@@ -59,7 +59,12 @@ export class Agent {
     private readonly logger: Logger,
     private readonly now: () => number = Date.now,
   ) {
-    this.api = new TokenkeeperApi(config.api.url, config.api.apiKey, config.api.timeoutMs);
+    // The operator's own API, so not under the outbound policy of the sinks.
+    this.api = new TokenkeeperApiClient({
+      baseUrl: config.api.url,
+      apiKey: assertHeaderValue(config.api.apiKey, 'api.apiKey'),
+      timeoutMs: config.api.timeoutMs,
+    });
     this.redactor = new SecretRedactor(configuredSecrets(config), () => [
       ...[...this.tokens.values()].map((t) => t.accessToken),
       ...this.previousTokens.values(),
@@ -134,7 +139,7 @@ export class Agent {
               );
               return;
             }
-            await new Promise((r) => setTimeout(r, Math.max(250, fullJitterDelay(attempt, 1000, 5000))));
+            await abortableSleep(Math.max(250, fullJitterDelay(attempt, 1000, 5000)), signal);
           }
         }
       }),

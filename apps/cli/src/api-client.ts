@@ -1,22 +1,35 @@
+import {
+  type ApiResponse,
+  type Query,
+  TokenkeeperApiClient,
+  TokenkeeperApiError,
+  TokenkeeperUnreachableError,
+} from '#client';
 import type { Connection } from './cli-config.js';
 import { CliError, problemError } from './cli-error.js';
 import { ExitCode } from './exit-codes.js';
 
-export interface ApiResponse<T> {
-  status: number;
-  headers: Headers;
-  body: T;
-}
+export type { ApiResponse, Query };
 
-export type Query = Record<string, string | number | undefined | (string | undefined)[]>;
-
-/** A small JSON client for the tokenkeeper API that turns every failure into a CliError. */
+/**
+ * The SDK's API client, with every failure turned into a CliError (a message, the problem's
+ * fields, a hint and an exit code) for the command that was running (`what`).
+ */
 export class ApiClient {
+  private readonly api: TokenkeeperApiClient;
+
   constructor(
     readonly connection: Connection,
-    private readonly timeoutMs = 60_000,
-    private readonly fetchImpl: typeof fetch = fetch,
-  ) {}
+    timeoutMs = 60_000,
+    fetchImpl: typeof fetch = fetch,
+  ) {
+    this.api = new TokenkeeperApiClient({
+      baseUrl: connection.url,
+      apiKey: connection.apiKey,
+      timeoutMs,
+      fetch: fetchImpl,
+    });
+  }
 
   get<T>(path: string, query?: Query, what = 'read this'): Promise<T> {
     return this.request<T>('GET', path, { query, what }).then((r) => r.body);
@@ -34,69 +47,32 @@ export class ApiClient {
     return this.request<void>('DELETE', path, { what }).then(() => undefined);
   }
 
-  url(path: string, query?: Query): string {
-    const url = new URL(`${this.connection.url}${path}`);
-    for (const [key, value] of Object.entries(query ?? {})) {
-      for (const v of Array.isArray(value) ? value : [value]) {
-        if (v !== undefined && v !== '') url.searchParams.append(key, String(v));
-      }
-    }
-    return url.toString();
-  }
-
-  headers(extra: Record<string, string> = {}): Record<string, string> {
-    return {
-      accept: 'application/json, application/problem+json',
-      ...(this.connection.apiKey ? { authorization: `Bearer ${this.connection.apiKey}` } : {}),
-      ...extra,
-    };
-  }
-
   async request<T>(
     method: string,
     path: string,
     opts: { query?: Query | undefined; body?: unknown; what: string; signal?: AbortSignal },
   ): Promise<ApiResponse<T>> {
-    const url = this.url(path, opts.query);
-    let res: Response;
     try {
-      res = await this.fetchImpl(url, {
-        method,
-        headers: this.headers(opts.body !== undefined ? { 'content-type': 'application/json' } : {}),
-        ...(opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}),
-        signal: opts.signal ?? AbortSignal.timeout(this.timeoutMs),
-      });
+      return await this.api.request<T>(method, path, opts);
     } catch (err) {
-      throw unreachable(this.connection, err);
+      if (err instanceof TokenkeeperUnreachableError) throw unreachable(this.connection, err.reason);
+      if (err instanceof TokenkeeperApiError && err.code === 'UNEXPECTED_RESPONSE' && err.status < 300)
+        throw new CliError(
+          `the API answered ${method} ${path} with something that is not JSON`,
+          ExitCode.Api,
+          {
+            hint: `check that ${this.connection.url} is a tokenkeeper API`,
+          },
+        );
+      if (err instanceof TokenkeeperApiError)
+        throw problemError(err.status, err.problem ?? { title: `HTTP ${err.status}` }, opts.what);
+      throw err;
     }
-    const text = await res.text();
-    let body: unknown;
-    try {
-      body = text ? JSON.parse(text) : undefined;
-    } catch {
-      body = undefined;
-    }
-    if (!res.ok) {
-      throw problemError(
-        res.status,
-        body ?? { title: `HTTP ${res.status}`, detail: text.slice(0, 200) },
-        opts.what,
-      );
-    }
-    if (text && body === undefined) {
-      throw new CliError(`the API answered ${method} ${path} with something that is not JSON`, ExitCode.Api, {
-        hint: `check that ${this.connection.url} is a tokenkeeper API`,
-      });
-    }
-    return { status: res.status, headers: res.headers, body: body as T };
   }
 }
 
-/** The API could not be reached at all. */
-export function unreachable(connection: Connection, err: unknown): CliError {
-  const e = err as Error & { cause?: { code?: string; message?: string } };
-  const reason =
-    e.name === 'TimeoutError' ? 'timed out' : (e.cause?.code ?? e.cause?.message ?? e.message ?? String(err));
+/** The API could not be reached at all (`reason`: `ECONNREFUSED`, `no answer within … ms`, …). */
+export function unreachable(connection: Connection, reason: string): CliError {
   const from =
     connection.source.url === 'env'
       ? 'TOKENKEEPER_URL'

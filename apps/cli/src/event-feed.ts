@@ -1,3 +1,4 @@
+import { abortableSleep } from '#client';
 import type { ApiClient } from './api-client.js';
 import { CliError } from './cli-error.js';
 import { formatExpiry } from './format.js';
@@ -82,7 +83,7 @@ export async function* tailEvents(client: ApiClient, o: TailOptions): AsyncGener
     if (next !== undefined) after = next;
     if (page.items.length > 0 && advanced) continue;
     if (!o.follow) return;
-    await sleep(o.intervalMs, o.signal);
+    await abortableSleep(o.intervalMs, o.signal);
   }
 }
 
@@ -100,18 +101,6 @@ function historyPage(
       signal: AbortSignal.any([signal, AbortSignal.timeout(60_000)]),
     })
     .then((r) => r.body);
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 /** One line per event: time, credential, type and the facts that matter for the type. */

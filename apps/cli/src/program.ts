@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { CliContext, type CliIo } from './cli-context.js';
 import { CliError } from './cli-error.js';
+import { registerAgentCommands } from './commands/agent.js';
 import { registerCredsCommands } from './commands/creds.js';
 import { registerEventsCommands } from './commands/events.js';
 import { registerImportCommands } from './commands/import.js';
@@ -18,7 +19,7 @@ const ENV_HELP = `Environment:
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('tokenkeeper')
-    .description('Command line for tokenkeeper: credentials, tokens, events, imports, API keys')
+    .description('Command line for tokenkeeper: credentials, tokens, events, imports, API keys, the agent')
     .version(CLI_VERSION, '-V, --version')
     .option('--json', 'machine-readable JSON output')
     .showHelpAfterError('(run with --help for usage)')
@@ -34,6 +35,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerEventsCommands(program, ctx);
   registerImportCommands(program, ctx);
   registerKeysCommands(program, ctx);
+  registerAgentCommands(program, ctx);
   // Subcommands inherit output, exit override and help-after-error.
   for (const cmd of allCommands(program)) {
     cmd.exitOverride().showHelpAfterError('(run with --help for usage)');

@@ -47,12 +47,20 @@ export class TokenUnavailableError extends TokenkeeperClientError {
  * configuration changes. `code` is the service's problem code when it sent one.
  */
 export class TokenkeeperApiError extends TokenkeeperClientError {
+  /** The problem body (RFC 9457) the service sent, when it sent JSON. */
+  readonly problem: Record<string, unknown> | undefined;
+  /** From the problem's `retryAfter` or the `Retry-After` header, when given. */
+  readonly retryAfterSeconds: number | undefined;
+
   constructor(
     code: string,
     readonly status: number,
     message: string,
+    extra: { problem?: Record<string, unknown>; retryAfterSeconds?: number } = {},
   ) {
     super(code, message);
+    this.problem = extra.problem;
+    this.retryAfterSeconds = extra.retryAfterSeconds;
   }
 }
 

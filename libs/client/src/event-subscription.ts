@@ -1,6 +1,7 @@
-import { TokenkeeperApiError, TokenkeeperClientError } from './errors.js';
+import { describeNetworkError, readEventStream, type TokenkeeperApiClient } from './api-client.js';
+import { TokenkeeperClientError } from './errors.js';
 import { SseParser } from './sse-parser.js';
-import { describeNetworkError, type TokenkeeperApi } from './tokenkeeper-api.js';
+import { abortableSleep } from './timing.js';
 
 /** An event of the credential's history, as the stream delivers it. Never contains a token. */
 export interface TokenkeeperEvent {
@@ -32,9 +33,8 @@ export interface SubscribeOptions {
 }
 
 export interface SubscriptionDeps {
-  api: TokenkeeperApi;
+  api: TokenkeeperApiClient;
   credentialId: string;
-  fetch: typeof fetch;
   /** Sees every event before the type filter (the provider drops its cache on `token.updated`). */
   observe: (event: TokenkeeperEvent) => void;
   /** Where errors go when the caller gave no `onError`. */
@@ -82,7 +82,7 @@ export class EventSubscription {
       if (this.stopped.signal.aborted) break;
       // A connection that delivered something resets the backoff; one that failed at once grows it.
       failures = received ? 0 : failures + 1;
-      await sleep(this.delay(failures), this.stopped.signal);
+      await abortableSleep(this.delay(failures), this.stopped.signal);
     }
   }
 
@@ -99,25 +99,11 @@ export class EventSubscription {
     };
     let received = false;
     try {
-      const res = await this.deps.fetch(
-        api.url(`/v1/events/stream?credentialId=${encodeURIComponent(credentialId)}`),
-        {
-          headers: api.headers({
-            accept: 'text/event-stream',
-            'cache-control': 'no-store',
-            ...(this.lastEventId ? { 'last-event-id': this.lastEventId } : {}),
-          }),
-          signal: connection.signal,
-        },
-      );
-      if (res.status !== 200 || !res.body) {
-        await res.body?.cancel().catch(() => undefined);
-        throw new TokenkeeperApiError(
-          res.status === 401 ? 'UNAUTHENTICATED' : res.status === 403 ? 'FORBIDDEN' : 'STREAM_REFUSED',
-          res.status,
-          `the event stream for credential ${credentialId} answered ${res.status}`,
-        );
-      }
+      const res = await api.openEventStream({
+        query: { credentialId },
+        lastEventId: this.lastEventId,
+        signal: connection.signal,
+      });
       const parser = new SseParser(
         {
           onMessage: (m) => {
@@ -130,19 +116,10 @@ export class EventSubscription {
         },
         this.lastEventId,
       );
-      const decoder = new TextDecoder();
-      const reader = res.body.getReader();
-      try {
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) break;
-          received = true;
-          touch();
-          parser.push(decoder.decode(value, { stream: true }));
-        }
-      } finally {
-        reader.releaseLock();
-      }
+      received = await readEventStream(res, parser, () => {
+        received = true;
+        touch();
+      });
       return received;
     } catch (err) {
       if (this.stopped.signal.aborted) return received;
@@ -227,17 +204,4 @@ export class EventSubscription {
     const d = Math.min(max, initial * 2 ** Math.min(failures, 20));
     return d / 2 + Math.random() * (d / 2);
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -1,4 +1,16 @@
 export {
+  type ApiClientOptions,
+  type ApiResponse,
+  type CredentialStatus,
+  describeNetworkError,
+  type Query,
+  type ReceivedToken,
+  type RequestOptions,
+  readEventStream,
+  TokenkeeperApiClient,
+  TokenkeeperUnreachableError,
+} from './api-client.js';
+export {
   ClientClosedError,
   TokenkeeperApiError,
   TokenkeeperClientError,
@@ -7,6 +19,7 @@ export {
 } from './errors.js';
 export type { SubscribeOptions, TokenkeeperEvent } from './event-subscription.js';
 export { type SseMessage, SseParser, type SseParserHandlers } from './sse-parser.js';
+export { abortableSleep, fullJitterDelay } from './timing.js';
 export {
   createTokenProvider,
   type GetTokenOptions,

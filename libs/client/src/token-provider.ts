@@ -1,3 +1,4 @@
+import { type ReceivedToken, TokenkeeperApiClient } from './api-client.js';
 import {
   ClientClosedError,
   TokenkeeperApiError,
@@ -5,7 +6,6 @@ import {
   TokenUnavailableError,
 } from './errors.js';
 import { EventSubscription, type SubscribeOptions, type TokenkeeperEvent } from './event-subscription.js';
-import { type ReceivedToken, TokenkeeperApi } from './tokenkeeper-api.js';
 
 export interface TokenProviderOptions {
   /** Where tokenkeeper's API listens, e.g. `https://tokenkeeper.internal:8080`. */
@@ -116,14 +116,12 @@ export function createTokenProvider(options: TokenProviderOptions): TokenProvide
   const now = options.now ?? Date.now;
   const onWarning = options.onWarning ?? ((w: TokenWarning) => console.warn(`[tokenkeeper] ${w.message}`));
   const closed = new AbortController();
-  const api = new TokenkeeperApi({
+  const api = new TokenkeeperApiClient({
     baseUrl,
     apiKey: options.apiKey,
-    credentialId,
     fetch: (input, init) => fetchImpl(input, init),
     now,
-    requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
-    closed: closed.signal,
+    timeoutMs: options.requestTimeoutMs ?? 30_000,
   });
 
   let cache: CachedToken | undefined;
@@ -199,7 +197,11 @@ export function createTokenProvider(options: TokenProviderOptions): TokenProvide
     try {
       // One second more than needed: `expiresIn` comes rounded down, and without the margin a token
       // the service still finds long enough would look too short here and be asked for again.
-      const t = remember(await api.getToken(Math.ceil(minTtlSeconds) + 1));
+      const t = remember(
+        await api.credentialToken(credentialId, Math.ceil(minTtlSeconds) + 1, {
+          signal: closed.signal,
+        }),
+      );
       failures = 0;
       quietUntil = 0;
       lastFailure = undefined;
@@ -245,7 +247,7 @@ export function createTokenProvider(options: TokenProviderOptions): TokenProvide
     let pending = invalidations.get(version);
     if (!pending) {
       pending = api
-        .invalidate(version)
+        .invalidateToken(credentialId, version, { signal: closed.signal })
         .then((t) => view(remember(t), now()))
         .finally(() => invalidations.delete(version));
       invalidations.set(version, pending);
@@ -299,7 +301,6 @@ export function createTokenProvider(options: TokenProviderOptions): TokenProvide
       {
         api,
         credentialId,
-        fetch: (input, init) => fetchImpl(input, init),
         observe: (event) => {
           if (event.type !== 'token.updated' || !cache) return;
           const version = event.data.tokenVersion;

@@ -14,7 +14,6 @@ import { SignalSink } from '../../../apps/agent/src/sinks/signal-sink.js';
 import type { SinkContext } from '../../../apps/agent/src/sinks/sink.js';
 import type { RenderInput, TokenSnapshot } from '../../../apps/agent/src/sinks/token-snapshot.js';
 import { nextPollDelay } from '../../../apps/agent/src/watch/credential-watcher.js';
-import { SseParser } from '../../../apps/agent/src/watch/event-stream.js';
 
 const token: TokenSnapshot = {
   credentialId: 'cred_aaaaaaaaaaaa',
@@ -375,15 +374,6 @@ describe('signal sink', () => {
 });
 
 describe('watching', () => {
-  it('parses server-sent events split across chunks, with comments and ids', () => {
-    const p = new SseParser();
-    expect(p.feed(': heartbeat\n\nid: 5-0\nevent: token.upd')).toEqual([]);
-    expect(p.feed('ated\ndata: {"credentialId":"c1"}\n\n')).toEqual([
-      { id: '5-0', event: 'token.updated', data: '{"credentialId":"c1"}' },
-    ]);
-    expect(p.feed('data: a\r\ndata: b\r\n\r\n')).toEqual([{ id: '5-0', event: 'message', data: 'a\nb' }]);
-  });
-
   it('polls just after the scheduled refresh, before the token runs short, and at least every interval', () => {
     const now = 1_000_000;
     const status = {

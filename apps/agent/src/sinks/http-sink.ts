@@ -1,7 +1,7 @@
+import { abortableSleep, fullJitterDelay } from '#client';
 import type { HttpSinkConfig } from '../config/agent-config.js';
 import { assertHeaderValue } from '../http/header-value.js';
 import { describeRefusal, outboundFetch, policyRefusal } from '../http/outbound.js';
-import { fullJitterDelay } from '../watch/backoff.js';
 import type { Sink, SinkContext } from './sink.js';
 import { renderJsonTemplate, renderTemplate } from './template.js';
 import type { RenderInput } from './token-snapshot.js';
@@ -14,17 +14,6 @@ class HttpSinkError extends Error {
     super(message);
   }
 }
-
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 
 /**
  * A registrar: POSTs a JSON body built from a template (seed 000's
@@ -62,7 +51,7 @@ export class HttpSink implements Sink {
           { sink: this.name, attempt, retryInMs: delay, error: this.ctx.redactor.describe(err) },
           'registrar call failed, retrying',
         );
-        await sleep(delay, signal);
+        await abortableSleep(delay, signal);
       }
     }
   }

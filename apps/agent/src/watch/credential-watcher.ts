@@ -1,8 +1,15 @@
 import type { Logger } from 'pino';
+import {
+  abortableSleep,
+  type CredentialStatus,
+  fullJitterDelay,
+  TokenkeeperApiClient,
+  TokenkeeperApiError,
+  TokenkeeperUnreachableError,
+  TokenUnavailableError,
+} from '#client';
 import type { SecretRedactor } from '../http/secret-redactor.js';
 import type { TokenSnapshot } from '../sinks/token-snapshot.js';
-import { fullJitterDelay } from './backoff.js';
-import { ApiError, type CredentialStatus, type TokenkeeperApi } from './tokenkeeper-api.js';
 
 const MIN_DELAY_MS = 200;
 /** How long after `refreshAt` to look: the worker needs a moment to run the refresh. */
@@ -39,14 +46,14 @@ export function nextPollDelay(
  */
 export class CredentialWatcher {
   private current: TokenSnapshot | undefined;
-  private wakeUp: (() => void) | undefined;
+  private wakeUp: AbortController | undefined;
   private woken = false;
   private failures = 0;
 
   constructor(
     readonly credentialId: string,
     private readonly minTtlSeconds: number,
-    private readonly api: TokenkeeperApi,
+    private readonly api: TokenkeeperApiClient,
     private readonly pollIntervalMs: number,
     private readonly onToken: (token: TokenSnapshot) => void,
     private readonly logger: Logger,
@@ -61,19 +68,27 @@ export class CredentialWatcher {
   /** Look now (an event said something changed). */
   wake(): void {
     this.woken = true;
-    this.wakeUp?.();
+    this.wakeUp?.abort();
   }
 
-  /** One look: fetches the token when needed; returns the status. Throws ApiError. */
+  /** One look: fetches the token when needed; returns the status. Throws the API client's errors. */
   async check(signal: AbortSignal): Promise<CredentialStatus> {
-    const status = await this.api.status(this.credentialId, signal);
+    const status = await this.api.credentialStatus(this.credentialId, { signal });
     const have = this.current;
     const short = have !== undefined && have.expiresAt - this.now() < this.minTtlSeconds * 1000;
     if (
       status.tokenVersion > 0 &&
       (have === undefined || status.tokenVersion !== have.tokenVersion || short)
     ) {
-      const token = await this.api.token(this.credentialId, this.minTtlSeconds, signal);
+      const received = await this.api.credentialToken(this.credentialId, this.minTtlSeconds, { signal });
+      const token: TokenSnapshot = {
+        credentialId: this.credentialId,
+        accessToken: received.accessToken,
+        tokenType: received.tokenType,
+        tokenVersion: received.tokenVersion,
+        expiresAt: received.expiresAt,
+        ...(received.scope !== undefined ? { scope: received.scope } : {}),
+      };
       if (!have || token.tokenVersion !== have.tokenVersion) {
         this.current = token;
         this.logger.info(
@@ -108,13 +123,13 @@ export class CredentialWatcher {
       } catch (err) {
         if (signal.aborted) return;
         this.failures += 1;
-        const retryAfter = err instanceof ApiError ? err.retryAfterMs : undefined;
-        delay = Math.max(MIN_DELAY_MS, retryAfter ?? fullJitterDelay(this.failures, 1000, MAX_BACKOFF_MS));
+        const { kind, retryAfterMs } = apiFailure(err);
+        delay = Math.max(MIN_DELAY_MS, retryAfterMs ?? fullJitterDelay(this.failures, 1000, MAX_BACKOFF_MS));
         this.logger[this.failures === 1 ? 'warn' : 'debug'](
           {
             credentialId: this.credentialId,
             error: this.redactor.describe(err),
-            kind: err instanceof ApiError ? err.kind : 'internal',
+            kind,
             attempt: this.failures,
             retryInMs: delay,
           },
@@ -122,18 +137,32 @@ export class CredentialWatcher {
         );
       }
       if (this.woken) continue;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, delay);
-        const self = this;
-        function done() {
-          clearTimeout(timer);
-          signal.removeEventListener('abort', done);
-          self.wakeUp = undefined;
-          resolve();
-        }
-        this.wakeUp = done;
-        signal.addEventListener('abort', done, { once: true });
-      });
+      this.wakeUp = new AbortController();
+      await abortableSleep(delay, AbortSignal.any([signal, this.wakeUp.signal]));
+      this.wakeUp = undefined;
     }
   }
+}
+
+/** What kind of failure a look met (for the log), and how long the service asked to wait. */
+function apiFailure(err: unknown): { kind: string; retryAfterMs?: number } {
+  const retryAfter =
+    err instanceof TokenUnavailableError || err instanceof TokenkeeperApiError
+      ? err.retryAfterSeconds
+      : undefined;
+  const wait = retryAfter !== undefined && retryAfter > 0 ? { retryAfterMs: retryAfter * 1000 } : {};
+  if (err instanceof TokenkeeperUnreachableError) return { kind: 'unreachable' };
+  if (err instanceof TokenUnavailableError)
+    return { kind: err.reason === 'unreachable' ? 'unreachable' : 'unavailable', ...wait };
+  if (!(err instanceof TokenkeeperApiError)) return { kind: 'internal' };
+  const s = err.status;
+  const kind =
+    s === 401 || s === 403
+      ? 'unauthorized'
+      : s === 404
+        ? 'not_found'
+        : s >= 500 || s === 429
+          ? 'unavailable'
+          : 'bad_response';
+  return { kind, ...wait };
 }
