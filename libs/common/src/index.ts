@@ -4,3 +4,4 @@ export * from './log-context.js';
 export * from './logger.js';
 export * from './outbound-fetch.js';
 export * from './outbound-policy.js';
+export * from './worker-id.js';

@@ -5,4 +5,5 @@ export * from './error-classification.js';
 export * from './errors.js';
 export * from './events.js';
 export * from './refresh-policy.js';
+export * from './rotation.js';
 export * from './static-token.js';

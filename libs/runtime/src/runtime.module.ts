@@ -9,7 +9,7 @@ import {
 } from '@nestjs/common';
 import type { Queue } from 'bullmq';
 import { BullMQOtel } from 'bullmq-otel';
-import { type AppConfig, createOutboundFetch, KeyRing, OutboundPolicy } from '#common';
+import { type AppConfig, createLogger, createOutboundFetch, KeyRing, OutboundPolicy } from '#common';
 import { type GrantClient, GrantClientRegistry } from '#grants';
 import {
   CredentialCipher,
@@ -85,6 +85,8 @@ export class RuntimeModule {
               historyMaxLen: config.historyMaxLen,
               feedMaxLen: config.feedMaxLen,
               feedRetentionMs: config.feedRetentionMs,
+              waitReplicas: config.redisWait.replicas,
+              waitTimeoutMs: config.redisWait.timeoutMs,
             }),
         },
         {
@@ -129,13 +131,17 @@ export class RuntimeModule {
             c: CredentialCipher,
             g: GrantClient,
             sch: RefreshScheduler,
-          ) =>
-            new RefreshService(s, l, c, g, sch, {
+          ) => {
+            const refreshLogger = createLogger('refresh', config.logLevel);
+            return new RefreshService(s, l, c, g, sch, {
               policy: config.refreshPolicy,
               backoff: config.backoff,
               grantTimeoutMs: config.grantTimeoutMs,
+              grantDeadlineMs: config.grantDeadlineMs,
               leaseTtlMs: config.leaseTtlMs,
-            }),
+              onAlert: (msg, fields) => refreshLogger.warn(fields, msg),
+            });
+          },
         },
         {
           provide: CredentialService,
