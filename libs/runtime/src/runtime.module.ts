@@ -157,7 +157,10 @@ export class RuntimeModule {
           provide: TokenService,
           inject: [CredentialStore, CredentialCipher, RefreshScheduler],
           useFactory: (s: CredentialStore, c: CredentialCipher, sch: RefreshScheduler) =>
-            new TokenService(s, c, sch, { waitMs: config.tokenWaitMs }),
+            new TokenService(s, c, sch, {
+              waitMs: config.tokenWaitMs,
+              fallbackMinTtlMs: config.tokenFallbackMinTtlMs,
+            }),
         },
         {
           provide: PoolStore,
