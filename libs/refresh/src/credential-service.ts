@@ -8,6 +8,7 @@ import {
   newEvent,
   type RefreshPolicy,
   type RefreshPolicyOverrides,
+  type RotationSettings,
   resolvePolicy,
   tokenLifetime,
 } from '#core';
@@ -40,6 +41,7 @@ export interface UpdateCredentialInput extends GrantInput {
   expiresAt?: number;
   tokenType?: string;
   policy?: RefreshPolicyOverrides;
+  rotation?: RotationSettings;
 }
 
 /** Without `accessToken` the first refresh runs right away. */
@@ -94,6 +96,7 @@ export class CredentialService {
         labels: input.labels ?? {},
         grant,
         policy,
+        ...(input.rotation !== undefined ? { rotation: input.rotation } : {}),
       }),
     ];
     let tokenJwe: string | undefined;
@@ -157,7 +160,11 @@ export class CredentialService {
     const at = this.now();
     const events: NewEvent[] = [];
     const changesSettings =
-      input.name !== undefined || input.labels !== undefined || grant || input.policy !== undefined;
+      input.name !== undefined ||
+      input.labels !== undefined ||
+      grant ||
+      input.policy !== undefined ||
+      input.rotation !== undefined;
     if (changesSettings || secretsChanged.length > 0 || !importsToken) {
       events.push(
         newEvent('credential.updated', at, {
@@ -165,6 +172,7 @@ export class CredentialService {
           ...(input.labels !== undefined ? { labels: input.labels } : {}),
           ...(grant ? { grant } : {}),
           ...(input.policy !== undefined ? { policy: input.policy } : {}),
+          ...(input.rotation !== undefined ? { rotation: input.rotation } : {}),
           secretsChanged: [...secretsChanged],
         }),
       );

@@ -108,22 +108,27 @@ export class RefreshService {
   private readonly inFlight = new Map<Promise<RefreshOutcome>, RunState>();
 
   run(job: RefreshJobData): Promise<RefreshOutcome> {
-    const state: RunState = { holdsResult: false };
+    const state: RunState = { sending: false, holdsResult: false };
     const running = this.runOnce(job, state);
     this.inFlight.set(running, state);
     void running.finally(() => this.inFlight.delete(running)).catch(() => undefined);
     return running;
   }
 
-  /** Whether a refresh of this process holds a successful grant it has not stored yet. */
+  /**
+   * Whether a refresh of this process holds a successful grant it has not stored yet, or waits for
+   * the answer to a request it sent (bounded by the grant deadline): exiting now could lose a
+   * rotated refresh token.
+   */
   holdsGrantResults(): boolean {
-    for (const state of this.inFlight.values()) if (state.holdsResult) return true;
+    for (const state of this.inFlight.values()) if (mustFinish(state)) return true;
     return false;
   }
 
   /**
    * Resolves once every refresh under way has finished, or after `timeoutMs` — except that a
-   * refresh holding a successful grant is always waited for: its rotated secrets exist nowhere else.
+   * refresh holding a successful grant (or waiting for the answer to its request, at most the grant
+   * deadline) is always waited for: its rotated secrets exist nowhere else.
    */
   async drain(timeoutMs: number): Promise<void> {
     if (this.inFlight.size === 0) return;
@@ -134,7 +139,7 @@ export class RefreshService {
     });
     await Promise.race([Promise.allSettled([...this.inFlight.keys()]), deadline]);
     clearTimeout(timer);
-    const holding = [...this.inFlight].filter(([, s]) => s.holdsResult).map(([p]) => p);
+    const holding = [...this.inFlight].filter(([, s]) => mustFinish(s)).map(([p]) => p);
     await Promise.allSettled(holding);
   }
 
@@ -265,8 +270,10 @@ export class RefreshService {
           namespace: p.namespace,
           ...(p.token ? { current: p.token } : {}),
         };
+        state.sending = true;
         result = await this.grants.execute(request);
       } catch (err) {
+        state.sending = false;
         let failure: OutcomeFailure = failureOf(err);
         if (failure.outcome === 'unknown') {
           ctx.lost ??= { sentAt, worker: this.workerId };
@@ -286,6 +293,7 @@ export class RefreshService {
         return this.recordFailure(lease, p, ctx, failure, true);
       }
       state.holdsResult = true;
+      state.sending = false;
       return this.storeGrantResult(lease, p, ctx, secrets, result, sentAt);
     }
   }
@@ -557,8 +565,14 @@ export class RefreshService {
 type HeldLease = Lease & { released: boolean; lost: boolean };
 
 interface RunState {
+  /** A request is out, its answer not in yet. */
+  sending: boolean;
   /** A successful grant's result is in hand and not stored yet. */
   holdsResult: boolean;
+}
+
+function mustFinish(state: RunState): boolean {
+  return state.sending || state.holdsResult;
 }
 
 /** What one run learned so far: failures to record before its outcome, and the lost attempt it resolves. */
