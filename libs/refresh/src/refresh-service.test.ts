@@ -406,6 +406,34 @@ describe('RefreshService: storing a successful grant', () => {
   });
 });
 
+describe('RefreshService: rotated secrets a Redis restart lost', () => {
+  it('reads them back after the durability window and appends them again if Redis came back without them', async () => {
+    const t = await setup();
+    const crash = t.store.snapshot();
+    expect((await t.a.run(t.job)).type).toBe('refreshed');
+    expect(t.a.unconfirmedCount()).toBe(1);
+    crash(); // the last second of appends was not on disk
+    expect(await t.storedRefreshToken()).toBe('rt-0');
+    await t.clock.advance(3_000);
+    expect(await t.storedRefreshToken()).toBe('rt-1');
+    expect((await t.store.get(ID))!.projection).toMatchObject({
+      state: 'active',
+      token: { tokenVersion: 1 },
+    });
+    expect(t.a.unconfirmedCount()).toBe(0);
+    expect(t.provider.presented).toHaveLength(1);
+    expect(t.alerts.join()).toContain('appending them again');
+  });
+
+  it('forgets them once seen stored', async () => {
+    const t = await setup();
+    expect((await t.a.run(t.job)).type).toBe('refreshed');
+    await t.clock.advance(3_000);
+    expect(t.a.unconfirmedCount()).toBe(0);
+    expect(t.types()).toEqual(['credential.registered', 'token.updated']);
+  });
+});
+
 describe('RefreshService: failures', () => {
   it('a permanent failure meeting a revision conflict is rebased and recorded, not dropped as stale', async () => {
     const t = await setup();

@@ -62,6 +62,11 @@ export interface RefreshServiceOptions {
   /** Shorthand for a clock that only replaces `now`. */
   now?: () => number;
   random?: () => number;
+  /**
+   * How long after storing a rotated refresh token it is read back (default 2 s, past an
+   * `appendfsync everysec` window); if Redis came back without it, it is appended again.
+   */
+  durabilityWindowMs?: number;
   /** Called when something goes wrong that no job outcome shows (a refused persist, a lost lease). */
   onAlert?: (msg: string, fields: Record<string, unknown>) => void;
 }
@@ -96,6 +101,65 @@ export class RefreshService {
     this.clock = options.clock ?? (now ? { ...systemClock, now } : systemClock);
     this.random = options.random ?? Math.random;
     this.workerId = options.workerId ?? workerId();
+    this.clock.every(1_000, () => void this.confirmStored());
+  }
+
+  /**
+   * Rotated secrets this process stored and has not yet seen stored again after the durability
+   * window: a Redis that crashed (or failed over to a lagging replica) may have lost the append.
+   */
+  private readonly unconfirmed = new Map<string, Unconfirmed>();
+  private confirming = false;
+
+  /** Credentials whose rotated secrets are not confirmed durable yet. */
+  unconfirmedCount(): number {
+    return this.unconfirmed.size;
+  }
+
+  /**
+   * Reads back the rotated secrets stored at least one durability window ago. Seen (or superseded
+   * by a later token): forgotten. Missing (Redis came back without them): appended again under
+   * the lease. Redis unreachable: tried again on the next tick.
+   */
+  async confirmStored(): Promise<void> {
+    if (this.confirming || this.unconfirmed.size === 0) return;
+    this.confirming = true;
+    try {
+      const due = this.now() - (this.options.durabilityWindowMs ?? 2_000);
+      for (const [id, entry] of this.unconfirmed) {
+        if (entry.storedAt > due) continue;
+        const current = await this.store.get(id).catch(() => 'unreachable' as const);
+        if (current === 'unreachable') return;
+        const version = current?.projection.token?.tokenVersion ?? 0;
+        if (!current || !isRefreshing(current.projection.state) || version >= entry.tokenVersion) {
+          this.unconfirmed.delete(id);
+          continue;
+        }
+        if (await this.appendAgain(id, entry)) this.unconfirmed.delete(id);
+      }
+    } finally {
+      this.confirming = false;
+    }
+  }
+
+  private async appendAgain(id: string, entry: Unconfirmed): Promise<boolean> {
+    const taken = await this.leases.acquireAndRead(id, this.options.leaseTtlMs).catch(() => undefined);
+    if (taken?.status !== 'leased') return taken?.status === 'missing';
+    try {
+      const p = taken.stored.projection;
+      if ((p.token?.tokenVersion ?? 0) !== entry.tokenVersion - 1) return true;
+      this.alert('rotated secrets were missing from Redis after they were stored; appending them again', id);
+      const { projection } = await this.store.append(id, p, entry.events, {
+        ...entry.ciphertexts,
+        releaseLease: { owner: taken.lease.owner },
+        durable: true,
+      });
+      await this.scheduler.schedule(projection);
+      return true;
+    } catch {
+      await this.leases.release(taken.lease).catch(() => false);
+      return false;
+    }
   }
 
   private readonly workerId: string;
@@ -396,6 +460,14 @@ export class RefreshService {
       throw err;
     }
     const persisted = this.now();
+    if (secretsJwe && projection.token) {
+      this.unconfirmed.set(p.id, {
+        events: events.filter((e) => e.type !== 'refresh.failed'),
+        tokenVersion: projection.token.tokenVersion,
+        ciphertexts: { token: tokenJwe, secrets: secretsJwe },
+        storedAt: persisted,
+      });
+    }
     await this.scheduler.schedule(projection);
     return {
       type: 'refreshed',
@@ -569,6 +641,14 @@ interface RunState {
   sending: boolean;
   /** A successful grant's result is in hand and not stored yet. */
   holdsResult: boolean;
+}
+
+interface Unconfirmed {
+  /** The events that stored them (failures of the run left out: they are history, not state). */
+  events: NewEvent[];
+  tokenVersion: number;
+  ciphertexts: { token: string; secrets: string };
+  storedAt: number;
 }
 
 function mustFinish(state: RunState): boolean {

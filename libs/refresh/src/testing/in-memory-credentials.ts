@@ -117,6 +117,19 @@ export class InMemoryCredentials implements RefreshStorePort, RefreshLeasePort {
     return lease && lease.expiresAt > this.clock.now() ? lease.owner : undefined;
   }
 
+  /** What a crash could roll Redis back to: `restore` brings it back (leases gone). */
+  snapshot(): () => void {
+    const rows = structuredClone([...this.rows]);
+    const histories = structuredClone([...this.histories]);
+    return () => {
+      this.rows.clear();
+      for (const [k, v] of rows) this.rows.set(k, v);
+      this.histories.clear();
+      for (const [k, v] of histories) this.histories.set(k, v);
+      this.leases.clear();
+    };
+  }
+
   /** The holder stalled past its TTL: its lease is gone, whatever its heartbeat would have done. */
   expireLease(id: string): void {
     this.leases.delete(id);
