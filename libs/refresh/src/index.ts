@@ -3,6 +3,7 @@ export * from './credential-service.js';
 export * from './credential-token-reader.js';
 export * from './errors.js';
 export * from './pool-service.js';
+export * from './ports.js';
 export * from './queues.js';
 export * from './re-encryption.js';
 export * from './refresh-scheduler.js';
