@@ -61,7 +61,7 @@ const envSchema = z.object({
   TK_REDIS_WAIT_REPLICAS: int(0, 100).default(0),
   TK_REDIS_WAIT_TIMEOUT_MS: int(1, 60_000).default(1_000),
   // The fallback after a failed refresh serves a cached token only with at least this much left.
-  TK_TOKEN_FALLBACK_MIN_TTL_MS: int(0, 3_600_000).default(5_000),
+  TK_FALLBACK_MIN_TTL_MS: int(0, 3_600_000).default(5_000),
   TK_TOKEN_WAIT_MS: int(100, 120_000).default(10_000),
   TK_SWEEP_INTERVAL_MS: int(1_000, 3_600_000).default(60_000),
   TK_FEED_MAXLEN: int(1_000, 100_000_000).default(1_000_000),
@@ -237,7 +237,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     grantDeadlineMs: Math.max(e.TK_GRANT_DEADLINE_MS ?? e.TK_LEASE_TTL_MS, e.TK_GRANT_TIMEOUT_MS),
     leaseTtlMs: e.TK_LEASE_TTL_MS,
     redisWait: { replicas: e.TK_REDIS_WAIT_REPLICAS, timeoutMs: e.TK_REDIS_WAIT_TIMEOUT_MS },
-    tokenFallbackMinTtlMs: e.TK_TOKEN_FALLBACK_MIN_TTL_MS,
+    tokenFallbackMinTtlMs: e.TK_FALLBACK_MIN_TTL_MS,
     tokenWaitMs: e.TK_TOKEN_WAIT_MS,
     sweepIntervalMs: e.TK_SWEEP_INTERVAL_MS,
     feedMaxLen: e.TK_FEED_MAXLEN,
