@@ -315,7 +315,12 @@ export class RefreshService {
         ...(ctx.lost ? { lost: ctx.lost } : {}),
       };
       // Confirm the lease and write the attempt ahead of the request. Without both, do not send.
-      const recorded = await this.leases.recordAttempt(lease, p.revision, record, this.options.leaseTtlMs);
+      // A grant that consumes nothing (rotation `none`) needs neither: sending it twice is harmless,
+      // and its append is fenced by the lease alone (unless a record is left to take over).
+      const recorded =
+        rotation.mode === 'none' && !found
+          ? 'recorded'
+          : await this.leases.recordAttempt(lease, p.revision, record, this.options.leaseTtlMs);
       if (recorded === 'moved')
         return { type: 'stale', reason: 'credential changed before the request was sent' };
       if (recorded === 'lease_lost') {
