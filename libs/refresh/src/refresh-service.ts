@@ -278,7 +278,7 @@ export class RefreshService {
     // An imported static token has no grant: its refresh time is a warning, its expiry the end.
     if (p.kind === 'static') {
       const events = staticTokenCheck(p, this.now(), job.trigger);
-      return this.appendAndSchedule(lease, p, events, failureIn(events), true);
+      return this.appendAndSchedule(lease, p, events, lastFailure(events), true);
     }
     let secrets: CredentialSecrets;
     try {
@@ -695,10 +695,6 @@ function staleReason(p: CredentialProjection, job: RefreshJobData): string | und
 }
 
 /** The failure a list of events records (its last `refresh.failed`). */
-function failureIn(events: NewEvent[]): ClassifiedFailure {
-  return lastFailure(events);
-}
-
 function lastFailure(events: NewEvent[]): OutcomeFailure {
   const failed = events.findLast((e) => e.type === 'refresh.failed');
   if (failed?.type !== 'refresh.failed') throw new Error('no refresh.failed among the events');
