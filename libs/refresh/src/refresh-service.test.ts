@@ -185,7 +185,7 @@ describe('RefreshService: a lapsed lease while its holder is slow', () => {
     expect(second.failure.message).toContain(new Date(sentAt).toISOString());
     t.grants.release();
     expect(await first).toMatchObject({ type: 'stale' });
-    expect(t.alerts.join()).toContain('lost its lease');
+    expect(t.alerts.join()).toContain('did not store its grant result');
     expect(t.types()).toEqual([
       'credential.registered',
       'refresh.failed OUTCOME_UNKNOWN (unknown)',
@@ -363,6 +363,14 @@ describe('RefreshService: storing a successful grant', () => {
     expect(t.grants.requests).toHaveLength(1);
     expect(await t.storedRefreshToken()).toBe('rt-1');
     expect(t.alerts.join()).toContain('storing a grant result failed');
+  });
+
+  it('takes a lease that lapsed during a long outage back when nobody took over, and stores', async () => {
+    const t = await setup({ rotation: { mode: 'none' } });
+    t.store.beforeAppend = () => t.store.expireLease(ID);
+    const out = await t.a.run(t.job);
+    expect(out.type).toBe('refreshed');
+    expect(t.grants.requests).toHaveLength(1);
   });
 
   it('rebases over an edit whose secrets it cannot read, keeping the rotated token', async () => {

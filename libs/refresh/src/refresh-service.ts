@@ -267,6 +267,22 @@ export class RefreshService {
     return out;
   }
 
+  /** Takes a lapsed lease back for a refresh holding a result, unless another worker took over. */
+  private async retakeLease(lease: HeldLease): Promise<boolean> {
+    const taken = await this.leases.acquireAndRead(lease.credentialId, this.options.leaseTtlMs);
+    if (taken.status !== 'leased') return false;
+    // An attempt record that is not ours (our own keeps fencing by its owner, never refused) means
+    // another run recorded an attempt: its outcome is the one to store.
+    if (taken.stored.attempt) {
+      await this.leases.release(taken.lease).catch(() => false);
+      return false;
+    }
+    lease.owner = taken.lease.owner;
+    lease.lost = false;
+    lease.released = false;
+    return true;
+  }
+
   private async refreshUnderLease(
     stored: StoredCredential,
     job: RefreshJobData,
@@ -456,10 +472,14 @@ export class RefreshService {
       );
     } catch (err) {
       if (err instanceof RevisionConflictError) {
+        this.alert(
+          'a refresh did not store its grant result: the credential was refreshed, failed or removed meanwhile',
+          p.id,
+        );
         return { type: 'stale', reason: `credential changed during the refresh (${err.message})` };
       }
       if (err instanceof FencedError) {
-        this.alert('a refresh lost its lease to another worker before storing its grant result', p.id);
+        this.alert('a refresh did not store its grant result: it lost its lease to another worker', p.id);
         return { type: 'stale', reason: 'another worker took over the refresh before its result was stored' };
       }
       throw err;
@@ -504,7 +524,12 @@ export class RefreshService {
         return (await this.appendFenced(lease, p.id, base, events, { ...cipher, clearAttempt: true }))
           .projection;
       } catch (err) {
-        if (err instanceof FencedError) throw err;
+        if (err instanceof FencedError) {
+          // The lease lapsed (a long Redis outage, a stall). If nobody took the refresh over since
+          // — no one holds the lease, no other attempt is recorded — take the lease again and store.
+          if (!(await this.retakeLease(lease))) throw err;
+          continue;
+        }
         if (err instanceof RevisionConflictError) {
           const current = await this.store.get(p.id).catch(() => 'unreachable' as const);
           if (current === 'unreachable') {
