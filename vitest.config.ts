@@ -47,6 +47,18 @@ export default defineConfig({
         },
       },
       {
+        // Rotation soaks with a bounded wall clock (≤ 4 min each), part of `npm test`; run one file
+        // at a time (`--no-file-parallelism`): each measures a fleet under load on its own.
+        extends: true,
+        test: {
+          name: 'soak-ci',
+          globalSetup: ['test/support/global-setup.ts'],
+          include: ['test/soak-ci/**/*.test.ts'],
+          testTimeout: 240_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
         // The chaos soak runs on demand (`npm run soak`, `npm run soak:long`), not in `npm test`.
         extends: true,
         test: {

@@ -2,17 +2,23 @@
 // Development launcher: `npm start` (= build, then this script).
 //
 // Without REDIS_URL it starts an embedded redis-server (data and append-only file under
-// $TK_DATA_DIR/redis, default ./.data/redis), then runs the api and the worker from dist/ with
+// $TK_DATA_DIR/redis, default ./.data/redis; 127.0.0.1 only, with a generated password kept in
+// $TK_DATA_DIR/redis/password), then runs the api and the worker from dist/ with
 // REDIS_URL and TK_DEV_MODE=1 set, their output prefixed with [api]/[worker]. SIGINT/SIGTERM/SIGHUP
 // stop the apps (SIGTERM, SIGKILL after 15 s), then Redis (SIGTERM: it fsyncs the AOF), then exit.
 // If an app or Redis dies on its own, everything is stopped and the exit code is non-zero.
 //
-//   node scripts/start.mjs --redis-only   just the embedded Redis; prints REDIS_URL=... on stdout
+//   node scripts/start.mjs --redis-only   just the embedded Redis; prints REDIS_URL=... (with its
+//                                         password) on stdout
+//
+// The data directory is 0700 and everything the launcher, Redis and the apps write in it 0600
+// (umask 077).
 //
 // Env: REDIS_URL, TK_DATA_DIR, TK_EMBEDDED_REDIS_PORT (default 6380; 0 = any free port),
 // TK_API_HOST, TK_API_PORT, and everything the apps read (passed through).
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -29,7 +35,7 @@ const CLEAN_EXIT_CODES = new Set([0, 130, 143]);
 
 const USAGE = `usage: node scripts/start.mjs [--redis-only]
   (no option)    run api + worker from dist/ (embedded Redis unless REDIS_URL is set)
-  --redis-only   run only the embedded Redis and print REDIS_URL=redis://127.0.0.1:<port>`;
+  --redis-only   run only the embedded Redis and print REDIS_URL=redis://:<password>@127.0.0.1:<port>`;
 
 function fail(msg) {
   say(msg);
@@ -92,6 +98,26 @@ function apiUrls() {
   return { base: `http://${shown}:${port}`, probe: `http://${probe}:${port}/health/live` };
 }
 
+/**
+ * The API's port, tried before anything starts: one line that says what to do, rather than an
+ * "API is up" from whichever instance holds it followed by the api dying with EADDRINUSE.
+ */
+function portInUse() {
+  const host = process.env.TK_API_HOST || '0.0.0.0';
+  const port = Number(process.env.TK_API_PORT || '8080');
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', (err) =>
+      resolve(
+        err.code === 'EADDRINUSE'
+          ? `port ${port} is already in use (another tokenkeeper?): stop it, or start this one with TK_API_PORT=<port>`
+          : undefined,
+      ),
+    );
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(undefined)));
+  });
+}
+
 // --- --redis-only ---------------------------------------------------------------------------------
 
 async function runRedisOnly(dataDir) {
@@ -99,7 +125,7 @@ async function runRedisOnly(dataDir) {
   const redis = await startEmbeddedRedis({ dir: redisDir, port: embeddedRedisPort() });
   process.stdout.write(`REDIS_URL=${redis.url}\n`);
   say(
-    `embedded Redis at ${redis.url} (pid ${redis.pid ?? '?'}), data and AOF in ${redisDir}; Ctrl-C to stop`,
+    `embedded Redis at ${redactUrl(redis.url)} (pid ${redis.pid ?? '?'}), data and AOF in ${redisDir}; Ctrl-C to stop`,
   );
   const keepAlive = setInterval(() => {}, 1 << 30);
   redis.onUnexpectedExit(({ code, signal, error }) => {
@@ -133,6 +159,8 @@ async function runApps(dataDir) {
     );
   }
   const node = nodeForApps();
+  const taken = await portInUse();
+  if (taken) fail(taken);
 
   let redis;
   let redisUrl = process.env.REDIS_URL;
@@ -154,14 +182,14 @@ async function runApps(dataDir) {
 
   const urls = apiUrls();
   const redisLine = redis
-    ? `${redis.url} (embedded${redis.owned ? '' : ', reused'}, append-only file in ${redis.dir})`
+    ? `${redactUrl(redis.url)} (embedded${redis.owned ? '' : ', reused'}, append-only file in ${redis.dir})`
     : `${redactUrl(redisUrl)} (from REDIS_URL)`;
   process.stderr.write(
     [
       '',
       '  tokenkeeper (development)',
       `  API     ${urls.base}`,
-      `  Docs    ${urls.base}/docs`,
+      `  Docs    ${urls.base}/docs (sign in with any user name and the admin key as password)`,
       `  Redis   ${redisLine}`,
       `  Data    ${dataDir}${env.TK_DEV_MODE === '1' ? ' (dev mode: encryption key kept here)' : ''}`,
       '  Ctrl-C stops everything.',
@@ -282,6 +310,10 @@ async function announceWhenUp(urls, stopped) {
 
 const opts = parseArgs(process.argv.slice(2));
 const dataDir = path.resolve(process.env.TK_DATA_DIR || '.data');
+// Keys, the Redis password and the AOF live here: private to this user (children inherit the umask).
+process.umask(0o077);
+mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+chmodSync(dataDir, 0o700);
 if (opts.redisOnly) {
   await runRedisOnly(dataDir).catch((err) => fail(err.message));
 } else {

@@ -1,10 +1,15 @@
 // Embedded Redis for development: locate/install `redis-server`, start it as a child process with
 // its data (append-only file) under the data dir, talk to it with a tiny RESP client, stop it cleanly.
+// It listens on 127.0.0.1 only and requires a password generated on first start and kept in
+// `<dir>/password`; the directory is 0700 and every file in it 0600 (umask 077 for redis-server).
 // Node built-ins only, so it runs before `npm install` has produced anything but the Node binary.
 import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import {
   accessSync,
+  chmodSync,
   constants,
+  existsSync,
   mkdirSync,
   readFileSync,
   realpathSync,
@@ -18,6 +23,8 @@ import path from 'node:path';
 export const DEFAULT_EMBEDDED_REDIS_PORT = 6380;
 const EXTRA_BIN_DIRS = ['/usr/sbin', '/usr/bin', '/usr/local/bin', '/opt/homebrew/bin'];
 const STATE_FILE = 'embedded-redis.json';
+const PASSWORD_FILE = 'password';
+const CONF_FILE = 'redis.conf';
 
 let logPrefix = '[start]';
 export const setLogPrefix = (prefix) => {
@@ -131,10 +138,17 @@ function parseReply(buf, start = 0) {
   }
 }
 
-/** Sends one command to 127.0.0.1:port and resolves with its reply (an Error value for `-ERR`). */
-export function redisCommand(port, args, { host = '127.0.0.1', timeoutMs = 1000 } = {}) {
+const encode = (args) =>
+  `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
+
+/**
+ * Sends one command to 127.0.0.1:port and resolves with its reply (an Error value for `-ERR`).
+ * With `password`, signs in first (AUTH); a refused AUTH is the reply.
+ */
+export function redisCommand(port, args, { host = '127.0.0.1', timeoutMs = 1000, password } = {}) {
   return new Promise((resolve, reject) => {
     let buf = Buffer.alloc(0);
+    let authenticated = password === undefined;
     const socket = net.connect({ host, port });
     const done = (err, value) => {
       socket.destroy();
@@ -146,12 +160,18 @@ export function redisCommand(port, args, { host = '127.0.0.1', timeoutMs = 1000 
     );
     socket.on('error', (err) => done(err));
     socket.on('connect', () => {
-      socket.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`);
+      socket.write(password === undefined ? encode(args) : encode(['AUTH', password]) + encode(args));
     });
     socket.on('data', (chunk) => {
       buf = Buffer.concat([buf, chunk]);
       try {
-        const reply = parseReply(buf);
+        let reply = parseReply(buf);
+        if (reply && !authenticated) {
+          if (reply.value instanceof Error) return done(undefined, reply.value);
+          authenticated = true;
+          buf = buf.subarray(reply.end);
+          reply = parseReply(buf);
+        }
         if (reply) done(undefined, reply.value);
       } catch (err) {
         done(err);
@@ -189,15 +209,40 @@ const samePath = (a, b) => {
   }
 };
 
-/** True when a Redis answers on the port and keeps its data in `dir`, i.e. it is our embedded Redis. */
-async function isOurRedis(port, dir) {
+/** True when a Redis answers on the port to our password and keeps its data in `dir`, i.e. it is our embedded Redis. */
+async function isOurRedis(port, dir, password) {
   try {
-    const reply = await redisCommand(port, ['CONFIG', 'GET', 'dir'], { timeoutMs: 500 });
+    const reply = await redisCommand(port, ['CONFIG', 'GET', 'dir'], { timeoutMs: 500, password });
+    if (reply instanceof Error && /without any password configured/i.test(reply.message)) {
+      const unprotected = await redisCommand(port, ['CONFIG', 'GET', 'dir'], { timeoutMs: 500 });
+      if (Array.isArray(unprotected) && typeof unprotected[1] === 'string' && samePath(unprotected[1], dir)) {
+        throw new Error(
+          `an embedded Redis of an earlier version, without a password, still serves ${dir} on port ${port}: stop it (redis-cli -p ${port} shutdown) and start again`,
+        );
+      }
+    }
     return Array.isArray(reply) && typeof reply[1] === 'string' && samePath(reply[1], dir);
-  } catch {
+  } catch (err) {
+    if (err.message?.startsWith('an embedded Redis of an earlier version')) throw err;
     return false;
   }
 }
+
+/** The password of the embedded Redis in `dir`: generated on first start, kept in `<dir>/password` (0600). */
+function embeddedRedisPassword(dir) {
+  const file = path.join(dir, PASSWORD_FILE);
+  if (!existsSync(file)) {
+    try {
+      writeFileSync(file, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
+    } catch (err) {
+      if (err.code !== 'EEXIST') throw err;
+    }
+  }
+  return readFileSync(file, 'utf8').trim();
+}
+
+/** `redis://:<password>@127.0.0.1:<port>`: what the apps are given. */
+const urlOf = (port, password) => `redis://:${encodeURIComponent(password)}@127.0.0.1:${port}`;
 
 function readState(dir) {
   try {
@@ -217,13 +262,13 @@ function pidAlive(pid) {
 }
 
 /** Waits until PING answers PONG (not -LOADING while the AOF is replayed). */
-async function waitForPong(port, { timeoutMs, isDead }) {
+async function waitForPong(port, { timeoutMs, isDead, password }) {
   const deadline = Date.now() + timeoutMs;
   let last = 'no answer';
   while (Date.now() < deadline) {
     if (isDead?.()) return { ok: false, reason: 'redis-server exited' };
     try {
-      const reply = await redisCommand(port, ['PING'], { timeoutMs: 500 });
+      const reply = await redisCommand(port, ['PING'], { timeoutMs: 500, password });
       if (reply === 'PONG') return { ok: true };
       last = reply instanceof Error ? reply.message : String(reply);
     } catch (err) {
@@ -249,16 +294,20 @@ function tail(file, lines = 15) {
  * run); it is used as is and left running, since two servers must never share one AOF.
  */
 export async function startEmbeddedRedis({ dir, port: wantedPort = DEFAULT_EMBEDDED_REDIS_PORT }) {
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
+  const password = embeddedRedisPassword(dir);
 
   // 1. A Redis from an earlier run that still serves this directory (on whatever port it got).
   const state = readState(dir);
   const candidates = [...new Set([state?.port, wantedPort].filter((p) => Number.isInteger(p) && p > 0))];
   for (const p of candidates) {
-    if ((await isOurRedis(p, dir)) && (await waitForPong(p, { timeoutMs: 30_000 })).ok) {
+    if ((await isOurRedis(p, dir, password)) && (await waitForPong(p, { timeoutMs: 30_000, password })).ok) {
       say(`reusing the embedded Redis already running on port ${p} for ${dir} (left running on exit;`);
-      say(`stop it with: redis-cli -p ${p} shutdown)`);
-      return attached(p, dir);
+      say(
+        `stop it with: REDISCLI_AUTH="$(cat ${path.join(dir, PASSWORD_FILE)})" redis-cli -p ${p} shutdown)`,
+      );
+      return attached(p, dir, password);
     }
   }
 
@@ -274,11 +323,18 @@ export async function startEmbeddedRedis({ dir, port: wantedPort = DEFAULT_EMBED
   }
 
   const logFile = path.join(dir, 'redis.log');
+  // The password goes into a 0600 config file, not the command line (which `ps` shows to everyone).
+  const confFile = path.join(dir, CONF_FILE);
+  writeFileSync(confFile, `requirepass ${password}\n`, { mode: 0o600 });
+  chmodSync(confFile, 0o600);
   const args = [
+    confFile,
     '--port',
     String(port),
     '--bind',
     '127.0.0.1',
+    '--protected-mode',
+    'yes',
     '--dir',
     dir,
     '--appendonly',
@@ -300,7 +356,14 @@ export async function startEmbeddedRedis({ dir, port: wantedPort = DEFAULT_EMBED
   ];
   // Own process group: a Ctrl-C in the terminal reaches only the launcher, which stops Redis last,
   // after the apps have closed their connections.
-  const child = spawn(redisServer, args, { stdio: ['ignore', 'inherit', 'inherit'], detached: true });
+  // umask 077 while spawning (the child inherits it): the AOF, the log and the pid file are 0600.
+  const umask = process.umask(0o077);
+  let child;
+  try {
+    child = spawn(redisServer, args, { stdio: ['ignore', 'inherit', 'inherit'], detached: true });
+  } finally {
+    process.umask(umask);
+  }
   let exited = false;
   const exitWaiters = [];
   const exitInfo = new Promise((resolve) => {
@@ -316,7 +379,7 @@ export async function startEmbeddedRedis({ dir, port: wantedPort = DEFAULT_EMBED
     });
   });
 
-  const ready = await waitForPong(port, { timeoutMs: 60_000, isDead: () => exited });
+  const ready = await waitForPong(port, { timeoutMs: 60_000, isDead: () => exited, password });
   if (!ready.ok) {
     if (!exited) child.kill('SIGKILL');
     const log = tail(logFile);
@@ -324,11 +387,14 @@ export async function startEmbeddedRedis({ dir, port: wantedPort = DEFAULT_EMBED
       `embedded Redis did not start: ${ready.reason}${log ? `\n--- ${logFile} ---\n${log}` : ''}`,
     );
   }
-  writeFileSync(path.join(dir, STATE_FILE), `${JSON.stringify({ pid: child.pid, port, dir }, null, 2)}\n`);
+  writeFileSync(path.join(dir, STATE_FILE), `${JSON.stringify({ pid: child.pid, port, dir }, null, 2)}\n`, {
+    mode: 0o600,
+  });
 
   let stopping;
   return {
-    url: `redis://127.0.0.1:${port}`,
+    url: urlOf(port, password),
+    passwordFile: path.join(dir, PASSWORD_FILE),
     port,
     dir,
     owned: true,
@@ -362,10 +428,11 @@ export async function startEmbeddedRedis({ dir, port: wantedPort = DEFAULT_EMBED
   };
 }
 
-function attached(port, dir) {
+function attached(port, dir, password) {
   const pid = readState(dir)?.pid;
   return {
-    url: `redis://127.0.0.1:${port}`,
+    url: urlOf(port, password),
+    passwordFile: path.join(dir, PASSWORD_FILE),
     port,
     dir,
     owned: false,

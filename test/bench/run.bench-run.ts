@@ -74,6 +74,7 @@ it('measures the quality bars against same-run baselines', async () => {
       // The bench measures the service, not the per-key limits (default 2000/s token reads).
       TK_RATE_LIMIT_TOKEN_PER_SECOND: '0',
       TK_RATE_LIMIT_WRITE_PER_SECOND: '0',
+      TK_RATE_LIMIT_READ_PER_SECOND: '0',
     };
     const api = await startApp('api', env, 'api');
     apps.push(api);

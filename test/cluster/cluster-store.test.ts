@@ -81,6 +81,19 @@ describe('Redis Cluster', () => {
     expect(many.map((p) => p?.id)).toEqual([...ids].reverse());
     const page = await store.list({ limit: 100 });
     expect(page.items.map((p) => p.id).sort()).toEqual([...ids].sort());
+    // The namespace indexes (same hash tag as each partition) are written by the append script
+    // and backfilled in per-partition pipelines: both single-slot on a cluster.
+    await client.del(keys.global('nidx-backfilled'));
+    const ofNamespace = await new CredentialStore(client, keys, {
+      historyMaxLen: 100,
+      feedMaxLen: 10_000,
+    }).list({
+      namespace: 'default',
+      limit: 100,
+    });
+    expect(ofNamespace.items.map((p) => p.id).sort()).toEqual([...ids].sort());
+    expect(await client.get(keys.global('nidx-backfilled'))).not.toBeNull();
+    expect((await store.list({ namespace: 'other', limit: 100 })).items).toEqual([]);
 
     const read = await reader.readAfter(start, 100);
     expect(read.map((e) => e.event.credentialId).sort()).toEqual([...ids].sort());

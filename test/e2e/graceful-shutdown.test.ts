@@ -64,6 +64,8 @@ describe('graceful shutdown under load', () => {
     env = {
       REDIS_URL: redis.url,
       TK_REDIS_PREFIX: uniquePrefix('shutdown'),
+      // Readers here ask for (almost) a token's whole lifetime, to wait for a refresh in flight.
+      TK_TOKEN_MIN_TTL_MAX_FRACTION: '1',
       TK_SHUTDOWN_TIMEOUT_MS: String(WORKER_DEADLINE_MS),
     };
     healthPort1 = await freePort();

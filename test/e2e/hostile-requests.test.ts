@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type OAuthServer, startOAuthServer } from '../support/oauth-server.js';
 import { type AppProcess, apiClient, startApp, TEST_ADMIN_KEY } from '../support/processes.js';
 import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
+import { waitFor } from '../support/wait.js';
 
 const REQUESTS = 2_600;
 const CONCURRENCY = 8;
@@ -19,6 +20,109 @@ const headerValue = fc.string({
   unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)),
   maxLength: 300,
 });
+
+/**
+ * Issue 10: every string field far too long, file sources pointing at the server's own files,
+ * claims nested deep, and token sources in another namespace.
+ */
+function boundsBodies(realIds: string[]) {
+  const STRING_FIELDS = [
+    'name',
+    'tokenEndpoint',
+    'issuer',
+    'clientId',
+    'scope',
+    'audience',
+    'resource',
+    'clientSecret',
+    'privateKey',
+    'refreshToken',
+    'accessToken',
+    'tokenType',
+    'subject',
+    'assertionIssuer',
+    'assertionAudience',
+    'kid',
+    'subjectTokenFile',
+    'subjectTokenType',
+    'requestedTokenType',
+    'vaultAddr',
+    'mount',
+    'role',
+    'jwtFile',
+    'vaultNamespace',
+    'url',
+    'description',
+    'secret',
+  ] as const;
+  const kinds = fc.constantFrom(
+    'oauth2.client_credentials',
+    'oauth2.refresh_token',
+    'oauth2.jwt_bearer',
+    'oauth2.token_exchange',
+    'jwt.mint',
+    'vault.jwt_login',
+    'static',
+  );
+  const longStrings = fc
+    .tuple(
+      kinds,
+      fc.constantFrom(257, 4_097, 20_000, 100_000),
+      fc.subarray([...STRING_FIELDS], { minLength: 1 }),
+    )
+    .map(([kind, length, fields]) =>
+      JSON.stringify({ kind, ...Object.fromEntries(fields.map((f) => [f, 'A'.repeat(length)])) }),
+    );
+  const fileSources = fc
+    .tuple(
+      fc.constantFrom(
+        '/proc/self/environ',
+        '/proc/1/environ',
+        '/proc/self/cwd/.env',
+        '/sys/kernel/notes',
+        '/dev/zero',
+        '/dev/urandom',
+        '/etc/../proc/self/environ',
+        '/var/run/secrets/../../../proc/self/environ',
+        '../../../../proc/self/environ',
+        '..',
+        '/..',
+        './jwt',
+        '/tmp/%2e%2e/proc/self/environ',
+      ),
+      fc.constantFrom('jwtFile', 'subjectTokenFile'),
+    )
+    .map(([path, field]) =>
+      JSON.stringify(
+        field === 'jwtFile'
+          ? { kind: 'vault.jwt_login', vaultAddr: 'http://127.0.0.1:1', role: 'r', jwtFile: path }
+          : {
+              kind: 'oauth2.token_exchange',
+              tokenEndpoint: 'http://127.0.0.1:1/token',
+              clientId: 'c',
+              clientSecret: 's',
+              subjectTokenFile: path,
+            },
+      ),
+    );
+  const deepClaims = fc
+    .constantFrom(17, 33, 200, 5_000)
+    .map((n) => `{"kind":"jwt.mint","ttlSeconds":60,"claims":${'{"a":'.repeat(n)}1${'}'.repeat(n)}}`);
+  const otherNamespaceSource = fc.tuple(fc.constantFrom(...realIds), fc.boolean()).map(([id, exchange]) =>
+    JSON.stringify(
+      exchange
+        ? {
+            kind: 'oauth2.token_exchange',
+            tokenEndpoint: 'http://127.0.0.1:1/token',
+            clientId: 'c',
+            clientSecret: 's',
+            subjectCredentialId: id,
+          }
+        : { kind: 'vault.jwt_login', vaultAddr: 'http://127.0.0.1:1', role: 'r', jwtCredentialId: id },
+    ),
+  );
+  return { longStrings, fileSources, deepClaims, otherNamespaceSource };
+}
 
 function requests(realIds: string[]): fc.Arbitrary<HostileRequest> {
   const id = fc.oneof(
@@ -83,6 +187,9 @@ function requests(realIds: string[]): fc.Arbitrary<HostileRequest> {
       '?state=__proto__',
       '?__proto__[x]=1',
       '?minTtl=1&minTtl=2',
+      '?minTtl=86400',
+      '?minTtl=86401',
+      '?minTtl=99999999999999999999',
     ),
     fc
       .dictionary(fc.string({ maxLength: 10 }), fc.string({ maxLength: 50 }), { maxKeys: 4 })
@@ -120,8 +227,13 @@ function requests(realIds: string[]): fc.Arbitrary<HostileRequest> {
     },
     { requiredKeys: [] },
   );
+  const { longStrings, fileSources, deepClaims, otherNamespaceSource } = boundsBodies(realIds);
   const body = fc.oneof(
     fc.constant(undefined),
+    longStrings,
+    fileSources,
+    deepClaims,
+    otherNamespaceSource,
     fc.json(),
     registerish.map((b) => JSON.stringify(b)),
     fc.anything().map((v) => JSON.stringify(v) ?? 'null'),
@@ -307,6 +419,60 @@ describe('hostile requests', () => {
     );
 
     expect(serverErrors).toEqual([]);
+
+    // Issue 10's shapes sent where they matter (registration, token reads), each answered below 500.
+    const shapes = boundsBodies(realIds);
+    const targeted: string[] = [];
+    const send = async (label: string, method: string, path: string, body?: string) => {
+      const res = await fetch(`${api.url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${TEST_ADMIN_KEY}`, 'content-type': 'application/json' },
+        ...(body !== undefined ? { body } : {}),
+        signal: AbortSignal.timeout(10_000),
+      });
+      const text = await res.text();
+      if (res.status >= 500) targeted.push(`${res.status} ${label} ${method} ${path} ${text.slice(0, 200)}`);
+      return { status: res.status, text };
+    };
+    for (const [label, arbitrary] of Object.entries(shapes)) {
+      for (const body of fc.sample(arbitrary, { numRuns: 40, seed: 20261202 })) {
+        const res = await send(label, 'POST', '/v1/credentials', body);
+        // Relative paths and deep claims never pass validation.
+        if (label === 'deepClaims') expect(res.status, res.text).toBe(400);
+        if (label === 'fileSources' && /"(?:\.\.|\.\/jwt|\.\.\/[^"]*)"/.test(body))
+          expect(res.status).toBe(400);
+      }
+    }
+    for (const minTtl of ['86400', '86401', '1e309', '99999999999999999999']) {
+      const res = await send('minTtl', 'GET', `/v1/credentials/${own.body.id}/token?minTtl=${minTtl}`);
+      expect(res.status, res.text).toBe(minTtl === '86400' ? 200 : 400);
+    }
+    expect(targeted).toEqual([]);
+
+    // A token source in another namespace is refused: at registration, or by its first refresh
+    // (it looks like a credential that does not exist), never served.
+    const borrow = await admin.post<{ id: string }>('/v1/credentials', {
+      kind: 'oauth2.token_exchange',
+      tokenEndpoint: oauth.tokenEndpoint,
+      clientId: cc.clientId,
+      clientSecret: cc.clientSecret,
+      subjectCredentialId: protectedCreds[0]!.id,
+    });
+    expect(borrow.status).toBeLessThan(500);
+    if (borrow.status === 201) {
+      const failed = await waitFor(
+        async () =>
+          (
+            await admin.get<{ state: string; lastFailure?: { code: string } }>(
+              `/v1/credentials/${borrow.body.id}`,
+            )
+          ).body.lastFailure,
+        { timeoutMs: 15_000, message: 'the borrowing credential fails' },
+      );
+      expect(failed.code).toBe('TOKEN_SOURCE_NOT_FOUND');
+    } else {
+      expect(borrow.status).toBeGreaterThanOrEqual(400);
+    }
     expect(sent).toBeGreaterThanOrEqual(2_000);
     expect(api.exitCode).toBeNull();
     expect(worker.exitCode).toBeNull();

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CREDENTIAL_STATES } from '#core';
 import { freePort } from '../support/net.js';
 import { type OAuthServer, startOAuthServer } from '../support/oauth-server.js';
 import { type AppProcess, apiClient, startApp, TEST_ADMIN_KEY } from '../support/processes.js';
@@ -153,5 +154,62 @@ describe('metrics', () => {
     expect(sampleValue(af, 'tokenkeeper_queue_jobs', { queue: 'token-refresh', state: 'delayed' })).toBe(3);
     expect(sampleValue(af, 'tokenkeeper_queue_jobs', { queue: 'webhook-delivery', state: 'failed' })).toBe(0);
     expect((await scrape(apiMetrics, TEST_ADMIN_KEY)).status).toBe(200);
+  });
+
+  it('gives a metrics:read key of another namespace its own figures only, never the fleet’s', async () => {
+    const admin = apiClient(api.url!);
+    const key = async (namespace: string, scopes: string[]) => {
+      const res = await admin.post<{ key: string }>('/v1/api-keys', {
+        name: `${namespace}-key`,
+        namespace,
+        scopes,
+      });
+      expect(res.status, JSON.stringify(res.body)).toBe(201);
+      return res.body.key;
+    };
+    const tenant = apiClient(api.url!, { authorization: `Bearer ${await key('tenant-b', ['admin'])}` });
+    const cc = oauth.clients.clientCredentials;
+    const registered = await tenant.post<View>('/v1/credentials', {
+      kind: 'oauth2.client_credentials',
+      issuer: oauth.issuer,
+      clientId: cc.clientId,
+      clientSecret: cc.clientSecret,
+    });
+    expect(registered.status, JSON.stringify(registered.body)).toBe(201);
+    const reader = await key('tenant-b', ['metrics:read']);
+    const apiMetrics = `${api.url}/metrics`;
+
+    // The scan is reused for 15 s: wait until it includes the new credential.
+    const own = await waitFor(
+      async () => {
+        const res = await scrape(apiMetrics, reader);
+        const f = parsePrometheusText(res.text);
+        const total = CREDENTIAL_STATES.reduce(
+          (sum, state) =>
+            sum + (sampleValue(f, 'tokenkeeper_credentials', { namespace: 'tenant-b', state }) ?? 0),
+          0,
+        );
+        return res.status === 200 && total === 1 ? res : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 500, message: 'tenant-b sees its one credential' },
+    );
+    expect(own.type).toMatch(/^text\/plain; version=0\.0\.4/);
+    // Only its own namespace: no other namespace's counts, no fleet-wide queue or process figures.
+    const namespaces = [...own.text.matchAll(/namespace="([^"]*)"/g)].map((m) => m[1]);
+    expect(new Set(namespaces)).toEqual(new Set(['tenant-b']));
+    expect(own.text).not.toContain('tokenkeeper_queue_jobs');
+    expect(own.text).not.toContain('http_server');
+    const counts = [...own.text.matchAll(/^tokenkeeper_credentials\{[^}]*\} (\d+)$/gm)].map((m) =>
+      Number(m[1]),
+    );
+    expect(counts.reduce((a, b) => a + b, 0)).toBe(1);
+
+    // The operator namespace's reader still sees the whole fleet (the four of the first test and this one).
+    const operator = parsePrometheusText((await scrape(apiMetrics, TEST_ADMIN_KEY)).text);
+    const fleet = CREDENTIAL_STATES.reduce(
+      (sum, state) => sum + (sampleValue(operator, 'tokenkeeper_credentials', { state }) ?? 0),
+      0,
+    );
+    expect(fleet).toBe(5);
   });
 });

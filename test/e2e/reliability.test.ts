@@ -69,6 +69,8 @@ describe('reliability', () => {
     const env = {
       REDIS_URL: redis.url,
       TK_REDIS_PREFIX: prefix,
+      // Readers here ask for more runway than a token's whole lifetime, to make a refresh happen.
+      TK_TOKEN_MIN_TTL_MAX_FRACTION: '1',
       TK_SWEEP_INTERVAL_MS: '2000',
       TK_JOB_LOCK_MS: '4000',
       TK_LEASE_TTL_MS: '8000',

@@ -1,6 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type OAuthServer, startOAuthServer } from '../support/oauth-server.js';
-import { type AppProcess, apiClient, startApp, TEST_ADMIN_KEY } from '../support/processes.js';
+import {
+  type AppProcess,
+  apiClient,
+  startApp,
+  TEST_ADMIN_KEY,
+  TEST_API_KEY_HMAC_KEY,
+} from '../support/processes.js';
 import { dumpRedis, leakedSecrets } from '../support/redis-dump.js';
 import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
 import { sleep, waitFor } from '../support/wait.js';
@@ -39,7 +45,7 @@ describe('secret hygiene over a credential lifecycle', () => {
 
   it('leaves no secret in Redis, job data, logs or the OpenAPI document', async () => {
     const admin = apiClient(api.url!);
-    const secrets = new Set<string>([TEST_ADMIN_KEY]);
+    const secrets = new Set<string>([TEST_ADMIN_KEY, TEST_API_KEY_HMAC_KEY]);
     const issued = await oauth.issueRefreshToken('basic');
     const { clientId, clientSecret } = oauth.clients.basic;
     for (const s of [issued.refreshToken, issued.accessToken, clientSecret]) secrets.add(s);
@@ -106,7 +112,9 @@ describe('secret hygiene over a credential lifecycle', () => {
     await sleep(500);
 
     const events = await admin.get<{ items: unknown[] }>(`/v1/credentials/${id}/events?limit=1000`);
-    const docs = await fetch(`${api.url}/docs-json`).then((r) => r.text());
+    const docs = await fetch(`${api.url}/docs-json`, {
+      headers: { authorization: `Bearer ${TEST_ADMIN_KEY}` },
+    }).then((r) => r.text());
     const stored = await dumpRedis(redis.url);
     const logs = [api, worker].map((p) => p.logs()).join('\n');
 

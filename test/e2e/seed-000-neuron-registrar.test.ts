@@ -100,6 +100,8 @@ describe('seed 000: neuron registrar fed by the agent', () => {
     const dir = agentDir('seed000');
     const config = writeAgentConfig(dir, {
       api: { url: api.url, apiKey: API_KEY_REFERENCE, pollIntervalSeconds: 5 },
+      // The business server runs on this host: loopback and plain http are allowed explicitly.
+      outbound: { allowLoopback: true, allowHttpHosts: ['127.0.0.1'] },
       credentials: [
         {
           id: reg.body.id,

@@ -122,8 +122,9 @@ describe('jwt.mint, static and token sources on Redis', () => {
         kind: 'oauth2.token_exchange',
         tokenEndpoint: 'https://idp.example/token',
         subjectCredentialId: p.id,
+        canReadTokens: true,
       }),
-    ).rejects.toMatchObject({ field: 'subjectCredentialId' });
+    ).rejects.toMatchObject({ code: 'INVALID_CREDENTIAL_INPUT', field: 'subjectCredentialId' });
   });
 
   it('static: warns at refresh_at, expires at expiry, and a PATCH imports a new token', async () => {

@@ -1,38 +1,35 @@
 import { describe, expect, it } from 'vitest';
 import { formatReport, LONG, runSoak, SHORT } from './chaos-soak.js';
+import { historyLine } from './rotation-soak.js';
 
 /**
- * Issue 4's chaos soak, run on demand (its own vitest project, not part of `npm test`):
- * `npm run soak` runs the short mode strictly, `npm run soak:long` the long mode (2,000
- * credentials, 15 minutes of chaos) strictly; `npx vitest run --project soak` the short mode with
- * crash-window losses attributed and allowed.
+ * The chaos soak, run on demand (its own vitest project, not part of `npm test`): `npm run soak`
+ * runs the short mode, `npm run soak:long` the long mode (2,000 credentials, 15 minutes of chaos).
  *
- * Strict means the issue's bar: nothing lost, no refresh token presented twice, no expired or
- * inactive token served. One loss no client can rule out is a worker SIGKILLed after its grant
- * request reached a rotating provider and before the answer was stored (README, "Crash window").
- * Outside strict mode such losses are attributed, printed and allowed; every other loss still fails.
+ * The bar: a credential may be lost only in the crash window of a SIGKILLed worker against a strict
+ * provider, and each such loss must be a `REFRESH_TOKEN_LOST` whose attempt record names the killed
+ * worker, confirmed by the fault proxy's record (the last rotation answered that worker, and the
+ * answer never got stored). Zero losses of any other cause, zero unexplained reuse, zero bad tokens.
  */
 const long = process.env.SOAK_MODE === 'long';
-const strict = long || process.env.SOAK_STRICT === '1';
 const mode = long ? LONG : SHORT;
 
-describe(`chaos soak (${long ? 'long' : 'short'} mode${strict ? ', strict' : ''})`, () => {
+describe(`chaos soak (${long ? 'long' : 'short'} mode)`, () => {
   it(
-    'loses nothing, presents no refresh token twice and serves no expired token',
+    'loses credentials only to worker kills, proven by evidence, and serves no bad token',
     async () => {
       const report = await runSoak({ ...mode, log: (line) => process.stdout.write(`[soak] ${line}\n`) });
       process.stdout.write(`\n${formatReport(report)}\n`);
-      const window = strict ? 0 : report.credentialsLostToCrashWindow;
-      expect(report.credentialsLost - window).toBe(0);
-      expect(report.refreshTokensPresentedTwice - window).toBe(0);
-      expect(
-        report.expiredOrInactiveServed - (strict ? 0 : report.badTokensOfCredentialsLostToCrashWindow),
-      ).toBe(0);
-      expect(report.historiesWithGapsOrDuplicates).toBe(0);
-      expect(report.workerKills).toBeGreaterThan(0);
-      expect(report.redisKills).toBe(1);
-      expect(report.refreshesPerformed).toBeGreaterThan(mode.credentials);
+      for (const lost of report.result.lost.slice(0, 10))
+        process.stdout.write(`[soak] history of ${lost.id}: ${historyLine(lost.events)}\n`);
+      expect(report.unexplained).toEqual([]);
+      expect(report.unexplainedReuse).toBe(0);
+      expect(report.result.badTokens).toEqual([]);
+      expect(report.result.historiesWithGaps).toBe(0);
+      expect(report.result.kills.length).toBeGreaterThan(0);
+      expect(report.result.redisKills).toBe(1);
+      expect(report.result.refreshes).toBeGreaterThan(mode.credentials);
     },
-    mode.chaosMs + mode.settleMs + 240_000,
+    mode.budgetMs + 30_000,
   );
 });

@@ -13,7 +13,25 @@
  * - `hang`: accept the request and never answer (until the mode changes or `stop()`).
  * - `garbage`: answer 200 `application/json` with a body that is not JSON.
  * - `reset`: destroy the connection without any response (client sees "other side closed").
+ *
+ * Faults after forwarding (in `pass` mode): the request reaches the upstream, which processes it
+ * (a provider rotates the refresh token), and then the answer is
+ * - `held`: kept for `holdMs` before it is written (past the client's timeout, the client may be gone);
+ * - `reset-after-forward`: dropped, and the client's connection destroyed;
+ * - `bad-gateway-after-forward`: replaced by a 502 from the "gateway".
+ * They are drawn per request with the shares `heldAfterForward`, `resetAfterForward` and
+ * `badGatewayAfterForward` (random failures before forwarding, `failureRate`, come first), or forced
+ * for the next requests with `injectNext`. `seed` makes every random draw of the proxy repeatable.
+ *
+ * Evidence: every request forwarded with a `refresh_token` in its form body is a presentation of
+ * that token, recorded under a hash of it (tokens are never kept or printed): when, by which worker
+ * (`x-tokenkeeper-worker` header), the upstream's status, the hash of the refresh token it issued,
+ * and whether its answer reached the client in full (handed to the client's connection before it
+ * closed). A client that closes in the same instant as the write can still drop an answer recorded
+ * as delivered; a process SIGKILLed after it got the answer and before using it, too.
  */
+
+import { createHash } from 'node:crypto';
 import {
   Agent,
   createServer,
@@ -26,6 +44,34 @@ import {
 import type { Socket } from 'node:net';
 
 export type FaultMode = 'pass' | 'refuse' | 'status' | 'hang' | 'garbage' | 'reset';
+
+/** A fault applied once the upstream has processed the request. */
+export type AfterForwardFault = 'held' | 'reset-after-forward' | 'bad-gateway-after-forward';
+/** A fault `injectNext` can force on the next `pass` requests. */
+export type InjectedFault = AfterForwardFault | 'failure' | 'hang';
+
+/** Header naming the process that sent a grant request (`host:pid`), set by tokenkeeper in tests. */
+export const WORKER_HEADER = 'x-tokenkeeper-worker';
+
+/** One presentation of a refresh token to the upstream, as the proxy saw it. */
+export interface Presentation {
+  /** Epoch ms the request reached the proxy. */
+  at: number;
+  /** `x-tokenkeeper-worker` of the request (bounded), if any. */
+  worker?: string;
+  /** Status the upstream answered; absent when the upstream call failed (no answer). */
+  providerStatus?: number;
+  /** Epoch ms the upstream's answer was complete. */
+  answeredAt?: number;
+  /** Hash (`tokenHash`) of the refresh token in the upstream's answer, if it issued one. */
+  issued?: string;
+  /** Fault applied after forwarding, if any. */
+  fault?: AfterForwardFault;
+  /** The upstream's answer was written to the client in full before its connection closed. */
+  delivered: boolean;
+  /** Epoch ms the answer was handed over (delivered) or found undeliverable. */
+  settledAt?: number;
+}
 
 export interface FaultSettings {
   mode: FaultMode;
@@ -49,6 +95,16 @@ export interface FaultSettings {
   latencyJitterMs?: number;
   /** Share (0..1) of `pass` requests that hang (never answered): the client's timeout fires. */
   hangRate?: number;
+  /** Share (0..1) of forwarded requests whose answer is held `holdMs` before it is written. */
+  heldAfterForward?: number;
+  /** How long a held answer is kept, in ms (default 3000). */
+  holdMs?: number;
+  /** Share (0..1) of forwarded requests whose answer is dropped and the client connection reset. */
+  resetAfterForward?: number;
+  /** Share (0..1) of forwarded requests answered 502 by the proxy once the upstream answered. */
+  badGatewayAfterForward?: number;
+  /** Seed of the proxy's random draws (shares, jitter); setting it restarts the sequence. */
+  seed?: number;
 }
 
 export interface FaultProxyStats {
@@ -60,13 +116,15 @@ export interface FaultProxyStats {
   failed: number;
   /** Forwarded requests whose upstream call failed (answered 502). */
   upstreamErrors: number;
+  /** Forwarded requests given an after-forward fault (held, reset, bad gateway). */
+  afterForwardFaults: number;
 }
 
 export interface FaultProxyRequest {
   method: string;
   url: string;
   /** Mode that handled it, or `random-failure`. */
-  outcome: FaultMode | 'random-failure' | 'upstream-error' | 'client-gone';
+  outcome: FaultMode | 'random-failure' | 'upstream-error' | 'client-gone' | AfterForwardFault;
   status?: number;
 }
 
@@ -87,9 +145,53 @@ export interface FaultProxy {
    * Passing `{ mode }` alone keeps the other settings.
    */
   set(settings: Partial<FaultSettings>): Promise<void>;
+  /** Clears the counters and the request log (the presentation record is kept: `clearPresentations`). */
   resetStats(): void;
+  /** Forces `fault` on the next `count` requests handled in `pass` mode (before any random draw). */
+  injectNext(fault: InjectedFault, count?: number): void;
+  /** Every presentation of every refresh token, by `tokenHash`, oldest first. */
+  presentations(): ReadonlyMap<string, readonly Presentation[]>;
+  /** The presentations of one refresh token (given in clear, looked up by its hash). */
+  presentationsOf(refreshToken: string): readonly Presentation[];
+  /** Hashes of refresh tokens the upstream answered more than once. */
+  tokensPresentedTwice(): string[];
+  clearPresentations(): void;
   /** Closes the listener and every open connection (hung requests included). */
   stop(): Promise<void>;
+}
+
+/** A stable short hash of a token, the key of the presentation record (never the token itself). */
+export function tokenHash(token: string): string {
+  return createHash('sha256').update(token).digest('hex').slice(0, 24);
+}
+
+/** A small seeded PRNG (mulberry32), so a soak's fault pattern can be replayed. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+const MAX_WORKER_HEADER = 200;
+const MAX_REQUEST_BODY = 64 * 1024;
+
+function refreshTokenIn(body: Buffer, contentType: string | undefined): string | undefined {
+  if (!contentType?.includes('application/x-www-form-urlencoded') || body.length > MAX_REQUEST_BODY) return;
+  return new URLSearchParams(body.toString('utf8')).get('refresh_token') ?? undefined;
+}
+
+function issuedRefreshToken(body: Buffer): string | undefined {
+  try {
+    const json = JSON.parse(body.toString('utf8')) as { refresh_token?: unknown };
+    return typeof json.refresh_token === 'string' ? json.refresh_token : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 const HOP_BY_HOP = new Set([
@@ -104,10 +206,20 @@ const HOP_BY_HOP = new Set([
 
 class FaultProxyImpl implements FaultProxy {
   private current: FaultSettings = { mode: 'pass' };
-  private readonly counters: FaultProxyStats = { received: 0, forwarded: 0, failed: 0, upstreamErrors: 0 };
+  private readonly counters: FaultProxyStats = {
+    received: 0,
+    forwarded: 0,
+    failed: 0,
+    upstreamErrors: 0,
+    afterForwardFaults: 0,
+  };
   private log: FaultProxyRequest[] = [];
+  private record_ = new Map<string, Presentation[]>();
+  private injected: InjectedFault[] = [];
+  private random: () => number = Math.random;
   private readonly sockets = new Set<Socket>();
   private readonly hung = new Set<ServerResponse>();
+  private readonly holds = new Set<NodeJS.Timeout>();
   private readonly server: Server;
   private readonly targetUrl: URL;
   private readonly agent = new Agent({ keepAlive: false });
@@ -142,8 +254,36 @@ class FaultProxyImpl implements FaultProxy {
   }
 
   resetStats(): void {
-    Object.assign(this.counters, { received: 0, forwarded: 0, failed: 0, upstreamErrors: 0 });
+    Object.assign(this.counters, {
+      received: 0,
+      forwarded: 0,
+      failed: 0,
+      upstreamErrors: 0,
+      afterForwardFaults: 0,
+    });
     this.log = [];
+  }
+
+  injectNext(fault: InjectedFault, count = 1): void {
+    for (let i = 0; i < count; i++) this.injected.push(fault);
+  }
+
+  presentations(): ReadonlyMap<string, readonly Presentation[]> {
+    return new Map([...this.record_].map(([hash, list]) => [hash, list.map((p) => ({ ...p }))]));
+  }
+
+  presentationsOf(refreshToken: string): readonly Presentation[] {
+    return (this.record_.get(tokenHash(refreshToken)) ?? []).map((p) => ({ ...p }));
+  }
+
+  tokensPresentedTwice(): string[] {
+    return [...this.record_]
+      .filter(([, list]) => list.filter((p) => p.providerStatus !== undefined).length > 1)
+      .map(([hash]) => hash);
+  }
+
+  clearPresentations(): void {
+    this.record_ = new Map();
   }
 
   listen(port: number): Promise<void> {
@@ -180,6 +320,7 @@ class FaultProxyImpl implements FaultProxy {
     const next: FaultSettings = { ...this.current, ...settings };
     const wasHang = this.current.mode === 'hang';
     this.current = next;
+    if (settings.seed !== undefined) this.random = seededRandom(settings.seed);
     if (wasHang && next.mode !== 'hang') this.releaseHung();
     this.transition = this.transition.then(async () => {
       if (this.stopped) return;
@@ -191,6 +332,8 @@ class FaultProxyImpl implements FaultProxy {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    for (const timer of this.holds) clearTimeout(timer);
+    this.holds.clear();
     await this.transition.catch(() => undefined);
     await this.close();
     this.agent.destroy();
@@ -200,12 +343,40 @@ class FaultProxyImpl implements FaultProxy {
     this.log.push({ method: req.method ?? 'GET', url: req.url ?? '/', outcome, status });
   }
 
+  /** The fault of one `pass` request: a forced one first, else one random draw over the shares. */
+  private draw(s: FaultSettings): InjectedFault | undefined {
+    const forced = this.injected.shift();
+    if (forced) return forced;
+    const shares: [InjectedFault, number | undefined][] = [
+      ['hang', s.hangRate],
+      ['failure', s.failureRate],
+      ['held', s.heldAfterForward],
+      ['reset-after-forward', s.resetAfterForward],
+      ['bad-gateway-after-forward', s.badGatewayAfterForward],
+    ];
+    let roll = this.random();
+    for (const [fault, share] of shares) {
+      if (!share) continue;
+      if (roll < share) return fault;
+      roll -= share;
+    }
+    return undefined;
+  }
+
+  private hang(req: IncomingMessage, res: ServerResponse): void {
+    this.counters.failed += 1;
+    this.record(req, 'hang');
+    this.hung.add(res);
+    res.once('close', () => this.hung.delete(res));
+    req.resume();
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     // One request per connection: a client never holds a pooled socket to the proxy, so
     // `refuse` is a deterministic ECONNREFUSED rather than a reset of a kept-alive socket.
     res.shouldKeepAlive = false;
     this.counters.received += 1;
-    const latency = (this.current.latencyMs ?? 0) + Math.random() * (this.current.latencyJitterMs ?? 0);
+    const latency = (this.current.latencyMs ?? 0) + this.random() * (this.current.latencyJitterMs ?? 0);
     if (latency > 0) await new Promise((r) => setTimeout(r, latency));
     // A client that went away during the delay (killed, timed out) never reaches the upstream.
     if (req.socket.destroyed) {
@@ -221,11 +392,7 @@ class FaultProxyImpl implements FaultProxy {
         req.socket.destroy();
         return;
       case 'hang':
-        this.counters.failed += 1;
-        this.record(req, 'hang');
-        this.hung.add(res);
-        res.once('close', () => this.hung.delete(res));
-        req.resume();
+        this.hang(req, res);
         return;
       case 'garbage':
         this.counters.failed += 1;
@@ -241,24 +408,22 @@ class FaultProxyImpl implements FaultProxy {
         this.reply(req, res, status, s.body);
         return;
       }
-      case 'pass':
-        if (s.hangRate && Math.random() < s.hangRate) {
-          this.counters.failed += 1;
-          this.record(req, 'hang');
-          this.hung.add(res);
-          res.once('close', () => this.hung.delete(res));
-          req.resume();
+      case 'pass': {
+        const fault = this.draw(s);
+        if (fault === 'hang') {
+          this.hang(req, res);
           return;
         }
-        if (s.failureRate && Math.random() < s.failureRate) {
+        if (fault === 'failure') {
           const status = s.failureStatus ?? 500;
           this.counters.failed += 1;
           this.record(req, 'random-failure', status);
           this.reply(req, res, status, undefined);
           return;
         }
-        this.forward(req, res);
+        await this.forward(req, res, fault);
         return;
+      }
     }
   }
 
@@ -278,51 +443,146 @@ class FaultProxyImpl implements FaultProxy {
     res.end(text);
   }
 
-  private forward(req: IncomingMessage, res: ServerResponse): void {
+  /**
+   * Forwards the whole request, reads the whole answer, then hands it to the client (or applies
+   * `fault`). Once sent upstream, a request is never called back: a client that leaves only loses
+   * the answer, as with a real network.
+   */
+  private async forward(req: IncomingMessage, res: ServerResponse, fault: AfterForwardFault | undefined) {
+    const chunks: Buffer[] = [];
+    try {
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+    } catch {
+      this.record(req, 'client-gone');
+      return;
+    }
+    const body = Buffer.concat(chunks);
+    const presented = refreshTokenIn(body, req.headers['content-type']);
+    const worker = req.headers[WORKER_HEADER];
+    const presentation: Presentation | undefined =
+      presented === undefined
+        ? undefined
+        : {
+            at: Date.now(),
+            ...(typeof worker === 'string' ? { worker: worker.slice(0, MAX_WORKER_HEADER) } : {}),
+            ...(fault ? { fault } : {}),
+            delivered: false,
+          };
+    if (presented !== undefined && presentation) {
+      const hash = tokenHash(presented);
+      const list = this.record_.get(hash) ?? [];
+      list.push(presentation);
+      this.record_.set(hash, list);
+    }
     this.counters.forwarded += 1;
+    const settle = (delivered: boolean) => {
+      if (!presentation || presentation.settledAt !== undefined) return;
+      presentation.delivered = delivered;
+      presentation.settledAt = Date.now();
+    };
+    res.once('close', () => settle(res.writableFinished));
+
+    let answer: { status: number; message: string | undefined; raw: string[]; body: Buffer };
+    try {
+      answer = await this.callUpstream(req, body);
+    } catch (err) {
+      this.counters.upstreamErrors += 1;
+      this.record(req, 'upstream-error', 502);
+      const text = JSON.stringify({
+        error: 'fault_proxy_upstream',
+        error_description: (err as Error).message,
+      });
+      if (!res.destroyed) {
+        res.writeHead(502, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+        res.end(text);
+      }
+      return;
+    }
+    if (presentation) {
+      presentation.providerStatus = answer.status;
+      presentation.answeredAt = Date.now();
+      const issued = issuedRefreshToken(answer.body);
+      if (issued !== undefined) presentation.issued = tokenHash(issued);
+    }
+    if (fault) this.counters.afterForwardFaults += 1;
+    this.record(req, fault ?? 'pass', answer.status);
+    const deliver = () => {
+      if (res.destroyed) {
+        settle(false);
+        return;
+      }
+      res.writeHead(answer.status, answer.message, answer.raw);
+      res.end(answer.body);
+    };
+    switch (fault) {
+      case 'held': {
+        const timer = setTimeout(() => {
+          this.holds.delete(timer);
+          deliver();
+        }, this.current.holdMs ?? 3_000);
+        this.holds.add(timer);
+        return;
+      }
+      case 'reset-after-forward':
+        settle(false);
+        req.socket.destroy();
+        return;
+      case 'bad-gateway-after-forward': {
+        settle(false);
+        const text = '<html><head><title>502 Bad Gateway</title></head><body>502 Bad Gateway</body></html>';
+        if (res.destroyed) return;
+        res.writeHead(502, { 'content-type': 'text/html', 'content-length': Buffer.byteLength(text) });
+        res.end(text);
+        return;
+      }
+      default:
+        deliver();
+    }
+  }
+
+  private callUpstream(
+    req: IncomingMessage,
+    body: Buffer,
+  ): Promise<{ status: number; message: string | undefined; raw: string[]; body: Buffer }> {
     const base = this.targetUrl.pathname.replace(/\/$/, '');
     const headers: OutgoingHttpHeaders = {};
     for (const [name, value] of Object.entries(req.headers)) {
       if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value;
     }
     headers.host = this.targetUrl.host;
-    const upstream = httpRequest(
-      {
-        protocol: this.targetUrl.protocol,
-        hostname: this.targetUrl.hostname,
-        port: this.targetUrl.port,
-        method: req.method,
-        path: `${base}${req.url ?? '/'}`,
-        headers,
-        agent: this.agent,
-      },
-      (up) => {
-        this.record(req, 'pass', up.statusCode);
-        const raw: string[] = [];
-        for (let i = 0; i < up.rawHeaders.length; i += 2) {
-          const name = up.rawHeaders[i]!;
-          if (!HOP_BY_HOP.has(name.toLowerCase())) raw.push(name, up.rawHeaders[i + 1]!);
-        }
-        res.writeHead(up.statusCode ?? 502, up.statusMessage, raw);
-        up.pipe(res);
-        up.once('error', () => res.destroy());
-      },
-    );
-    upstream.once('error', (err) => {
-      this.counters.upstreamErrors += 1;
-      this.record(req, 'upstream-error', 502);
-      if (res.headersSent) {
-        res.destroy();
-        return;
-      }
-      const text = JSON.stringify({ error: 'fault_proxy_upstream', error_description: err.message });
-      res.writeHead(502, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-      res.end(text);
+    return new Promise((resolve, reject) => {
+      const upstream = httpRequest(
+        {
+          protocol: this.targetUrl.protocol,
+          hostname: this.targetUrl.hostname,
+          port: this.targetUrl.port,
+          method: req.method,
+          path: `${base}${req.url ?? '/'}`,
+          headers,
+          agent: this.agent,
+        },
+        (up) => {
+          const raw: string[] = [];
+          for (let i = 0; i < up.rawHeaders.length; i += 2) {
+            const name = up.rawHeaders[i]!;
+            if (!HOP_BY_HOP.has(name.toLowerCase())) raw.push(name, up.rawHeaders[i + 1]!);
+          }
+          const parts: Buffer[] = [];
+          up.on('data', (c: Buffer) => parts.push(c));
+          up.once('error', reject);
+          up.once('end', () =>
+            resolve({
+              status: up.statusCode ?? 502,
+              message: up.statusMessage,
+              raw,
+              body: Buffer.concat(parts),
+            }),
+          );
+        },
+      );
+      upstream.once('error', reject);
+      upstream.end(body);
     });
-    res.once('close', () => {
-      if (!res.writableFinished) upstream.destroy();
-    });
-    req.pipe(upstream);
   }
 }
 

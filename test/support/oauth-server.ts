@@ -303,7 +303,8 @@ async function postForm(
   return { status: res.status, json };
 }
 
-function listen(server: Server): Promise<number> {
+/** Listens on a free 127.0.0.1 port; resolves to the port. */
+export function listen(server: Server): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
@@ -576,11 +577,16 @@ export async function startOAuthServer(opts: StartOAuthServerOptions = {}): Prom
       counters = emptyCounters();
     },
     stop() {
-      stopped ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      stopped ??= closeServer(server);
       return stopped;
     },
   };
+}
+
+/** Closes a server and every connection it holds, kept-alive ones included. */
+export function closeServer(server: Server): Promise<void> {
+  return new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
 }

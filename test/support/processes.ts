@@ -16,6 +16,9 @@ export const TEST_ENCRYPTION_KEYS = `test1:${Buffer.alloc(32, 7).toString('base6
 /** The bootstrap admin key (namespace `default`) every test api gets unless its env overrides it. */
 export const TEST_ADMIN_KEY = `tk_test-admin-${Buffer.alloc(24, 9).toString('base64url')}`;
 
+/** The server key of the API-key HMAC (production refuses to start without one). */
+export const TEST_API_KEY_HMAC_KEY = `test-api-key-hmac-${Buffer.alloc(24, 5).toString('base64url')}`;
+
 /**
  * Security defaults for tests: the bootstrap admin key, and an outbound policy that lets the api
  * and workers reach the in-process OAuth server on http://127.0.0.1 (production refuses loopback
@@ -23,6 +26,7 @@ export const TEST_ADMIN_KEY = `tk_test-admin-${Buffer.alloc(24, 9).toString('bas
  */
 export const TEST_SECURITY_ENV: Record<string, string> = {
   TK_BOOTSTRAP_ADMIN_KEY: TEST_ADMIN_KEY,
+  TK_API_KEY_HMAC_KEY: TEST_API_KEY_HMAC_KEY,
   TK_OUTBOUND_ALLOW_LOOPBACK: '1',
   TK_OUTBOUND_ALLOW_HTTP_HOSTS: '127.0.0.1,localhost',
 };

@@ -280,11 +280,16 @@ describe('deploy/k8s (kustomize-equivalent check)', () => {
         'PodDisruptionBudget/tokenkeeper-api',
         'PodDisruptionBudget/tokenkeeper-worker',
         'ScaledObject/tokenkeeper-worker',
-        'Secret/tokenkeeper-secrets',
+        'Secret/tokenkeeper-api-secrets',
+        'Secret/tokenkeeper-worker-secrets',
+        'Secret/tokenkeeper-redis-acl',
       ]),
     );
     expect(resources.some((r) => r.kind === 'NetworkPolicy')).toBe(true);
-    expect(resources.find((r) => r.kind === 'Secret')!.stringData).toHaveProperty('TK_ENCRYPTION_KEYS');
+    const apiSecret = resources.find(
+      (r) => r.kind === 'Secret' && r.metadata.name === 'tokenkeeper-api-secrets',
+    );
+    expect(apiSecret!.stringData).toHaveProperty('encryption-keys');
   });
 
   it('generates the Redis ConfigMap from deploy/redis/redis.conf, which has AOF and hz 100', () => {
@@ -431,8 +436,21 @@ describe('deploy/k8s (kustomize-equivalent check)', () => {
     expect(trigger.metadata.listName).toBe(
       `${config.data.TK_REDIS_PREFIX}${prefixTemplate}:${queueName}:wait`,
     );
-    const redisUrl = new URL(config.data.REDIS_URL);
+    const worker = workloads(all).find((w) => w.metadata.name === 'tokenkeeper-worker')!;
+    const workerEnv = worker.spec.template.spec.containers[0].env as Obj[];
+    const redisUrl = new URL(workerEnv.find((e) => e.name === 'REDIS_URL')!.value);
     expect(trigger.metadata.address).toMatch(new RegExp(`^${redisUrl.hostname}(\\.|:)`));
+    // KEDA signs in as a Redis user too.
+    const auth = all.find(
+      (r) => r.kind === 'TriggerAuthentication' && r.metadata.name === trigger.authenticationRef?.name,
+    );
+    expect(auth, 'the ScaledObject trigger has a TriggerAuthentication').toBeDefined();
+    const params = (auth!.spec.secretTargetRef as Obj[]).map((r) => r.parameter);
+    expect(params.sort()).toEqual(['password', 'username']);
+    for (const ref of auth!.spec.secretTargetRef as Obj[]) {
+      const secret = all.find((r) => r.kind === 'Secret' && r.metadata.name === ref.name);
+      expect(secret?.stringData ?? secret?.data, `Secret ${ref.name}`).toHaveProperty(ref.key);
+    }
   });
 });
 
@@ -499,6 +517,205 @@ describe('docs/operations.md', () => {
     const docs = read('docs/operations.md');
     for (const heading of [/^### .*reauth_required/m, /^### .*stuck queue/im, /^### .*key rotation/im]) {
       expect(docs).toMatch(heading);
+    }
+  });
+});
+
+/**
+ * Redis is not open and key material is not environment: every shipped deployment (compose, k8s,
+ * systemd) connects with its own ACL user and password, the default user is off, protected mode
+ * on, and each process gets only the secrets it needs, as read-only 0400 files.
+ */
+describe('Redis access and key material', () => {
+  /** Settings whose value is a secret: never set in a manifest (their *_FILE forms are). */
+  const SECRET_VALUES = ['TK_ENCRYPTION_KEYS', 'TK_BOOTSTRAP_ADMIN_KEY', 'TK_API_KEY_HMAC_KEY'];
+  const NEEDS: Record<'api' | 'worker', string[]> = {
+    api: [
+      'TK_ENCRYPTION_KEYS_FILE',
+      'TK_BOOTSTRAP_ADMIN_KEY_FILE',
+      'TK_API_KEY_HMAC_KEY_FILE',
+      'REDIS_PASSWORD_FILE',
+    ],
+    worker: ['TK_ENCRYPTION_KEYS_FILE', 'REDIS_PASSWORD_FILE'],
+  };
+  const API_ONLY = ['TK_BOOTSTRAP_ADMIN_KEY_FILE', 'TK_API_KEY_HMAC_KEY_FILE'];
+  const conf = new Map(
+    read('deploy/redis/redis.conf')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'))
+      .map((l) => [l.split(/\s+/)[0]!.toLowerCase(), l.slice(l.split(/\s+/)[0]!.length).trim()] as const),
+  );
+  const aclFile = conf.get('aclfile');
+  const basename = (p: string) => p.split('/').at(-1)!;
+  const dirname = (p: string) => p.slice(0, p.lastIndexOf('/'));
+  const redisUser = (url: string) => {
+    const u = new URL(url);
+    expect(u.password, `${url} carries no password (it comes from REDIS_PASSWORD_FILE)`).toBe('');
+    return decodeURIComponent(u.username);
+  };
+
+  /** ACL `user` lines: the default user off without password; every other user on, with one. */
+  function expectAclUsers(text: string, where: string): void {
+    const users = new Map(
+      [...text.matchAll(/^\s*user\s+(\S+)\s+(.*)$/gm)].map((m) => [m[1]!, m[2]!.split(/\s+/)] as const),
+    );
+    expect(users.get('default'), `${where}: default user`).toEqual(
+      expect.arrayContaining(['off', 'resetpass']),
+    );
+    expect(users.get('default'), `${where}: default user`).not.toContain('nopass');
+    for (const name of ['tokenkeeper-api', 'tokenkeeper-worker'])
+      expect(users.has(name), `${where}: ${name}`).toBe(true);
+    for (const [name, rules] of users) {
+      if (name === 'default') continue;
+      expect(rules, `${where}: ${name}`).toContain('on');
+      expect(rules, `${where}: ${name}`).not.toContain('nopass');
+      expect(
+        rules.some((r) => /^[#>]\S+/.test(r) || r.startsWith('#$(')),
+        `${where}: ${name} has a password`,
+      ).toBe(true);
+      if (rules.includes('+@all')) expect(rules, `${where}: ${name} may not administer`).toContain('-@admin');
+    }
+  }
+
+  it('redis.conf: protected mode on, ACL users from a file, and no open bind without them', () => {
+    expect(conf.get('protected-mode')).toBe('yes');
+    expect(read('deploy/redis/redis.conf')).not.toMatch(/^\s*protected-mode\s+no/m);
+    expect(aclFile, 'redis.conf names an aclfile').toMatch(/^\/\S+$/);
+    const bind = conf.get('bind') ?? '';
+    if (/(^|\s)(0\.0\.0\.0|\*|::)(\s|$)/.test(bind)) expect(aclFile).toBeDefined();
+    expect(conf.has('requirepass')).toBe(false);
+    expectAclUsers(read('deploy/redis/users.acl.example'), 'users.acl.example');
+    expectAclUsers(read('deploy/generate-secrets.sh'), 'generate-secrets.sh');
+  });
+
+  it('docker-compose.yml: own Redis user per process, key material as 0400 secret files, none in env', () => {
+    const compose = parse(read('docker-compose.yml'), { merge: true }) as Obj;
+    const services = compose.services as Record<string, Obj>;
+    const script = read('deploy/generate-secrets.sh');
+    for (const [name, def] of Object.entries(compose.secrets as Record<string, Obj>)) {
+      expect(def.file, `secret ${name}`).toMatch(/^\.\/secrets\//);
+      expect(script, `generate-secrets.sh writes ${def.file}`).toContain(basename(def.file));
+    }
+    const mounted = (svc: Obj) =>
+      new Map(
+        ((svc.secrets ?? []) as Obj[]).map((s) => {
+          expect(s.mode, `${s.source} is mounted 0400`).toBe(0o400);
+          expect(Object.keys(compose.secrets)).toContain(s.source);
+          return [
+            String(s.target).startsWith('/') ? s.target : `/run/secrets/${s.target}`,
+            s.source,
+          ] as const;
+        }),
+      );
+    for (const app of ['api', 'worker'] as const) {
+      const svc = services[app]!;
+      const env = svc.environment as Record<string, string>;
+      expect(redisUser(env.REDIS_URL!)).toBe(`tokenkeeper-${app}`);
+      for (const key of SECRET_VALUES)
+        expect(env, `${app} gets ${key} through the environment`).not.toHaveProperty(key);
+      const files = mounted(svc);
+      for (const key of NEEDS[app]) {
+        expect(env[key], `${app} sets ${key}`).toBeDefined();
+        expect(files.has(env[key]!), `${app}: ${key}=${env[key]} is a mounted secret`).toBe(true);
+      }
+      if (app === 'worker') for (const key of API_ONLY) expect(env).not.toHaveProperty(key);
+      if (app === 'worker')
+        expect([...files.values()]).not.toEqual(expect.arrayContaining(['bootstrap-admin-key']));
+    }
+    expect(mounted(services.redis!).has(aclFile!), `redis mounts ${aclFile}`).toBe(true);
+    expect(read('docker-compose.yml')).not.toMatch(
+      /\$\{TK_(ENCRYPTION_KEYS|BOOTSTRAP_ADMIN_KEY|API_KEY_HMAC_KEY)\b/,
+    );
+  });
+
+  it('deploy/k8s: no secret through env or envFrom; each process mounts only its own, 0400, read-only', () => {
+    const dir = 'deploy/k8s';
+    const kustomization = parse(read(`${dir}/kustomization.yaml`)) as Obj;
+    const all = (kustomization.resources as string[]).flatMap((f) =>
+      parseAllDocuments(read(`${dir}/${f}`)).map((d) => d.toJS() as Obj),
+    );
+    const secret = (name: string) => all.find((r) => r.kind === 'Secret' && r.metadata.name === name);
+    const configMap = all.find((r) => r.kind === 'ConfigMap' && r.metadata.name === 'tokenkeeper-config')!;
+    for (const key of SECRET_VALUES) expect(configMap.data).not.toHaveProperty(key);
+
+    for (const app of ['api', 'worker'] as const) {
+      const w = all.find((r) => r.kind === 'Deployment' && r.metadata.name === `tokenkeeper-${app}`)!;
+      const pod = w.spec.template.spec;
+      const c = pod.containers[0] as Obj;
+      expect(
+        ((c.envFrom ?? []) as Obj[]).filter((e) => e.secretRef),
+        `${app} envFrom a Secret`,
+      ).toEqual([]);
+      for (const e of (c.env ?? []) as Obj[])
+        expect(e.valueFrom?.secretKeyRef, `${app} env ${e.name}`).toBeUndefined();
+      const env = new Map<string, string>([
+        ...(((c.envFrom ?? []) as Obj[]).some((e) => e.configMapRef?.name === 'tokenkeeper-config')
+          ? Object.entries(configMap.data as Record<string, string>)
+          : []),
+        ...((c.env ?? []) as Obj[]).map((e) => [e.name as string, e.value as string] as const),
+      ]);
+      for (const key of SECRET_VALUES)
+        expect(env.has(key), `${app} gets ${key} through the environment`).toBe(false);
+      expect(redisUser(env.get('REDIS_URL')!)).toBe(`tokenkeeper-${app}`);
+      expect(pod.securityContext.fsGroup, `${app}: files readable by its own user through fsGroup`).toBe(
+        pod.securityContext.runAsUser,
+      );
+      const secretMounts = ((c.volumeMounts ?? []) as Obj[]).flatMap((m) => {
+        const volume = (pod.volumes as Obj[]).find((v) => v.name === m.name)!;
+        if (!volume.secret) return [];
+        expect(m.readOnly, `${app} mounts ${m.name} read-only`).toBe(true);
+        expect(volume.secret.defaultMode, `${app} secret ${m.name} is 0400`).toBe(0o400);
+        return [{ path: m.mountPath as string, secret: secret(volume.secret.secretName)! }];
+      });
+      for (const key of NEEDS[app]) {
+        const file = env.get(key);
+        expect(file, `${app} sets ${key}`).toBeDefined();
+        const mount = secretMounts.find((m) => m.path === dirname(file!));
+        expect(mount, `${app}: ${key}=${file} lies in a mounted Secret`).toBeDefined();
+        expect(mount!.secret.stringData ?? mount!.secret.data).toHaveProperty(basename(file!));
+      }
+      if (app === 'worker') {
+        for (const key of API_ONLY) expect(env.has(key)).toBe(false);
+        for (const m of secretMounts) {
+          expect(m.secret.stringData ?? m.secret.data).not.toHaveProperty('bootstrap-admin-key');
+          expect(m.secret.stringData ?? m.secret.data).not.toHaveProperty('api-key-hmac-key');
+        }
+      }
+    }
+    const redis = all.find((r) => r.kind === 'StatefulSet' && r.metadata.name === 'tokenkeeper-redis')!;
+    const pod = redis.spec.template.spec;
+    const aclMount = (pod.containers[0].volumeMounts as Obj[]).find((m) => m.mountPath === dirname(aclFile!));
+    expect(aclMount?.readOnly, `redis mounts ${dirname(aclFile!)} read-only`).toBe(true);
+    const aclVolume = (pod.volumes as Obj[]).find((v) => v.name === aclMount!.name)!;
+    expect(aclVolume.secret.defaultMode).toBe(0o400);
+    const acl = secret(aclVolume.secret.secretName)!.stringData[basename(aclFile!)] as string;
+    expectAclUsers(acl, 'Secret tokenkeeper-redis-acl');
+  });
+
+  it('deploy/systemd: own Redis user per unit, key material as credentials (0400), none in environment files', () => {
+    for (const [app, unit] of [
+      ['api', 'tokenkeeper-api.service'],
+      ['worker', 'tokenkeeper-worker@.service'],
+    ] as const) {
+      const text = read(`deploy/systemd/${unit}`);
+      const env = new Map(
+        [...text.matchAll(/^Environment=([A-Z0-9_]+)=(.*)$/gm)].map((m) => [m[1]!, m[2]!.trim()] as const),
+      );
+      expect(redisUser(env.get('REDIS_URL')!)).toBe(`tokenkeeper-${app}`);
+      const credentials = new Set([...text.matchAll(/^LoadCredential=([^:\s]+):\S+$/gm)].map((m) => m[1]!));
+      for (const key of NEEDS[app]) {
+        const file = /^%d\/(\S+)$/.exec(env.get(key) ?? '')?.[1];
+        expect(file, `${unit}: ${key} is a file in the credentials directory`).toBeDefined();
+        expect(credentials, `${unit} loads credential ${file}`).toContain(file);
+      }
+      if (app === 'worker') for (const key of API_ONLY) expect(env.has(key)).toBe(false);
+    }
+    for (const file of readdirSync(join(ROOT, 'deploy/systemd'))) {
+      for (const key of SECRET_VALUES)
+        expect(read(`deploy/systemd/${file}`), `${file} sets ${key}`).not.toMatch(
+          new RegExp(`^(Environment=)?${key}=`, 'm'),
+        );
     }
   });
 });

@@ -124,13 +124,17 @@ describe('scripts/start.mjs (dev launcher)', () => {
     }
   });
 
-  it('starts the embedded Redis with the AOF, hz 100 and no RDB snapshots', () => {
+  it('starts the embedded Redis with the AOF, hz 100, no RDB snapshots, on loopback with a password', () => {
+    // The password is in a 0600 config file, never on the command line (`ps` shows that to everyone).
+    expect(redis).toMatch(/requirepass \$\{password\}/);
+    expect(redis).not.toMatch(/'--requirepass'/);
     for (const [flag, value] of [
       ['--appendonly', 'yes'],
       ['--appendfsync', 'everysec'],
       ['--hz', '100'],
       ['--save', ''],
       ['--bind', '127.0.0.1'],
+      ['--protected-mode', 'yes'],
     ]) {
       expect(redis).toMatch(new RegExp(`'${flag}',\\s*'${value}'`));
     }

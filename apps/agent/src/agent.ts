@@ -1,5 +1,7 @@
 import type { Logger } from 'pino';
 import type { AgentConfig } from './config/agent-config.js';
+import { outboundPolicy } from './http/outbound.js';
+import { SecretRedactor } from './http/secret-redactor.js';
 import { createSink } from './sinks/create-sink.js';
 import type { Sink } from './sinks/sink.js';
 import type { TokenSnapshot } from './sinks/token-snapshot.js';
@@ -44,9 +46,12 @@ export class Agent {
   private readonly api: TokenkeeperApi;
   private readonly watchers = new Map<string, CredentialWatcher>();
   private readonly tokens = new Map<string, TokenSnapshot>();
+  /** The token each credential had before its current one: a sink may still fail with it. */
+  private readonly previousTokens = new Map<string, string>();
   private readonly sinks: SinkState[] = [];
   private readonly configured: string[];
   private readonly abort = new AbortController();
+  private readonly redactor: SecretRedactor;
   private tasks: Promise<void>[] = [];
 
   constructor(
@@ -55,11 +60,16 @@ export class Agent {
     private readonly now: () => number = Date.now,
   ) {
     this.api = new TokenkeeperApi(config.api.url, config.api.apiKey, config.api.timeoutMs);
+    this.redactor = new SecretRedactor(configuredSecrets(config), () => [
+      ...[...this.tokens.values()].map((t) => t.accessToken),
+      ...this.previousTokens.values(),
+    ]);
+    const ctx = { logger, redactor: this.redactor, outboundPolicy: outboundPolicy(config.outbound) };
     this.configured = config.credentials.map((c) => c.id);
     const minTtl = new Map(config.credentials.map((c) => [c.id, c.minTtl]));
     for (const credential of config.credentials) {
       for (const sinkConfig of credential.sinks) {
-        const sink = createSink(credential.id, sinkConfig, { logger });
+        const sink = createSink(credential.id, sinkConfig, ctx);
         this.sinks.push({ sink, ownerId: credential.id, failures: 0, again: false });
         // Credentials an MCP config names are watched too, even when not listed themselves.
         for (const id of sink.credentialIds) if (!minTtl.has(id)) minTtl.set(id, DEFAULT_MIN_TTL);
@@ -73,6 +83,7 @@ export class Agent {
         config.api.pollIntervalSeconds * 1000,
         (token) => this.onToken(token),
         logger,
+        this.redactor,
         now,
       );
       this.watchers.set(id, watcher);
@@ -88,6 +99,7 @@ export class Agent {
         this.api,
         [...this.watchers.keys()],
         this.logger,
+        this.redactor,
         (event) => {
           if (event.credentialId) this.watchers.get(event.credentialId)?.wake();
         },
@@ -117,7 +129,7 @@ export class Agent {
             if (attempt >= attempts) {
               ok = false;
               this.logger.error(
-                { credentialId: watcher.credentialId, error: (err as Error).message },
+                { credentialId: watcher.credentialId, error: this.redactor.describe(err) },
                 'no token',
               );
               return;
@@ -175,6 +187,8 @@ export class Agent {
   }
 
   private onToken(token: TokenSnapshot): void {
+    const before = this.tokens.get(token.credentialId);
+    if (before) this.previousTokens.set(token.credentialId, before.accessToken);
     this.tokens.set(token.credentialId, token);
     for (const state of this.sinks)
       if (state.sink.credentialIds.includes(token.credentialId)) this.schedule(state);
@@ -243,7 +257,7 @@ export class Agent {
     } catch (err) {
       state.failedKey = key;
       state.failures += 1;
-      state.lastError = (err as Error).message;
+      state.lastError = this.redactor.describe(err);
       this.logger.warn(
         {
           sink: state.sink.name,
@@ -258,3 +272,19 @@ export class Agent {
     }
   }
 }
+
+/** Secrets written in the configuration itself, masked in error messages like the tokens. */
+function configuredSecrets(config: AgentConfig): string[] {
+  const secrets = [config.api.apiKey];
+  for (const credential of config.credentials)
+    for (const sink of credential.sinks) {
+      if (sink.type === 'file' && sink.format === 'oauth-tokens-json' && sink.refreshToken)
+        secrets.push(sink.refreshToken);
+      if (sink.type === 'http')
+        for (const [name, value] of Object.entries(sink.headers))
+          if (SECRET_HEADER.test(name)) secrets.push(...value.split(/\{\{[^}]*\}\}/));
+    }
+  return secrets;
+}
+
+const SECRET_HEADER = /authorization|cookie|token|key|secret|password/i;

@@ -40,7 +40,12 @@ async function main(): Promise<number | undefined> {
 
   let server: Server | undefined;
   if (config.health)
-    server = await startHealthServer(config.health.host, config.health.port, () => agent.health());
+    server = await startHealthServer(
+      config.health.host,
+      config.health.port,
+      () => agent.health(),
+      config.health.detail,
+    );
   agent.start();
   const address = server?.address();
   logger.info(

@@ -6,6 +6,7 @@ import { RuntimeModule, WebhooksModule } from '#runtime';
 import { EncryptionController } from './admin/encryption.controller.js';
 import { ApiAuthGuard } from './auth/api-auth.guard.js';
 import { ApiKeyAuthenticator } from './auth/api-key-authenticator.js';
+import { API_KEY_SECRETS, type ApiKeySecrets } from './auth/api-key-secrets.js';
 import { ApiKeysController } from './auth/api-keys.controller.js';
 import { RateLimitGuard } from './auth/rate-limit.guard.js';
 import { CredentialsController } from './credentials/credentials.controller.js';
@@ -20,7 +21,7 @@ import { SubscriptionsController } from './subscriptions/subscriptions.controlle
 
 @Module({})
 export class ApiModule {
-  static forRoot(config: AppConfig): DynamicModule {
+  static forRoot(config: AppConfig, apiKeySecrets: ApiKeySecrets): DynamicModule {
     return {
       module: ApiModule,
       imports: [
@@ -39,6 +40,7 @@ export class ApiModule {
         MetricsController,
       ],
       providers: [
+        { provide: API_KEY_SECRETS, useValue: apiKeySecrets },
         ApiKeyAuthenticator,
         EventStreamService,
         MetricsService,

@@ -6,8 +6,9 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { ConfigError, createLogger, loadConfig, PinoNestLogger } from '#common';
 import { assertKeyRingCoversStoredCiphertexts, exitOnShutdownSignals } from '#runtime';
 import { ApiModule } from './api.module.js';
+import { loadApiKeySecrets } from './auth/api-key-secrets.js';
 import { closeConnectionsOnShutdown } from './http/close-on-shutdown.js';
-import { requireJsonBodies } from './http/json-only.js';
+import { limitJsonDepth, requireJsonBodies } from './http/json-only.js';
 import { requestIdOf, setupRequestIds } from './http/request-ids.js';
 import { setupOpenApi } from './openapi.js';
 import { setupQueuesBoard } from './queues-board.js';
@@ -15,6 +16,7 @@ import { setupQueuesBoard } from './queues-board.js';
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger('api', config.logLevel);
+  const apiKeySecrets = loadApiKeySecrets(config);
   await assertKeyRingCoversStoredCiphertexts(config);
   const adapter = new FastifyAdapter({
     bodyLimit: config.api.bodyLimitBytes,
@@ -22,13 +24,18 @@ async function main(): Promise<void> {
     return503OnClosing: true,
     genReqId: requestIdOf,
   });
-  const app = await NestFactory.create<NestFastifyApplication>(ApiModule.forRoot(config), adapter, {
-    logger: new PinoNestLogger(logger),
-  });
+  const app = await NestFactory.create<NestFastifyApplication>(
+    ApiModule.forRoot(config, apiKeySecrets),
+    adapter,
+    {
+      logger: new PinoNestLogger(logger),
+    },
+  );
   requireJsonBodies(app.getHttpAdapter().getInstance());
+  limitJsonDepth(app, config.api.bodyLimitBytes);
   const startClosingConnections = closeConnectionsOnShutdown(app.getHttpAdapter().getInstance());
   setupRequestIds(app.getHttpAdapter().getInstance(), logger);
-  setupOpenApi(app);
+  setupOpenApi(app, config.security.publicDocs);
   await setupQueuesBoard(app);
   await app.listen(config.api.port, config.api.host);
   exitOnShutdownSignals(app, logger, {

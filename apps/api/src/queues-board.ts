@@ -15,7 +15,7 @@ import { problem } from './http/problem.js';
 export const QUEUES_PATH = '/queues';
 
 /** The admin key a browser sends: HTTP Basic with the key as password (any user name), or a bearer. */
-function presentedKey(header: string | undefined): string | undefined {
+export function presentedKey(header: string | undefined): string | undefined {
   const bearer = bearerOf(header);
   if (bearer) return bearer;
   const basic = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header ?? '');

@@ -50,7 +50,7 @@ export function hintFor(status: number, problem: ProblemBody | undefined, what: 
   if (status === 409) return 'it changed meanwhile: read it again and retry';
   if (status === 400 || status === 422) return 'fix the fields listed above and run the command again';
   if (status === 503 && problem?.reason === 'auth')
-    return 'the credential needs re-authentication: give it new secrets with `tokenkeeper creds update <id> --refresh-token @file`';
+    return 'the credential needs re-authentication: `tokenkeeper creds show <id>` says which secrets to give `tokenkeeper creds update`';
   if (status === 503 || status === 502 || status === 504)
     return problem?.retryAfter !== undefined ? `retry in ${problem.retryAfter} s` : 'retry later';
   if (status >= 500) return 'the server logged the error; retry later or check its logs';

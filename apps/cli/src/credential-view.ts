@@ -34,12 +34,12 @@ export function credentialColumns(now: number): Column<CredentialView>[] {
     { header: 'id', value: (c) => c.id },
     { header: 'name', value: (c) => c.name ?? '' },
     { header: 'kind', value: (c) => c.kind },
-    { header: 'state', value: (c) => c.state },
+    { header: 'state', value: (c) => displayState(c) },
     { header: 'ver', value: (c) => String(c.tokenVersion ?? 0), right: true },
     { header: 'expires', value: (c) => formatExpiry(c.expiresAt, now) },
     {
       header: 'refresh',
-      value: (c) => (c.state === 'active' ? formatRelative(c.refreshAt, now, 'due') : '-'),
+      value: (c) => refreshColumn(c, now),
     },
     { header: 'fails', value: (c) => String(c.failures ?? 0), right: true },
     { header: 'labels', value: (c) => formatLabels(c.labels) },
@@ -76,10 +76,46 @@ export function renderCredential(c: CredentialView, now: number): string {
   ]);
 }
 
+/**
+ * The state column: a pending credential whose first refreshes keep failing reads `failing`, so it
+ * is told apart from one that simply has not been refreshed yet.
+ */
+export function displayState(c: CredentialView): string {
+  if ((c.state === 'pending' || c.state === 'active') && (c.failures ?? 0) > 0) return `${c.state} (failing)`;
+  return c.state;
+}
+
+/** When the next refresh happens: the planned time when healthy, the next retry while failing. */
+function refreshColumn(c: CredentialView, now: number): string {
+  if ((c.failures ?? 0) > 0 && c.lastFailure?.nextAttemptAt)
+    return `retry ${formatRelative(c.lastFailure.nextAttemptAt, now, 'due')}`;
+  return c.state === 'active' ? formatRelative(c.refreshAt, now, 'due') : '-';
+}
+
+/** How a credential of each kind gets new secrets, as `creds update` arguments. */
+export function reauthFlags(kind: string): string {
+  switch (kind) {
+    case 'oauth2.refresh_token':
+      return '--refresh-token @<file>';
+    case 'oauth2.client_credentials':
+    case 'oauth2.token_exchange':
+      return '--client-secret @<file> (or --from-json <file> with privateKey for private_key_jwt)';
+    case 'oauth2.jwt_bearer':
+    case 'jwt.mint':
+      return '--from-json <file> (a JSON object with the new privateKey)';
+    case 'static':
+      return '--from-json <file> (a JSON object with the new accessToken and expiresIn)';
+    case 'vault.jwt_login':
+      return '--field role=<role> (after fixing the Vault role or the JWT source it logs in with)';
+    default:
+      return '--from-json <file>';
+  }
+}
+
 /** What to do about a credential's state, if anything. */
 export function stateHint(c: CredentialView): string | undefined {
   if (c.state === 'reauth_required') {
-    return `needs re-authentication: \`tokenkeeper creds update ${c.id} --refresh-token @<file>\` with a new refresh token`;
+    return `needs re-authentication: \`tokenkeeper creds update ${c.id} ${reauthFlags(c.kind)}\``;
   }
   if (c.state === 'expired') return 'its token expired while refreshes keep failing: see `last failure`';
   return undefined;

@@ -119,7 +119,10 @@ export function formatEvent(e: EventView, now: number): string {
   const d = e.data ?? {};
   const facts: string[] = [];
   if (d.tokenVersion !== undefined) facts.push(`v${d.tokenVersion}`);
-  if (typeof d.expiresAt === 'string') facts.push(`expires ${formatExpiry(d.expiresAt, now)}`);
+  if (typeof d.expiresAt === 'string') {
+    const expiry = formatExpiry(d.expiresAt, now);
+    facts.push(expiry.startsWith('in ') ? `expires ${expiry}` : expiry);
+  }
   if (d.class !== undefined) facts.push(String(d.class));
   if (d.code !== undefined) facts.push(String(d.code));
   if (d.attempt !== undefined) facts.push(`attempt ${d.attempt}`);

@@ -6,7 +6,7 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import type { AppConfig } from '#common';
-import { ReEncryption } from '#refresh';
+import { onLegacySecrets, ReEncryption } from '#refresh';
 import { CONFIG } from '#runtime';
 import { PeriodicTask } from './periodic-task.js';
 
@@ -25,6 +25,15 @@ export class ReEncryptionService implements OnApplicationBootstrap, OnApplicatio
   ) {}
 
   onApplicationBootstrap(): void {
+    // Secrets stored before destinations were bound: each is bound on its next refresh (once).
+    let legacy = 0;
+    onLegacySecrets((credentialId) =>
+      this.logger.log({
+        msg: 'secrets stored before destination binding: bound to the current settings',
+        credentialId,
+        legacyBoundSinceStart: ++legacy,
+      }),
+    );
     this.task = new PeriodicTask(() => this.pass(), this.config.security.reencryptIntervalMs, 1_000);
     this.task.start();
   }

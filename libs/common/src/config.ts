@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { type BackoffPolicy, DEFAULT_BACKOFF, DEFAULT_REFRESH_POLICY, type RefreshPolicy } from '#core';
@@ -27,6 +28,8 @@ const envSchema = z.object({
       'a redis:// URL, or redis+cluster://host:port[,host:port...] for a Redis Cluster',
     )
     .default('redis://127.0.0.1:6379'),
+  // A file holding the password of REDIS_URL's user (read once at boot; the URL then carries no secret).
+  REDIS_PASSWORD_FILE: z.string().min(1).optional(),
   TK_REDIS_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_-]{1,40}$/, 'letters, digits, "-" or "_" only')
@@ -82,9 +85,22 @@ const envSchema = z.object({
   TK_WEBHOOK_CONCURRENCY: int(1, 1000).default(20),
   TK_EVENT_STREAM_HEARTBEAT_MS: int(100, 600_000).default(15_000),
   TK_EVENT_STREAM_MAX_STREAMS: int(1, 100_000).default(500),
+  // Bounds and fairness between namespaces (issue 10).
+  TK_EVENT_STREAM_MAX_STREAMS_PER_NAMESPACE: int(1, 100_000).default(100),
+  TK_RATE_LIMIT_READ_PER_SECOND: num(0, 1_000_000).default(1_000),
+  TK_RATE_LIMIT_READ_BURST: int(1, 10_000_000).default(2_000),
+  TK_TOKEN_READ_REFRESH_INTERVAL_MS: int(0, 3_600_000).default(30_000),
+  TK_TOKEN_MIN_TTL_MAX_FRACTION: num(0.05, 1).default(0.5),
+  TK_WEBHOOK_MAX_SUBSCRIPTIONS_PER_NAMESPACE: int(1, 100_000).default(100),
   // Security (issue 3): API keys, rate limits, re-encryption, outbound URL policy.
   TK_BOOTSTRAP_ADMIN_KEY: z.string().min(20, 'use at least 20 characters').max(512).optional(),
+  TK_BOOTSTRAP_ADMIN_KEY_FILE: z.string().min(1).optional(),
   TK_API_KEY_CACHE_MS: int(0, 1_000).default(500),
+  // The server key under which API keys are stored (HMAC) and their records authenticated.
+  TK_API_KEY_HMAC_KEY: z.string().min(32, 'use at least 32 characters').max(512).optional(),
+  TK_API_KEY_HMAC_KEY_FILE: z.string().min(1).optional(),
+  TK_MIGRATE_API_KEYS: bool.default(false),
+  TK_PUBLIC_DOCS: bool.default(false),
   TK_RATE_LIMIT_TOKEN_PER_SECOND: num(0, 1_000_000).default(2_000),
   TK_RATE_LIMIT_TOKEN_BURST: int(1, 10_000_000).default(4_000),
   TK_RATE_LIMIT_WRITE_PER_SECOND: num(0, 1_000_000).default(500),
@@ -146,19 +162,40 @@ export interface AppConfig {
     maxResponseBytes: number;
     concurrency: number;
   };
-  /** Server-sent event streams: heartbeat period and the most concurrent streams one api process serves. */
-  eventStream: { heartbeatMs: number; maxStreams: number };
+  /**
+   * Server-sent event streams: heartbeat period and the most concurrent streams one api process
+   * serves, in all and per namespace (so one namespace cannot take every stream).
+   */
+  eventStream: { heartbeatMs: number; maxStreams: number; maxStreamsPerNamespace: number };
+  /**
+   * Token reads: at most one read-triggered refresh per credential per `readRefreshIntervalMs`
+   * across all api processes (0: no limit); `minTtl` capped at `minTtlMaxFraction` of the lifetime.
+   */
+  tokenReads: { readRefreshIntervalMs: number; minTtlMaxFraction: number };
+  /** Most webhook subscriptions one namespace may have. */
+  maxSubscriptionsPerNamespace: number;
 }
 
 export interface SecurityConfig {
   /** An admin key for namespace `default`, accepted as given (never stored). */
   bootstrapAdminKey?: string;
+  /** A file holding the bootstrap admin key (TK_BOOTSTRAP_ADMIN_KEY_FILE). */
+  bootstrapAdminKeyFile?: string;
+  /** The server key of the API-key HMAC, given directly or as a file (one of them in production). */
+  apiKeyHmacKey?: string;
+  apiKeyHmacKeyFile?: string;
+  /** Rewrite legacy (plain SHA-256) API key records as HMAC records at boot (TK_MIGRATE_API_KEYS). */
+  migrateApiKeys: boolean;
+  /** Serve /docs and /docs-json without an API key (TK_PUBLIC_DOCS). */
+  publicDocs: boolean;
   /** How long a verified API key is trusted without asking Redis again; bounds revocation delay. */
   apiKeyCacheMs: number;
   /** Per-key token buckets; a rate of 0 switches the limit off. */
   rateLimits: {
     token: { perSecond: number; burst: number };
     write: { perSecond: number; burst: number };
+    /** Every other GET (listing, reading a credential, events): higher than writes, in-process. */
+    read: { perSecond: number; burst: number };
   };
   reencryptIntervalMs: number;
   outbound: OutboundSettings;
@@ -204,7 +241,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     throw new ConfigError('invalid configuration: TK_SHUTDOWN_TIMEOUT_MS must exceed TK_GRANT_TIMEOUT_MS');
   }
   return {
-    redisUrl: e.REDIS_URL,
+    redisUrl: redisUrlWithPassword(e.REDIS_URL, e.REDIS_PASSWORD_FILE),
     redisPrefix: e.TK_REDIS_PREFIX,
     partitions: e.TK_PARTITIONS,
     devMode: e.TK_DEV_MODE,
@@ -255,18 +292,61 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       maxResponseBytes: e.TK_WEBHOOK_MAX_RESPONSE_BYTES,
       concurrency: e.TK_WEBHOOK_CONCURRENCY,
     },
-    eventStream: { heartbeatMs: e.TK_EVENT_STREAM_HEARTBEAT_MS, maxStreams: e.TK_EVENT_STREAM_MAX_STREAMS },
+    eventStream: {
+      heartbeatMs: e.TK_EVENT_STREAM_HEARTBEAT_MS,
+      maxStreams: e.TK_EVENT_STREAM_MAX_STREAMS,
+      maxStreamsPerNamespace: e.TK_EVENT_STREAM_MAX_STREAMS_PER_NAMESPACE,
+    },
+    tokenReads: {
+      readRefreshIntervalMs: e.TK_TOKEN_READ_REFRESH_INTERVAL_MS,
+      minTtlMaxFraction: e.TK_TOKEN_MIN_TTL_MAX_FRACTION,
+    },
+    maxSubscriptionsPerNamespace: e.TK_WEBHOOK_MAX_SUBSCRIPTIONS_PER_NAMESPACE,
     security: {
       ...(e.TK_BOOTSTRAP_ADMIN_KEY ? { bootstrapAdminKey: e.TK_BOOTSTRAP_ADMIN_KEY } : {}),
+      ...(e.TK_BOOTSTRAP_ADMIN_KEY_FILE ? { bootstrapAdminKeyFile: e.TK_BOOTSTRAP_ADMIN_KEY_FILE } : {}),
+      ...(e.TK_API_KEY_HMAC_KEY ? { apiKeyHmacKey: e.TK_API_KEY_HMAC_KEY } : {}),
+      ...(e.TK_API_KEY_HMAC_KEY_FILE ? { apiKeyHmacKeyFile: e.TK_API_KEY_HMAC_KEY_FILE } : {}),
+      migrateApiKeys: e.TK_MIGRATE_API_KEYS,
+      publicDocs: e.TK_PUBLIC_DOCS,
       apiKeyCacheMs: e.TK_API_KEY_CACHE_MS,
       rateLimits: {
         token: { perSecond: e.TK_RATE_LIMIT_TOKEN_PER_SECOND, burst: e.TK_RATE_LIMIT_TOKEN_BURST },
         write: { perSecond: e.TK_RATE_LIMIT_WRITE_PER_SECOND, burst: e.TK_RATE_LIMIT_WRITE_BURST },
+        read: { perSecond: e.TK_RATE_LIMIT_READ_PER_SECOND, burst: e.TK_RATE_LIMIT_READ_BURST },
       },
       reencryptIntervalMs: e.TK_REENCRYPT_INTERVAL_MS,
       outbound: outboundSettings(e),
     },
   };
+}
+
+/**
+ * REDIS_URL with the password read from REDIS_PASSWORD_FILE (once, at boot): the URL names the
+ * user, the file holds its password, so no secret sits in the environment.
+ */
+function redisUrlWithPassword(url: string, passwordFile: string | undefined): string {
+  if (!passwordFile) return url;
+  let password: string;
+  try {
+    password = readFileSync(passwordFile, 'utf8').trim();
+  } catch (err) {
+    throw new ConfigError(
+      `invalid configuration: REDIS_PASSWORD_FILE ${passwordFile} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
+  }
+  if (!password) throw new ConfigError(`invalid configuration: REDIS_PASSWORD_FILE ${passwordFile} is empty`);
+  const at = url.indexOf('@');
+  const scheme = url.indexOf('://');
+  if (at >= 0 && url.slice(scheme + 3, at).includes(':')) {
+    throw new ConfigError(
+      'invalid configuration: REDIS_URL already has a password; drop it or REDIS_PASSWORD_FILE',
+    );
+  }
+  // The user part of the URL (possibly empty: the `default` user) gets `:password` appended.
+  const user = at >= 0 ? url.slice(scheme + 3, at) : '';
+  const rest = at >= 0 ? url.slice(at + 1) : url.slice(scheme + 3);
+  return `${url.slice(0, scheme + 3)}${user}:${encodeURIComponent(password)}@${rest}`;
 }
 
 const list = (v: string | undefined) =>

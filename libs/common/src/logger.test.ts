@@ -70,3 +70,22 @@ describe('createLogger redaction', () => {
     expect(out).not.toContain(Buffer.from(`u:${SECRET}`).toString('base64'));
   });
 });
+
+describe('PinoNestLogger start-up chatter', () => {
+  it('logs route mapping and module loading at debug, other Nest messages at info', () => {
+    const lines: string[] = [];
+    const stream = new Writable({
+      write(chunk, _enc, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    const nest = new PinoNestLogger(createLogger('test', 'info', stream));
+    nest.log('Mapped {/v1/credentials, POST} route', 'RouterExplorer');
+    nest.log('ApiModule dependencies initialized', 'InstanceLoader');
+    nest.log('Nest application successfully started', 'NestApplication');
+    expect(lines.join('')).not.toContain('Mapped');
+    expect(lines.join('')).not.toContain('dependencies initialized');
+    expect(lines.join('')).toContain('successfully started');
+  });
+});

@@ -58,11 +58,19 @@ export function createLogger(name: string, level = 'info', destination?: Destina
   return destination ? pino(options, destination) : pino(options);
 }
 
+/** Nest's start-up chatter (a line per module and per route): debug, not info. */
+const STARTUP_CONTEXTS: ReadonlySet<string> = new Set(['RoutesResolver', 'RouterExplorer', 'InstanceLoader']);
+
 /** Adapts pino to Nest's logger interface; the Nest context becomes the `context` field. */
 export class PinoNestLogger implements LoggerService {
   constructor(private readonly logger: Logger) {}
   log(message: unknown, ...rest: unknown[]) {
-    this.write('info', message, rest);
+    const context = rest.at(-1);
+    this.write(
+      typeof context === 'string' && STARTUP_CONTEXTS.has(context) ? 'debug' : 'info',
+      message,
+      rest,
+    );
   }
   error(message: unknown, ...rest: unknown[]) {
     this.write('error', message, rest);

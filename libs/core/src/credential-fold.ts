@@ -1,4 +1,5 @@
 import type { CredentialProjection } from './credential.js';
+import { boundText } from './error-classification.js';
 import { EventFoldError } from './errors.js';
 import type { CredentialEvent } from './events.js';
 
@@ -78,8 +79,9 @@ export function applyEvent(
         at: event.at,
         attempt: d.attempt,
         class: d.class,
-        code: d.code,
-        message: d.message,
+        // Bounded again: events recorded before messages were bounded may still hold long text.
+        code: boundText(d.code),
+        message: boundText(d.message),
         ...(d.status !== undefined ? { status: d.status } : {}),
         ...(d.nextAttemptAt !== undefined ? { nextAttemptAt: d.nextAttemptAt } : {}),
         ...(d.outcome !== undefined ? { outcome: d.outcome } : {}),

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   classifyGrantFailure,
   type GrantFailure,
+  OUTCOME_UNKNOWN,
   PERMANENT_OAUTH_ERRORS,
   parseRetryAfter,
 } from './error-classification.js';
@@ -48,11 +49,22 @@ const arbHttpFailure = fc.oneof(
 const arbFailure: fc.Arbitrary<GrantFailure> = fc.oneof(
   arbHttpFailure,
   fc.record(
-    { type: fc.constant('network' as const), code: fc.string(), message: fc.string() },
+    { type: fc.constant('network' as const), code: fc.string(), message: fc.string(), sent: fc.boolean() },
     { requiredKeys: ['type', 'message'] },
   ),
-  fc.constant({ type: 'timeout' as const }),
-  fc.record({ type: fc.constant('invalid_response' as const), message: fc.string() }),
+  fc.record(
+    { type: fc.constant('timeout' as const), sent: fc.boolean(), afterMs: fc.nat() },
+    { requiredKeys: ['type'] },
+  ),
+  fc.record(
+    {
+      type: fc.constant('invalid_response' as const),
+      message: fc.string(),
+      status: fc.integer({ min: 100, max: 599 }),
+      sent: fc.boolean(),
+    },
+    { requiredKeys: ['type', 'message'] },
+  ),
 );
 
 describe('classifyGrantFailure', () => {
@@ -148,7 +160,7 @@ describe('classifyGrantFailure', () => {
     }
   });
 
-  it.each([500, 502, 503, 504, 599])('classifies HTTP %i as transient PROVIDER_UNAVAILABLE', (status) => {
+  it.each([500, 503, 599])('classifies HTTP %i as transient PROVIDER_UNAVAILABLE', (status) => {
     expect(classifyGrantFailure({ type: 'http_status', status })).toEqual({
       class: 'transient',
       code: 'PROVIDER_UNAVAILABLE',
@@ -198,37 +210,129 @@ describe('classifyGrantFailure', () => {
     });
   });
 
-  it('classifies network errors as transient NETWORK_ERROR', () => {
+  it.each([502, 504])(
+    'classifies a gateway HTTP %i as OUTCOME_UNKNOWN (the request may have been forwarded)',
+    (status) => {
+      expect(classifyGrantFailure({ type: 'http_status', status, sent: true })).toEqual({
+        class: 'transient',
+        code: OUTCOME_UNKNOWN,
+        outcome: 'unknown',
+        message: `gateway answered ${status}`,
+        status,
+      });
+    },
+  );
+
+  it('keeps an OAuth error body on a 502 or 503 a provider answer, with no outcome', () => {
+    for (const status of [502, 503]) {
+      expect(classifyGrantFailure({ type: 'oauth_error', error: 'temporarily_unavailable', status })).toEqual(
+        {
+          class: 'transient',
+          code: 'PROVIDER_UNAVAILABLE',
+          message: 'temporarily_unavailable',
+          status,
+        },
+      );
+    }
+  });
+
+  it('classifies network errors before sending as NETWORK_ERROR, not sent', () => {
     expect(
-      classifyGrantFailure({ type: 'network', code: 'ECONNREFUSED', message: 'connect refused' }),
+      classifyGrantFailure({
+        type: 'network',
+        code: 'ECONNREFUSED',
+        message: 'connect refused',
+        sent: false,
+      }),
     ).toEqual({
       class: 'transient',
       code: 'NETWORK_ERROR',
+      outcome: 'not_sent',
       message: 'ECONNREFUSED: connect refused',
     });
-    expect(classifyGrantFailure({ type: 'network', message: 'socket hang up' })).toEqual({
-      class: 'transient',
-      code: 'NETWORK_ERROR',
-      message: 'socket hang up',
-    });
+    // A refused connection or an unknown host cannot have sent anything, whatever the transport said.
+    for (const code of ['ECONNREFUSED', 'ENOTFOUND', 'OUTBOUND_URL_REFUSED']) {
+      expect(classifyGrantFailure({ type: 'network', code, message: 'x' })).toMatchObject({
+        code: 'NETWORK_ERROR',
+        outcome: 'not_sent',
+      });
+    }
   });
 
-  it('classifies a timeout as transient TIMEOUT', () => {
-    expect(classifyGrantFailure({ type: 'timeout' })).toEqual({
-      class: 'transient',
-      code: 'TIMEOUT',
-      message: 'token endpoint did not answer in time',
-    });
-  });
-
-  it('classifies an invalid response as transient INVALID_RESPONSE', () => {
+  it('classifies a network error after sending, or with nothing known, as OUTCOME_UNKNOWN', () => {
     expect(
-      classifyGrantFailure({ type: 'invalid_response', message: 'no access_token in response' }),
+      classifyGrantFailure({ type: 'network', code: 'ECONNRESET', message: 'read ECONNRESET', sent: true }),
     ).toEqual({
       class: 'transient',
-      code: 'INVALID_RESPONSE',
-      message: 'no access_token in response',
+      code: OUTCOME_UNKNOWN,
+      outcome: 'unknown',
+      message: 'connection reset after the request was sent (ECONNRESET: read ECONNRESET)',
     });
+    expect(classifyGrantFailure({ type: 'network', message: 'socket hang up' })).toMatchObject({
+      code: OUTCOME_UNKNOWN,
+      outcome: 'unknown',
+    });
+  });
+
+  it('classifies a timeout before connecting as TIMEOUT, not sent', () => {
+    expect(classifyGrantFailure({ type: 'timeout', sent: false, afterMs: 2_000 })).toEqual({
+      class: 'transient',
+      code: 'TIMEOUT',
+      outcome: 'not_sent',
+      message: 'provider not reachable within 2 s (request not sent)',
+    });
+  });
+
+  it('classifies a timeout after sending, or with nothing known, as OUTCOME_UNKNOWN', () => {
+    expect(classifyGrantFailure({ type: 'timeout', sent: true, afterMs: 30_000 })).toEqual({
+      class: 'transient',
+      code: OUTCOME_UNKNOWN,
+      outcome: 'unknown',
+      message: 'no answer within 30 s after the request was sent',
+    });
+    expect(classifyGrantFailure({ type: 'timeout' })).toMatchObject({
+      code: OUTCOME_UNKNOWN,
+      outcome: 'unknown',
+    });
+  });
+
+  it('classifies an unparseable 2xx answer as OUTCOME_UNKNOWN', () => {
+    expect(
+      classifyGrantFailure({ type: 'invalid_response', message: 'no access_token in response', status: 200 }),
+    ).toEqual({
+      class: 'transient',
+      code: OUTCOME_UNKNOWN,
+      outcome: 'unknown',
+      message: 'unparseable 200 answer: no access_token in response',
+      status: 200,
+    });
+  });
+
+  it('classifies an invalid non-2xx answer, or a failure before sending, as INVALID_RESPONSE', () => {
+    expect(classifyGrantFailure({ type: 'invalid_response', message: 'redirect', status: 302 })).toEqual({
+      class: 'transient',
+      code: 'INVALID_RESPONSE',
+      message: 'redirect',
+      status: 302,
+    });
+    expect(classifyGrantFailure({ type: 'invalid_response', message: 'bad key', sent: false })).toEqual({
+      class: 'transient',
+      code: 'INVALID_RESPONSE',
+      outcome: 'not_sent',
+      message: 'bad key',
+    });
+  });
+
+  it('sets an outcome exactly on transport failures, never on an answer the provider gave', () => {
+    fc.assert(
+      fc.property(arbFailure, (failure) => {
+        const result = classifyGrantFailure(failure);
+        if (failure.type === 'oauth_error') expect(result.outcome).toBeUndefined();
+        if (result.code === OUTCOME_UNKNOWN)
+          expect(result).toMatchObject({ class: 'transient', outcome: 'unknown' });
+        if (result.outcome === 'unknown') expect(result.code).toBe(OUTCOME_UNKNOWN);
+      }),
+    );
   });
 
   it('always yields a class and a stable upper-case code', () => {

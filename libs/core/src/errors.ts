@@ -8,6 +8,32 @@ export class TokenkeeperError extends Error {
     super(message, options);
     this.name = new.target.name;
   }
+
+  /**
+   * What an API problem body adds for this error besides its code's status and title (looked up in
+   * PROBLEM_CODES): by default the message as `detail`; errors that name a field or a reason say so.
+   */
+  problemFields(): Record<string, unknown> {
+    return { detail: this.message };
+  }
+}
+
+/** Input that names the field to fix: the problem body lists it under `errors`. */
+export class FieldError extends TokenkeeperError {
+  constructor(
+    code: string,
+    readonly field: string,
+    message: string,
+  ) {
+    super(code, message);
+  }
+
+  override problemFields(): Record<string, unknown> {
+    return {
+      detail: `${this.field}: ${this.message}`,
+      errors: [{ field: this.field, message: this.message }],
+    };
+  }
 }
 
 /** The event history does not describe a valid credential (a bug or corrupted data, never user input). */

@@ -1,4 +1,5 @@
 import type { CredentialKind, GrantSettings, RefreshPolicyOverrides } from './credential.js';
+import { boundText } from './error-classification.js';
 import type { RotationSettings } from './rotation.js';
 
 /** What caused a refresh; recorded on every `token.updated` and `refresh.failed`. */
@@ -78,6 +79,24 @@ export type NewEvent = {
   [T in EventType]: { type: T; at: number; data: EventPayloads[T] };
 }[EventType];
 
+/**
+ * Builds an event. Free text that may come from a provider or Vault (failure codes and messages,
+ * a revocation reason) is bounded here too, so nothing longer than `boundText` allows is stored,
+ * published or echoed, whichever path built it.
+ */
 export function newEvent<T extends EventType>(type: T, at: number, data: EventPayloads[T]): NewEvent {
-  return { type, at, data } as NewEvent;
+  return { type, at, data: boundFreeText(data) } as NewEvent;
+}
+
+const FREE_TEXT_FIELDS = ['code', 'message', 'reason'] as const;
+
+function boundFreeText<D extends object>(data: D): D {
+  let bounded: D | undefined;
+  for (const field of FREE_TEXT_FIELDS) {
+    const value = (data as Record<string, unknown>)[field];
+    if (typeof value !== 'string') continue;
+    const text = boundText(value);
+    if (text !== value) bounded = { ...(bounded ?? data), [field]: text };
+  }
+  return bounded ?? data;
 }

@@ -1,4 +1,6 @@
 import {
+  boundGrantFailure,
+  boundText,
   type ClientAuthMethod,
   type CredentialKind,
   type GrantFailure,
@@ -32,7 +34,16 @@ export interface GrantRequest {
   kind: CredentialKind;
   grant: GrantSettings;
   secrets: CredentialSecrets;
+  /**
+   * Soft timeout, ms: the connection must be up by then (else the request is not sent and the
+   * grant fails as not sent). Past it, a sent request is still waited for, up to `deadlineMs`.
+   */
   timeoutMs: number;
+  /**
+   * Hard deadline, ms from when the request starts, for the answer to a request that was sent; the
+   * grant never abandons a sent request before it. Default: `timeoutMs`.
+   */
+  deadlineMs?: number;
   /** The credential being refreshed: grants that read another credential stay in its namespace. */
   credentialId?: string;
   namespace?: string;
@@ -40,22 +51,32 @@ export interface GrantRequest {
   current?: TokenInfo;
 }
 
-/** What a successful grant returned. `receivedAt` is when the response arrived (lifetimes count from it). */
+/** What a successful grant returned. */
 export interface GrantResult {
   accessToken: string;
   tokenType: string;
   expiresInSeconds?: number;
   refreshToken?: string;
   scope?: string;
+  /** When the response arrived (epoch ms). */
   receivedAt: number;
+  /**
+   * When the request that produced the result was sent (epoch ms): when it was handed to the
+   * transport, at or before its first byte left, and `receivedAt` at the latest. The provider
+   * issued the token after this, so lifetimes counted from here are never too long.
+   */
+  sentAt: number;
   /** Secret fields the grant changed besides a rotated refresh token (merged and persisted with the token). */
   secretsPatch?: Partial<CredentialSecrets>;
 }
 
-/** A grant that failed, described in library-independent terms for classification. */
+/** A grant that failed, described in library-independent terms for classification; its text is bounded. */
 export class GrantError extends TokenkeeperError {
-  constructor(readonly failure: GrantFailure) {
-    super('GRANT_FAILED', describe(failure));
+  readonly failure: GrantFailure;
+  constructor(failure: GrantFailure) {
+    const bounded = boundGrantFailure(failure);
+    super('GRANT_FAILED', boundText(describe(bounded)));
+    this.failure = bounded;
   }
 }
 
@@ -69,6 +90,11 @@ export class GrantConfigurationError extends TokenkeeperError {
 /** Port for whatever performs a credential's grant; tests and other kinds plug in here. */
 export interface GrantClient {
   execute(request: GrantRequest): Promise<GrantResult>;
+}
+
+/** The hard deadline of a grant request: `deadlineMs`, never shorter than the soft timeout. */
+export function grantDeadlineMs(request: Pick<GrantRequest, 'timeoutMs' | 'deadlineMs'>): number {
+  return Math.max(request.timeoutMs, request.deadlineMs ?? request.timeoutMs);
 }
 
 /** Reads the current access token of another credential (same namespace only). */
@@ -88,9 +114,9 @@ function describe(f: GrantFailure): string {
     case 'http_status':
       return `token endpoint answered ${f.status}`;
     case 'network':
-      return `network error${f.code ? ` ${f.code}` : ''}: ${f.message}`;
+      return `network error${f.code ? ` ${f.code}` : ''}${f.sent === false ? ' (not sent)' : ''}: ${f.message}`;
     case 'timeout':
-      return 'token endpoint timed out';
+      return f.sent === false ? 'not connected in time (not sent)' : 'no answer in time';
     case 'invalid_response':
       return `invalid response: ${f.message}`;
     case 'classified':

@@ -32,6 +32,7 @@ describe('JwtMintGrantClient', () => {
     );
     expect(result.expiresInSeconds).toBe(1800);
     expect(result.receivedAt).toBe(Math.floor(NOW / 1000) * 1000);
+    expect(result.sentAt).toBe(result.receivedAt);
     const jwks = createLocalJWKSet({ keys: [{ ...(await exportJWK(publicKey)), kid: 'neuron-1' }] });
     const { payload, protectedHeader } = await jwtVerify(result.accessToken, jwks, {
       currentDate: new Date(NOW),

@@ -18,12 +18,14 @@ export class JwtMintGrantClient implements GrantClient {
       throw new GrantConfigurationError('jwt.mint credential has no privateKey');
     const key = await importSigningKey(request.secrets.privateKey, template.alg);
     const signed = await signJwt(template, key, this.now());
-    // Lifetime counts from `iat` (whole seconds), which is when the token really starts to age.
+    // Lifetime counts from `iat` (whole seconds), which is when the token really starts to age;
+    // nothing is sent anywhere, so the token is "sent" when it is signed.
     return {
       accessToken: signed.jwt,
       tokenType: 'Bearer',
       expiresInSeconds: signed.expiresInSeconds,
       receivedAt: signed.issuedAt,
+      sentAt: signed.issuedAt,
     };
   }
 }

@@ -1,4 +1,5 @@
 import * as oidc from 'openid-client';
+import { createUnpolicedOutboundFetch } from '#common';
 import { type GrantFailure, type GrantSettings, parseRetryAfter } from '#core';
 import {
   type CredentialSecrets,
@@ -8,10 +9,12 @@ import {
   GrantError,
   type GrantRequest,
   type GrantResult,
+  grantDeadlineMs,
   requiresClientSecret,
 } from './grant-client.js';
 import { signJwt } from './jwt-template.js';
-import { limitedFetch, ResponseTooLargeError } from './limited-fetch.js';
+import { exchangeFacts, type GrantExchange, limitedFetch, ResponseTooLargeError } from './limited-fetch.js';
+import { outboundRefusal } from './outbound-refusal.js';
 import { importSigningKey } from './signing-key.js';
 import { readSourceToken } from './token-source.js';
 
@@ -20,7 +23,10 @@ export const TOKEN_EXCHANGE_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:token
 
 export interface OAuthGrantClientOptions {
   now?: () => number;
-  /** Passed to every request; the outbound URL policy plugs in here. */
+  /**
+   * Passed to every request; the outbound URL policy plugs in here. Default: the outbound fetch
+   * without a policy (createUnpolicedOutboundFetch), so failures still say whether they were sent.
+   */
   fetch?: typeof fetch;
   /** Reads another credential's token: `oauth2.token_exchange` with a subject credential. */
   tokens?: CredentialTokenReader;
@@ -33,11 +39,12 @@ export class OAuthGrantClient implements GrantClient {
 
   constructor(private readonly options: OAuthGrantClientOptions = {}) {
     this.now = options.now ?? Date.now;
-    this.fetchImpl = options.fetch ?? fetch;
+    this.fetchImpl = options.fetch ?? createUnpolicedOutboundFetch();
   }
 
   async execute(request: GrantRequest): Promise<GrantResult> {
-    const config = await this.configuration(request.grant, request.secrets, request.timeoutMs);
+    const exchange: GrantExchange = {};
+    const config = await this.configuration(request, exchange);
     const params: Record<string, string> = {};
     if (request.grant.scope) params.scope = request.grant.scope;
     if (request.grant.audience) params.audience = request.grant.audience;
@@ -72,13 +79,14 @@ export class OAuthGrantClient implements GrantClient {
       }
     } catch (err) {
       if (err instanceof GrantConfigurationError || err instanceof GrantError) throw err;
-      throw new GrantError(toGrantFailure(err, this.now()));
+      throw new GrantError(toGrantFailure(err, this.now(), exchange));
     }
     const receivedAt = this.now();
     return {
       accessToken: response.access_token,
       tokenType: response.token_type ?? 'bearer',
       receivedAt,
+      sentAt: Math.min(exchange.startedAt ?? receivedAt, receivedAt),
       ...(typeof response.expires_in === 'number' ? { expiresInSeconds: response.expires_in } : {}),
       ...(response.refresh_token ? { refreshToken: response.refresh_token } : {}),
       ...(response.scope ? { scope: response.scope } : {}),
@@ -108,11 +116,8 @@ export class OAuthGrantClient implements GrantClient {
     return signed.jwt;
   }
 
-  private async configuration(
-    grant: GrantSettings,
-    secrets: CredentialSecrets,
-    timeoutMs: number,
-  ): Promise<oidc.Configuration> {
+  private async configuration(request: GrantRequest, exchange: GrantExchange): Promise<oidc.Configuration> {
+    const { grant, secrets, timeoutMs } = request;
     if (!grant.tokenEndpoint) throw new GrantConfigurationError('the credential has no token endpoint');
     const endpoint = new URL(grant.tokenEndpoint);
     const server: oidc.ServerMetadata = {
@@ -125,8 +130,16 @@ export class OAuthGrantClient implements GrantClient {
     const auth = await clientAuthentication(grant, secrets);
     const config = new oidc.Configuration(server, grant.clientId ?? '', undefined, auth);
     if (endpoint.protocol === 'http:') oidc.allowInsecureRequests(config);
-    config.timeout = Math.max(1, Math.ceil(timeoutMs / 1000));
-    config[oidc.customFetch] = limitedFetch(this.fetchImpl, timeoutMs);
+    // openid-client's own timeout is the hard deadline too; limitedFetch defers its abort past
+    // pending I/O like its own, and the outbound fetch enforces the connect (soft) timeout.
+    const deadlineMs = grantDeadlineMs(request);
+    config.timeout = Math.max(1, Math.ceil(deadlineMs / 1000));
+    config[oidc.customFetch] = limitedFetch(this.fetchImpl, {
+      timeoutMs,
+      deadlineMs,
+      exchange,
+      now: this.now,
+    });
     return config;
   }
 }
@@ -155,13 +168,15 @@ async function clientAuthentication(
 export async function discoverTokenEndpoint(
   issuer: string,
   timeoutMs: number,
-  fetchImpl: typeof fetch = fetch,
+  fetchImpl: typeof fetch = createUnpolicedOutboundFetch(),
 ): Promise<string> {
   const url = new URL(issuer);
+  const documentUrl = `${url.href.replace(/\/+$/, '')}/.well-known/openid-configuration`;
+  const exchange: GrantExchange = {};
   try {
     const config = await oidc.discovery(url, 'tokenkeeper', undefined, undefined, {
       timeout: Math.max(1, Math.ceil(timeoutMs / 1000)),
-      [oidc.customFetch]: limitedFetch(fetchImpl, timeoutMs),
+      [oidc.customFetch]: limitedFetch(fetchImpl, { timeoutMs, exchange }),
       ...(url.protocol === 'http:' ? { execute: [oidc.allowInsecureRequests] } : {}),
     });
     const endpoint = config.serverMetadata().token_endpoint;
@@ -169,12 +184,37 @@ export async function discoverTokenEndpoint(
     return endpoint;
   } catch (err) {
     if (err instanceof GrantConfigurationError) throw err;
-    throw new GrantConfigurationError(`discovery at ${issuer} failed: ${(err as Error).message}`);
+    throw new GrantConfigurationError(
+      `discovery at ${documentUrl} failed: ${discoveryFailure(err, exchange)}`,
+    );
   }
 }
 
-/** Maps what openid-client throws to a library-independent failure. */
-export function toGrantFailure(err: unknown, now: number): GrantFailure {
+/** Why discovery failed, as a person checking the issuer URL needs it: the status, or the network error. */
+function discoveryFailure(err: unknown, exchange: GrantExchange): string {
+  if (exchange.status !== undefined && (exchange.status < 200 || exchange.status > 299))
+    return `it answered HTTP ${exchange.status}`;
+  if (exchange.status !== undefined)
+    return `its answer is not a usable discovery document (${(err as Error).message})`;
+  const refused = outboundRefusal(err);
+  if (refused?.type === 'classified') return refused.message;
+  let cause: unknown = err;
+  for (let i = 0; i < 5 && cause; i++) {
+    const code = (cause as { code?: unknown }).code;
+    if (typeof code === 'string' && /^E[A-Z_]+$/.test(code)) return `${code} (${(cause as Error).message})`;
+    cause = (cause as { cause?: unknown }).cause;
+  }
+  return (err as Error)?.message ?? String(err);
+}
+
+/**
+ * Maps what openid-client throws to a library-independent failure. `exchange` (what the grant's
+ * fetch got to) tells a failure before any request (not sent) from one after an answer arrived;
+ * in between, the fetch's error says whether the request was sent (see requestSent).
+ */
+export function toGrantFailure(err: unknown, now: number, exchange?: GrantExchange): GrantFailure {
+  const refused = outboundRefusal(err);
+  if (refused) return refused;
   if (err instanceof oidc.ResponseBodyError) {
     const retryAfterMs = parseRetryAfter(err.response?.headers.get('retry-after'), now);
     return {
@@ -191,28 +231,53 @@ export function toGrantFailure(err: unknown, now: number): GrantFailure {
     const description = challenge?.parameters?.error_description;
     return { type: 'oauth_error', error, status: err.status, ...(description ? { description } : {}) };
   }
+  const { afterMs, status, sent } = exchangeFacts(err, exchange, now);
+  const sentField = sent !== undefined ? { sent } : {};
   if (err instanceof ResponseTooLargeError || (err as Error)?.cause instanceof ResponseTooLargeError) {
-    return { type: 'invalid_response', message: (err as Error).message };
+    return {
+      type: 'invalid_response',
+      message: (err as Error).message,
+      ...(status !== undefined ? { status } : {}),
+      ...sentField,
+    };
   }
   const code = (err as { code?: string })?.code;
   const cause = (err as { cause?: unknown })?.cause;
-  if (code === 'OAUTH_TIMEOUT' || isAbort(err) || isAbort(cause)) return { type: 'timeout' };
+  if (code === 'OAUTH_TIMEOUT' || isAbort(err) || isAbort(cause)) {
+    return { type: 'timeout', ...sentField, ...(afterMs !== undefined ? { afterMs } : {}) };
+  }
   if (code === 'OAUTH_RESPONSE_IS_NOT_CONFORM' && cause instanceof Response) {
     const retryAfterMs = parseRetryAfter(cause.headers.get('retry-after'), now);
     if (cause.status >= 400 || cause.status < 200) {
       return {
         type: 'http_status',
         status: cause.status,
+        sent: true,
         ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
       };
     }
-    return { type: 'invalid_response', message: `unexpected response (${cause.status})` };
+    return {
+      type: 'invalid_response',
+      message: `unexpected response (${cause.status})`,
+      status: cause.status,
+      sent: true,
+    };
   }
   if (err instanceof TypeError && (err.message === 'fetch failed' || cause)) {
     const c = cause as { code?: string; message?: string } | undefined;
-    return { type: 'network', message: c?.message ?? err.message, ...(c?.code ? { code: c.code } : {}) };
+    return {
+      type: 'network',
+      message: c?.message ?? err.message,
+      ...(c?.code ? { code: c.code } : {}),
+      ...sentField,
+    };
   }
-  return { type: 'invalid_response', message: (err as Error)?.message ?? String(err) };
+  return {
+    type: 'invalid_response',
+    message: (err as Error)?.message ?? String(err),
+    ...(status !== undefined ? { status } : {}),
+    ...sentField,
+  };
 }
 
 function isAbort(err: unknown): boolean {

@@ -1,3 +1,4 @@
+import { createUnpolicedOutboundFetch } from '#common';
 import type { GrantFailure, VaultLoginSettings } from '#core';
 import { parseRetryAfter } from '#core';
 import {
@@ -7,14 +8,19 @@ import {
   GrantError,
   type GrantRequest,
   type GrantResult,
+  grantDeadlineMs,
   type VaultSession,
 } from './grant-client.js';
-import { limitedFetch, ResponseTooLargeError } from './limited-fetch.js';
+import { exchangeFacts, type GrantExchange, limitedFetch, ResponseTooLargeError } from './limited-fetch.js';
+import { outboundRefusal } from './outbound-refusal.js';
 import { readSourceToken } from './token-source.js';
 
 export interface VaultGrantClientOptions {
   now?: () => number;
-  /** The outbound fetch (URL policy); every call also gets a timeout and a size cap. */
+  /**
+   * The outbound fetch (URL policy); every call also gets a timeout and a size cap. Default: the
+   * outbound fetch without a policy, so failures still say whether they were sent.
+   */
   fetch?: typeof fetch;
   /** Reads another credential's token when the JWT comes from a credential. */
   tokens?: CredentialTokenReader;
@@ -50,7 +56,7 @@ export class VaultGrantClient implements GrantClient {
 
   constructor(private readonly options: VaultGrantClientOptions = {}) {
     this.now = options.now ?? Date.now;
-    this.fetchImpl = options.fetch ?? fetch;
+    this.fetchImpl = options.fetch ?? createUnpolicedOutboundFetch();
   }
 
   async execute(request: GrantRequest): Promise<GrantResult> {
@@ -58,13 +64,14 @@ export class VaultGrantClient implements GrantClient {
     if (!settings) throw new GrantConfigurationError('vault.jwt_login credential has no vault settings');
     const session = request.secrets.vaultSession;
     if (session && this.shouldRenew(session)) {
+      const exchange: GrantExchange = {};
       try {
-        return await this.renew(settings, session, request.timeoutMs);
+        return await this.renew(settings, session, request, exchange);
       } catch (err) {
         // A token Vault no longer accepts (revoked, expired, past max TTL) is replaced by a new login;
         // an unreachable Vault fails the same way for both, so report it without trying twice.
         if (!(err instanceof VaultHttpError) || (err.status !== 400 && err.status !== 403)) {
-          throw new GrantError(vaultFailure(err, 'renew'));
+          throw new GrantError(vaultFailure(err, 'renew', false, this.now(), exchange));
         }
       }
     }
@@ -82,10 +89,11 @@ export class VaultGrantClient implements GrantClient {
     const jwt = await readSourceToken(settings.jwt, request, this.options.tokens);
     const path = `/v1/auth/${settings.mount.split('/').map(encodeURIComponent).join('/')}/login`;
     let auth: VaultAuth;
+    const exchange: GrantExchange = {};
     try {
-      auth = await this.call(settings, path, { role: settings.role, jwt }, request.timeoutMs);
+      auth = await this.call(settings, path, { role: settings.role, jwt }, request, exchange);
     } catch (err) {
-      throw new GrantError(vaultFailure(err, 'login', 'file' in settings.jwt));
+      throw new GrantError(vaultFailure(err, 'login', 'file' in settings.jwt, this.now(), exchange));
     }
     const receivedAt = this.now();
     const maxExpiresAt =
@@ -97,19 +105,21 @@ export class VaultGrantClient implements GrantClient {
       leaseSeconds: auth.lease_duration,
       ...(maxExpiresAt !== undefined ? { maxExpiresAt } : {}),
     };
-    return this.result(session, auth.lease_duration, receivedAt);
+    return this.result(session, auth.lease_duration, receivedAt, exchange);
   }
 
   private async renew(
     settings: VaultLoginSettings,
     session: VaultSession,
-    timeoutMs: number,
+    request: GrantRequest,
+    exchange: GrantExchange,
   ): Promise<GrantResult> {
     const auth = await this.call(
       settings,
       '/v1/auth/token/renew-self',
       { increment: `${session.leaseSeconds}s` },
-      timeoutMs,
+      request,
+      exchange,
       session.clientToken,
     );
     const receivedAt = this.now();
@@ -126,10 +136,15 @@ export class VaultGrantClient implements GrantClient {
       renewable: auth.renewable,
       ...(maxExpiresAt !== undefined ? { maxExpiresAt } : {}),
     };
-    return this.result(next, auth.lease_duration, receivedAt);
+    return this.result(next, auth.lease_duration, receivedAt, exchange);
   }
 
-  private result(session: VaultSession, leaseSeconds: number, receivedAt: number): GrantResult {
+  private result(
+    session: VaultSession,
+    leaseSeconds: number,
+    receivedAt: number,
+    exchange: GrantExchange,
+  ): GrantResult {
     const untilMax =
       session.maxExpiresAt !== undefined ? Math.floor((session.maxExpiresAt - receivedAt) / 1000) : undefined;
     const expiresInSeconds = untilMax !== undefined ? Math.min(leaseSeconds, untilMax) : leaseSeconds;
@@ -137,6 +152,7 @@ export class VaultGrantClient implements GrantClient {
       accessToken: session.clientToken,
       tokenType: 'Vault',
       receivedAt,
+      sentAt: Math.min(exchange.startedAt ?? receivedAt, receivedAt),
       ...(expiresInSeconds > 0 ? { expiresInSeconds } : {}),
       secretsPatch: { vaultSession: session },
     };
@@ -146,7 +162,8 @@ export class VaultGrantClient implements GrantClient {
     settings: VaultLoginSettings,
     path: string,
     body: Record<string, string>,
-    timeoutMs: number,
+    request: GrantRequest,
+    exchange: GrantExchange,
     token?: string,
   ): Promise<VaultAuth> {
     const url = new URL(path, settings.address.endsWith('/') ? settings.address : `${settings.address}/`);
@@ -156,7 +173,12 @@ export class VaultGrantClient implements GrantClient {
     };
     if (token) headers['x-vault-token'] = token;
     if (settings.vaultNamespace) headers['x-vault-namespace'] = settings.vaultNamespace;
-    const res = await limitedFetch(this.fetchImpl, timeoutMs)(url.href, {
+    const res = await limitedFetch(this.fetchImpl, {
+      timeoutMs: request.timeoutMs,
+      deadlineMs: grantDeadlineMs(request),
+      exchange,
+      now: this.now,
+    })(url.href, {
       method: 'POST',
       headers,
       body: JSON.stringify(body),
@@ -201,12 +223,25 @@ const ROLE_MISSING = /role .*(could not be found|not found|does not exist)/i;
  * Vault errors in tokenkeeper's terms. A refused login is transient by default: the JWT comes
  * from a source that rotates (spiffe-helper rewrites its file, another credential refreshes),
  * so the next attempt presents a different JWT. Only what no new JWT can fix is permanent: a
- * role that does not exist.
+ * role that does not exist. Transport failures say whether the request was sent, like the
+ * OAuth grants' (`exchange`: what the call got to); a 502/504 without Vault's own error list is
+ * a gateway's answer, the request may have been processed behind it.
  */
-export function vaultFailure(err: unknown, step: 'login' | 'renew', fileSource = false): GrantFailure {
+export function vaultFailure(
+  err: unknown,
+  step: 'login' | 'renew',
+  fileSource = false,
+  now: number = Date.now(),
+  exchange?: GrantExchange,
+): GrantFailure {
+  const refused = outboundRefusal(err);
+  if (refused) return refused;
   if (err instanceof VaultHttpError) {
     const detail = err.errors.join('; ') || `status ${err.status}`;
     const retry = err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {};
+    if ((err.status === 502 || err.status === 504) && err.errors.length === 0) {
+      return { type: 'http_status', status: err.status, sent: true, ...retry };
+    }
     if (err.status === 429 || err.status >= 500) {
       return {
         type: 'classified',
@@ -234,16 +269,24 @@ export function vaultFailure(err: unknown, step: 'login' | 'renew', fileSource =
       status: err.status,
     };
   }
+  const { afterMs, status, sent } = exchangeFacts(err, exchange, now);
+  const sentField = sent !== undefined ? { sent } : {};
+  const answered = { ...(status !== undefined ? { status } : {}), ...sentField };
   if (err instanceof ResponseTooLargeError || (err as Error)?.cause instanceof ResponseTooLargeError) {
-    return { type: 'invalid_response', message: (err as Error).message };
+    return { type: 'invalid_response', message: (err as Error).message, ...answered };
   }
-  if (err instanceof InvalidVaultResponseError) return { type: 'invalid_response', message: err.message };
+  if (err instanceof InvalidVaultResponseError) {
+    return { type: 'invalid_response', message: err.message, ...answered };
+  }
   const name = (err as { name?: string })?.name;
-  if (name === 'TimeoutError' || name === 'AbortError') return { type: 'timeout' };
+  if (name === 'TimeoutError' || name === 'AbortError') {
+    return { type: 'timeout', ...sentField, ...(afterMs !== undefined ? { afterMs } : {}) };
+  }
   const cause = (err as { cause?: { code?: string; message?: string } })?.cause;
   return {
     type: 'network',
     message: cause?.message ?? (err as Error)?.message ?? String(err),
     ...(cause?.code ? { code: cause.code } : {}),
+    ...sentField,
   };
 }

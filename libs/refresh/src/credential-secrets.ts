@@ -1,5 +1,5 @@
 import type { KeyRing } from '#common';
-import type { CredentialSecrets } from '#grants';
+import type { StoredSecrets } from './destination-binding.js';
 
 /** Field names bound into each ciphertext's header (`fld`), next to the credential hash field holding it. */
 export const SECRETS_FIELD = 'secrets';
@@ -13,13 +13,14 @@ export const CIPHERTEXT_FIELDS = [
 export class CredentialCipher {
   constructor(readonly keyRing: KeyRing) {}
 
-  encryptSecrets(credentialId: string, secrets: CredentialSecrets): Promise<string> {
+  /** `secrets` carries its `destination` (see destination-binding.ts): both are encrypted together. */
+  encryptSecrets(credentialId: string, secrets: StoredSecrets): Promise<string> {
     return this.keyRing.encrypt(JSON.stringify(secrets), credentialId, SECRETS_FIELD);
   }
 
-  async decryptSecrets(credentialId: string, jwe: string | undefined): Promise<CredentialSecrets> {
+  async decryptSecrets(credentialId: string, jwe: string | undefined): Promise<StoredSecrets> {
     if (!jwe) return {};
-    return JSON.parse(await this.keyRing.decrypt(jwe, credentialId, SECRETS_FIELD)) as CredentialSecrets;
+    return JSON.parse(await this.keyRing.decrypt(jwe, credentialId, SECRETS_FIELD)) as StoredSecrets;
   }
 
   encryptToken(credentialId: string, accessToken: string): Promise<string> {

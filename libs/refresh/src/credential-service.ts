@@ -15,8 +15,15 @@ import {
 import type { CredentialSecrets } from '#grants';
 import type { CredentialStore, StoredEvent } from '#store';
 import type { CredentialCipher } from './credential-secrets.js';
+import {
+  bindSecrets,
+  describeDestination,
+  type StoredSecrets,
+  TokenSourceForbiddenError,
+} from './destination-binding.js';
 import { CredentialNotFoundError, InvalidCredentialInputError } from './errors.js';
 import {
+  BOUND_INPUT_FIELDS,
   buildGrantSettings,
   checkSecrets,
   GRANT_INPUT_FIELDS,
@@ -42,6 +49,11 @@ export interface UpdateCredentialInput extends GrantInput {
   tokenType?: string;
   policy?: RefreshPolicyOverrides;
   rotation?: RotationSettings;
+  /**
+   * Whether the caller may read tokens (`token:read`): needed to name another credential as a
+   * token source, or to send a source's token somewhere else.
+   */
+  canReadTokens?: boolean;
 }
 
 /** Without `accessToken` the first refresh runs right away. */
@@ -78,6 +90,7 @@ export class CredentialService {
   async register(input: RegisterCredentialInput): Promise<CredentialProjection> {
     const id = `cred_${randomBytes(16).toString('base64url')}`;
     const grant = await this.grantSettings(input.kind, input, undefined);
+    checkSourceAccess(grant, input, true);
     await this.checkSource(input.namespace, grant);
     const secrets: CredentialSecrets = {
       ...(input.refreshToken ? { refreshToken: input.refreshToken } : {}),
@@ -105,7 +118,8 @@ export class CredentialService {
       events.push(this.suppliedToken(at, 1, input, resolved, grant.scope));
       tokenJwe = await this.cipher.encryptToken(id, input.accessToken);
     }
-    const secretsJwe = await this.cipher.encryptSecrets(id, secrets);
+    // Every credential gets a ciphertext, secrets or not: it authenticates where the grant goes.
+    const secretsJwe = await this.cipher.encryptSecrets(id, bindSecrets(secrets, input.kind, grant));
     const { projection } = await this.store.append(id, undefined, events, {
       secrets: secretsJwe,
       ...(tokenJwe ? { token: tokenJwe } : {}),
@@ -144,9 +158,17 @@ export class CredentialService {
     if (secretsChanged.length > 0 || grant) {
       const current = await this.cipher
         .decryptSecrets(id, stored.secrets)
-        .catch(() => ({}) as CredentialSecrets);
+        .catch(() => undefined as StoredSecrets | undefined);
+      // Compared with what the secrets were stored for (the projection may have been changed behind
+      // the API's back): re-binding them to another destination takes the caller knowing them. A
+      // missing or unreadable ciphertext proves nothing, so it counts as a move.
+      const boundTo =
+        stored.secrets && current ? (current.destination ?? describeDestination(p.kind, p.grant)) : undefined;
+      const moves = describeDestination(p.kind, grant ?? p.grant) !== boundTo;
+      checkSourceAccess(grant ?? p.grant, input, moves);
+      if (moves) requireSecretsAgain(input, current ?? {});
       const merged: CredentialSecrets = {
-        ...current,
+        ...(current ?? {}),
         ...(input.refreshToken !== undefined ? { refreshToken: input.refreshToken } : {}),
         ...(input.clientSecret !== undefined ? { clientSecret: input.clientSecret } : {}),
         ...(input.privateKey !== undefined ? { privateKey: input.privateKey } : {}),
@@ -155,7 +177,8 @@ export class CredentialService {
       const dropSession = grant !== undefined && merged.vaultSession !== undefined;
       if (dropSession) delete merged.vaultSession;
       await checkSecrets(p.kind, grant ?? p.grant, merged);
-      if (secretsChanged.length > 0 || dropSession) secretsJwe = await this.cipher.encryptSecrets(id, merged);
+      // A new grant is bound even when no secret changes (kinds without secrets change targets freely).
+      secretsJwe = await this.cipher.encryptSecrets(id, bindSecrets(merged, p.kind, grant ?? p.grant));
     }
     const at = this.now();
     const events: NewEvent[] = [];
@@ -291,6 +314,32 @@ export class CredentialService {
       throw new InvalidCredentialInputError(source.field, `no credential ${source.id} in this namespace`);
     }
   }
+}
+
+/**
+ * Naming another credential as a token source, or sending a source's token to another destination,
+ * needs a caller that may read tokens: otherwise `credentials:write` would be a way to read them.
+ */
+function checkSourceAccess(grant: GrantSettings, input: UpdateCredentialInput, moves: boolean): void {
+  const source = sourceCredentialId(grant);
+  if (!source || input.canReadTokens) return;
+  const named = input.subjectCredentialId !== undefined || input.jwtCredentialId !== undefined;
+  if (named || moves) throw new TokenSourceForbiddenError(source.field);
+}
+
+/**
+ * A change of destination must come with every secret the credential holds that would be sent
+ * there: the caller proves it knows them, rather than redirecting someone else's.
+ */
+function requireSecretsAgain(input: UpdateCredentialInput, current: CredentialSecrets): void {
+  const missing = SECRET_FIELDS.filter((f) => current[f] !== undefined && input[f] === undefined);
+  if (missing.length === 0) return;
+  const changed = BOUND_INPUT_FIELDS.filter((f) => input[f] !== undefined);
+  const why =
+    changed.length === 0
+      ? 'the stored settings differ from those the secrets were stored for'
+      : `${changed.join(', ')} ${changed.length > 1 ? 'change' : 'changes'} where this credential's secrets are sent`;
+  throw new InvalidCredentialInputError(missing[0]!, `${why}: supply ${missing.join(' and ')} again`);
 }
 
 /** A static token must come with an expiry that is still ahead: it can never be refreshed. */

@@ -1,12 +1,9 @@
-import { TokenkeeperError } from '#core';
+import { boundText, FieldError, TokenkeeperError } from '#core';
 
 /** Input that is well-formed but unusable; `field` names what to fix. Maps to 422. */
-export class InvalidCredentialInputError extends TokenkeeperError {
-  constructor(
-    readonly field: string,
-    message: string,
-  ) {
-    super('INVALID_CREDENTIAL_INPUT', message);
+export class InvalidCredentialInputError extends FieldError {
+  constructor(field: string, message: string) {
+    super('INVALID_CREDENTIAL_INPUT', field, message);
   }
 }
 
@@ -25,5 +22,14 @@ export class TokenUnavailableError extends TokenkeeperError {
     readonly retryAfterSeconds?: number,
   ) {
     super('TOKEN_UNAVAILABLE', message);
+  }
+
+  override problemFields(): Record<string, unknown> {
+    return {
+      // The reason may quote a provider's words: bounded like every provider-supplied text.
+      detail: boundText(this.message),
+      reason: this.reason,
+      ...(this.retryAfterSeconds !== undefined ? { retryAfter: this.retryAfterSeconds } : {}),
+    };
   }
 }

@@ -81,6 +81,31 @@ export const GRANT_INPUT_FIELDS = [
   'vaultNamespace',
 ] as const satisfies readonly (keyof GrantInput)[];
 
+/** Input fields that feed the destination description (destination-binding.ts). */
+export const BOUND_INPUT_FIELDS = [
+  'tokenEndpoint',
+  'issuer',
+  'clientId',
+  'clientAuth',
+  'audience',
+  'resource',
+  'signingAlg',
+  'kid',
+  'ttlSeconds',
+  'subject',
+  'claims',
+  'assertionIssuer',
+  'assertionAudience',
+  'subjectCredentialId',
+  'subjectTokenFile',
+  'vaultAddr',
+  'mount',
+  'role',
+  'jwtFile',
+  'jwtCredentialId',
+  'vaultNamespace',
+] as const satisfies readonly (typeof GRANT_INPUT_FIELDS)[number][];
+
 export const DEFAULT_ASSERTION_TTL_SECONDS = 300;
 export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 export const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt';

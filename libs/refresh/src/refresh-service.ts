@@ -26,6 +26,7 @@ import {
   RevisionConflictError,
   type StoredCredential,
 } from '#store';
+import { bindsOnPersist, type StoredSecrets, verifyDestination } from './destination-binding.js';
 import {
   type Clock,
   type OutcomeFailure,
@@ -296,9 +297,11 @@ export class RefreshService {
       const events = staticTokenCheck(p, this.now(), job.trigger);
       return this.appendAndSchedule(lease, p, events, lastFailure(events), true);
     }
-    let secrets: CredentialSecrets;
+    let secrets: StoredSecrets;
     try {
       secrets = await this.cipher.decryptSecrets(p.id, stored.secrets);
+      // Before anything is sent: the settings must be those the secrets were stored for.
+      secrets = verifyDestination(p, stored.secrets, secrets);
     } catch (err) {
       return this.recordFailure(lease, p, ctx, failureOf(err), true);
     }
@@ -397,7 +400,7 @@ export class RefreshService {
     lease: HeldLease,
     p: CredentialProjection,
     ctx: Resolution,
-    secrets: CredentialSecrets,
+    secrets: StoredSecrets,
     result: TimedGrantResult,
     sentAt: number,
   ): Promise<RefreshOutcome> {
@@ -437,8 +440,8 @@ export class RefreshService {
       events.push(newEvent('credential.recovered', at, { afterAttempts: p.failures, downtimeMs }));
     }
     // Persist first: the rotated refresh token (or a grant's new session) exists nowhere else yet.
-    const secretsChanged = rotated || result.secretsPatch !== undefined;
-    const grantSecrets = (base: CredentialSecrets) =>
+    const secretsChanged = rotated || result.secretsPatch !== undefined || bindsOnPersist(secrets);
+    const grantSecrets = (base: StoredSecrets) =>
       this.cipher.encryptSecrets(p.id, {
         ...base,
         ...result.secretsPatch,
@@ -459,7 +462,7 @@ export class RefreshService {
           // A change that landed meanwhile (a rename, a PATCH of other secrets) must not cost the
           // token just obtained: rebase onto it. Secrets the user replaced win over the grant's.
           if (!secretsChanged) return undefined;
-          let now: CredentialSecrets;
+          let now: StoredSecrets;
           try {
             now = await this.cipher.decryptSecrets(p.id, current.secrets);
           } catch {
@@ -467,7 +470,9 @@ export class RefreshService {
             return secretsJwe;
           }
           if (now.refreshToken !== secrets.refreshToken) return undefined;
-          return grantSecrets(now);
+          // Settings changed meanwhile were bound with their own secrets: keep nothing of the old grant.
+          if ((now.destination ?? secrets.destination) !== secrets.destination) return undefined;
+          return grantSecrets({ ...now, destination: secrets.destination });
         },
       );
     } catch (err) {

@@ -3,6 +3,7 @@ import { type CredentialProjection, type RefreshTrigger, resolveRotation } from 
 import type { CredentialStore, StoredCredential } from '#store';
 import type { CredentialCipher } from './credential-secrets.js';
 import { CredentialNotFoundError, TokenUnavailableError } from './errors.js';
+import { cappedRunwayMs, type ReadRefreshGate } from './read-refresh-gate.js';
 
 export interface ServedToken {
   accessToken: string;
@@ -27,6 +28,13 @@ export interface TokenServiceOptions {
   tokenCacheSize?: number;
   /** The fallback after a failed refresh serves a cached token only with this much lifetime left (default 5 s). */
   fallbackMinTtlMs?: number;
+  /**
+   * Limits refreshes reads trigger while the cached token is still valid (absent: no limit);
+   * a read turned away gets the cached token with a warning.
+   */
+  readRefreshGate?: ReadRefreshGate;
+  /** Share of a token's lifetime a read's `minTtl` may demand (default 0.5). */
+  minTtlMaxFraction?: number;
 }
 
 /** Decrypted access tokens by credential id, each with the ciphertext it came from; LRU-bounded. */
@@ -80,8 +88,31 @@ export class TokenService {
     const stored = await this.load(namespace, id);
     refuseRevokedGrant(stored.projection);
     const token = stored.projection.token;
-    if (token && token.expiresAt - this.now() >= minTtlSeconds * 1000) return this.serve(stored);
+    if (
+      token &&
+      token.expiresAt - this.now() >= cappedRunwayMs(minTtlSeconds, token, this.options.minTtlMaxFraction)
+    )
+      return this.serve(stored);
+    const throttled = await this.readRefreshThrottled(stored);
+    if (throttled) return throttled;
     return this.refreshAndServe(stored, 'on_demand');
+  }
+
+  /**
+   * A read wants more runway than the valid cached token has: only the first such read per
+   * credential and interval refreshes; the others get the cached token with a warning.
+   */
+  private async readRefreshThrottled(stored: StoredCredential): Promise<ServedToken | undefined> {
+    const { token, id } = stored.projection;
+    const gate = this.options.readRefreshGate;
+    if (!gate || !token || token.expiresAt <= this.now() || (await gate.tryAcquire(id, token.tokenVersion)))
+      return undefined;
+    const served = await this.serve(stored);
+    const left = Math.floor((token.expiresAt - this.now()) / 1000);
+    return {
+      ...served,
+      warning: `a read refreshed this credential recently; serving the cached token, ${left} s left`,
+    };
   }
 
   /**

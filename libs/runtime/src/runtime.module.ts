@@ -17,6 +17,7 @@ import {
   PoolService,
   QueueName,
   queuePrefix,
+  RedisReadRefreshGate,
   ReEncryption,
   type RefreshJobData,
   RefreshScheduler,
@@ -155,11 +156,13 @@ export class RuntimeModule {
         },
         {
           provide: TokenService,
-          inject: [CredentialStore, CredentialCipher, RefreshScheduler],
-          useFactory: (s: CredentialStore, c: CredentialCipher, sch: RefreshScheduler) =>
+          inject: [CredentialStore, CredentialCipher, RefreshScheduler, REDIS],
+          useFactory: (s: CredentialStore, c: CredentialCipher, sch: RefreshScheduler, r: RedisClient) =>
             new TokenService(s, c, sch, {
               waitMs: config.tokenWaitMs,
               fallbackMinTtlMs: config.tokenFallbackMinTtlMs,
+              readRefreshGate: new RedisReadRefreshGate(r, s.keys, config.tokenReads.readRefreshIntervalMs),
+              minTtlMaxFraction: config.tokenReads.minTtlMaxFraction,
             }),
         },
         {

@@ -71,9 +71,17 @@ export class WebhooksModule {
           ring: KeyRing,
           policy: OutboundPolicy,
         ) =>
-          new SubscriptionService(s, l, q, ring, async (url) => {
-            await policy.checkUrl(url);
-          }),
+          new SubscriptionService(
+            s,
+            l,
+            q,
+            ring,
+            async (url) => {
+              await policy.checkUrl(url);
+            },
+            Date.now,
+            config.maxSubscriptionsPerNamespace,
+          ),
       },
       {
         provide: WebhookDeliverer,

@@ -21,6 +21,10 @@ export class RevisionConflictError extends TokenkeeperError {
   ) {
     super('REVISION_CONFLICT', `credential ${credentialId} is at revision ${actual}, expected ${expected}`);
   }
+
+  override problemFields(): Record<string, unknown> {
+    return { detail: 'read it again and retry the change' };
+  }
 }
 
 /**
@@ -100,6 +104,9 @@ export interface StoreLimits {
  * script guarded by the expected revision.
  */
 export class CredentialStore {
+  private namespaceIndexBackfilled = false;
+  private namespaceIndexCheck: Promise<boolean> | undefined;
+
   constructor(
     private readonly redis: RedisClient,
     readonly keys: KeySpace,
@@ -166,13 +173,14 @@ export class CredentialStore {
     try {
       await runScript<unknown[]>(
         this.redis,
-        'append-events-5',
+        'append-events-6',
         [
           this.keys.credential(id),
           this.keys.history(id),
           this.keys.feedOf(id),
           this.keys.indexOf(id),
           this.keys.lease(id),
+          this.keys.namespaceIndexOf(id, projection!.namespace),
         ],
         [
           expected,
@@ -213,14 +221,23 @@ export class CredentialStore {
     return entries.map(([entryId, fields]) => expandHistoryEntry(id, entryId, fields[1]!));
   }
 
-  /** Pages through credentials by id; filters apply to the page's projections. */
+  /**
+   * Pages through credentials by id; filters apply to the page's projections. With a namespace,
+   * only that namespace's index is read (its partitions' `namespaceIndex` sets), so the cost
+   * does not depend on how many credentials other namespaces have.
+   */
   async list(query: ListQuery): Promise<{ items: CredentialProjection[]; nextCursor?: string }> {
+    const { namespace } = query;
+    const indexOf =
+      namespace !== undefined && (await this.namespaceIndexReady())
+        ? (partition: number) => this.keys.namespaceIndex(partition, namespace)
+        : (partition: number) => this.keys.index(partition);
     let [partition, after] = decodeCursor(query.cursor);
     const items: CredentialProjection[] = [];
     while (partition < this.keys.partitions && items.length < query.limit) {
       const batch = Math.max(query.limit * 2, 50);
       const ids = await this.redis.zrangebylex(
-        this.keys.index(partition),
+        indexOf(partition),
         after ? `(${after}` : '-',
         '+',
         'LIMIT',
@@ -245,6 +262,51 @@ export class CredentialStore {
     }
     const exhausted = partition >= this.keys.partitions;
     return exhausted ? { items } : { items, nextCursor: encodeCursor(partition, after) };
+  }
+
+  /**
+   * Whether every credential is in its namespace index. Credentials registered before the
+   * namespace indexes existed are added once, lazily, by the first listing that finds the marker
+   * missing (any process; concurrent runs are harmless, ZADD is idempotent); until the marker is
+   * set, listing reads the fleet-wide index as before. Remembered per process once true.
+   */
+  private async namespaceIndexReady(): Promise<boolean> {
+    if (this.namespaceIndexBackfilled) return true;
+    // One check (and backfill) at a time per process: concurrent listings wait for it.
+    this.namespaceIndexCheck ??= (async () => {
+      const marker = this.keys.global(NAMESPACE_INDEX_MARKER);
+      return (await this.redis.get(marker)) !== null || (await this.backfillNamespaceIndex());
+    })().finally(() => {
+      this.namespaceIndexCheck = undefined;
+    });
+    if (await this.namespaceIndexCheck) this.namespaceIndexBackfilled = true;
+    return this.namespaceIndexBackfilled;
+  }
+
+  /**
+   * Adds every indexed credential to its namespace index, then sets the marker. A credential
+   * revoked meanwhile may be left in its namespace index; listing skips revoked and missing
+   * credentials anyway. Returns false (listing falls back) if it could not finish.
+   */
+  async backfillNamespaceIndex(): Promise<boolean> {
+    try {
+      for (let partition = 0; partition < this.keys.partitions; partition++) {
+        for await (const ids of this.idsOfPartition(partition)) {
+          const projections = await this.getMany(ids);
+          // One partition per pipeline: on a cluster, its keys share one slot.
+          const pipeline = this.redis.pipeline();
+          for (const [i, p] of projections.entries()) {
+            if (p && p.state !== 'revoked')
+              pipeline.zadd(this.keys.namespaceIndex(partition, p.namespace), 0, ids[i]!);
+          }
+          if (pipeline.length > 0) await pipeline.exec();
+        }
+      }
+      await this.redis.set(this.keys.global(NAMESPACE_INDEX_MARKER), String(Date.now()));
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   async getMany(ids: string[]): Promise<(CredentialProjection | undefined)[]> {
@@ -301,6 +363,9 @@ export class CredentialStore {
       .exec();
   }
 }
+
+/** Set (in the global slot) once every credential registered before namespace indexes is in its own. */
+const NAMESPACE_INDEX_MARKER = 'nidx-backfilled';
 
 /**
  * A history entry leaves out what its key and entry id already say: the credential id (the key

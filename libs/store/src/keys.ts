@@ -33,6 +33,10 @@ export class KeySpace {
   lease(id: string): string {
     return `${this.tag(this.partitionOf(id))}:l:${id}`;
   }
+  /** Held (SET NX PX) while a read-triggered refresh of the credential counts against its interval. */
+  readRefresh(id: string): string {
+    return `${this.tag(this.partitionOf(id))}:rr:${id}`;
+  }
   feedOf(id: string): string {
     return this.feed(this.partitionOf(id));
   }
@@ -44,6 +48,17 @@ export class KeySpace {
   }
   index(partition: number): string {
     return `${this.tag(partition)}:idx`;
+  }
+  /**
+   * The credential ids of one namespace in one partition (a sorted set, like `index`): listing a
+   * namespace reads these, so its cost does not depend on other namespaces. Same hash tag as the
+   * partition's credentials, so the append script maintains it atomically.
+   */
+  namespaceIndexOf(id: string, namespace: string): string {
+    return this.namespaceIndex(this.partitionOf(id), namespace);
+  }
+  namespaceIndex(partition: number, namespace: string): string {
+    return `${this.tag(partition)}:nidx:${namespace}`;
   }
   /** Keys that are not per credential (leader locks and the like) share one slot. */
   global(name: string): string {

@@ -3,7 +3,7 @@ import type { RedisClient } from './redis-client.js';
 
 /** Scripts under ./lua, named `<name>-<numKeys>.lua`. */
 const SCRIPTS = [
-  'append-events-5',
+  'append-events-6',
   'acquire-lease-read-2',
   'release-lease-1',
   'extend-lease-1',

@@ -1,4 +1,4 @@
-import { TokenkeeperError } from '#core';
+import { FieldError, TokenkeeperError } from '#core';
 
 /** Maps to 404; also what another namespace's subscription looks like. */
 export class SubscriptionNotFoundError extends TokenkeeperError {
@@ -25,11 +25,18 @@ export class DeliveryInProgressError extends TokenkeeperError {
 }
 
 /** Well-formed but unusable input; `field` names what to fix. Maps to 422. */
-export class InvalidSubscriptionInputError extends TokenkeeperError {
-  constructor(
-    readonly field: string,
-    message: string,
-  ) {
-    super('INVALID_SUBSCRIPTION_INPUT', message);
+export class InvalidSubscriptionInputError extends FieldError {
+  constructor(field: string, message: string) {
+    super('INVALID_SUBSCRIPTION_INPUT', field, message);
+  }
+}
+
+/** The namespace has as many subscriptions as it may. Maps to 409. */
+export class SubscriptionLimitError extends TokenkeeperError {
+  constructor(readonly limit: number) {
+    super(
+      'SUBSCRIPTION_LIMIT_REACHED',
+      `a namespace may have at most ${limit} subscriptions (TK_WEBHOOK_MAX_SUBSCRIPTIONS_PER_NAMESPACE); delete one first`,
+    );
   }
 }

@@ -109,13 +109,15 @@ export class FeedDispatcher {
   /** Matches entries to subscriptions, records and enqueues the deliveries, then acknowledges the entries. */
   async dispatch(connection: Redis, entries: FeedEntry[]): Promise<void> {
     if (entries.length === 0) return;
-    const subs = (await this.subscriptions.listAll()).filter((s) => s.enabled);
+    // Only the namespaces of this batch, each loaded once and bounded by the per-namespace cap.
+    const byNamespace = await this.subscriptions.listNamespaces(entries.map((e) => e.event.namespace));
+    const subs = [...byNamespace.values()].flat().filter((s) => s.enabled);
     const labels = await this.labelsFor(entries, subs);
     const at = this.now();
     const records: DeliveryRecord[] = [];
     for (const entry of entries) {
       const known = labelsInEvent(entry.event) ?? labels.get(entry.event.credentialId);
-      for (const sub of subs) {
+      for (const sub of byNamespace.get(entry.event.namespace) ?? []) {
         if (!subscriptionWants(sub, entry.event, known)) continue;
         records.push({
           id: deliveryIdOf(entry.partition, entry.id),

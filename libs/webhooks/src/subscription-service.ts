@@ -7,6 +7,7 @@ import {
   DeliveryInProgressError,
   DeliveryNotFoundError,
   InvalidSubscriptionInputError,
+  SubscriptionLimitError,
   SubscriptionNotFoundError,
 } from './errors.js';
 import type { Subscription } from './subscription.js';
@@ -29,6 +30,9 @@ export type UpdateSubscriptionInput = Partial<Omit<CreateSubscriptionInput, 'nam
 /** Checks a receiver URL against the outbound policy; throws with a reason to show the caller. */
 export type UrlChecker = (url: string) => Promise<void>;
 
+/** Most subscriptions a namespace may have unless configured otherwise. */
+export const DEFAULT_MAX_SUBSCRIPTIONS_PER_NAMESPACE = 100;
+
 /** Managing subscriptions and their deliveries (the API side of webhooks). */
 export class SubscriptionService {
   constructor(
@@ -38,6 +42,7 @@ export class SubscriptionService {
     private readonly keyRing: KeyRing,
     private readonly checkUrl: UrlChecker,
     private readonly now: () => number = Date.now,
+    private readonly maxPerNamespace = DEFAULT_MAX_SUBSCRIPTIONS_PER_NAMESPACE,
   ) {}
 
   /** Creates a subscription; the secret is returned this once and stored encrypted. */
@@ -61,7 +66,9 @@ export class SubscriptionService {
       updatedAt: at,
     };
     const secretJwe = await this.keyRing.encrypt(secret, subscription.id, WEBHOOK_SECRET_FIELD);
-    await this.store.save(subscription, secretJwe);
+    if (!(await this.store.saveNew(subscription, secretJwe, this.maxPerNamespace))) {
+      throw new SubscriptionLimitError(this.maxPerNamespace);
+    }
     return { subscription, secret };
   }
 

@@ -32,6 +32,25 @@ export class SubscriptionStore {
     await multi.sadd(this.allKey(), sub.id).sadd(this.namespaceKey(sub.namespace), sub.id).exec();
   }
 
+  /**
+   * Saves a new subscription unless its namespace would then have more than `limit`: added and
+   * counted in one transaction, taken back out when over (two racing creates may both be refused,
+   * never both accepted). Returns false when refused.
+   */
+  async saveNew(sub: Subscription, secretJwe: string, limit: number): Promise<boolean> {
+    const results = await this.redis
+      .multi()
+      .hset(this.key(sub.id), 'j', JSON.stringify(sub), 's', secretJwe)
+      .sadd(this.allKey(), sub.id)
+      .sadd(this.namespaceKey(sub.namespace), sub.id)
+      .scard(this.namespaceKey(sub.namespace))
+      .exec();
+    const count = Number(results?.[3]?.[1] ?? 0);
+    if (count <= limit) return true;
+    await this.remove(sub);
+    return false;
+  }
+
   async get(id: string): Promise<{ subscription: Subscription; secretJwe: string } | undefined> {
     const [j, s] = await this.redis.hmget(this.key(id), 'j', 's');
     if (!j || !s) return undefined;
@@ -75,9 +94,21 @@ export class SubscriptionStore {
     }
   }
 
-  /** Every subscription of every namespace (the dispatcher matches events against them). */
-  async listAll(): Promise<Subscription[]> {
-    return this.load(await this.redis.smembers(this.allKey()));
+  /**
+   * The subscriptions of each namespace asked for (one read of each namespace's set, then one
+   * pipeline): what the dispatcher needs for a batch, bounded by the per-namespace cap.
+   */
+  async listNamespaces(namespaces: Iterable<string>): Promise<Map<string, Subscription[]>> {
+    const names = [...new Set(namespaces)];
+    const out = new Map<string, Subscription[]>();
+    if (names.length === 0) return out;
+    const pipeline = this.redis.pipeline();
+    for (const ns of names) pipeline.smembers(this.namespaceKey(ns));
+    const members = (await pipeline.exec()) ?? [];
+    const subs = await this.load(members.flatMap(([err, ids]) => (err ? [] : (ids as string[]))));
+    for (const ns of names) out.set(ns, []);
+    for (const sub of subs) out.get(sub.namespace)?.push(sub);
+    return out;
   }
 
   private async load(ids: string[]): Promise<Subscription[]> {

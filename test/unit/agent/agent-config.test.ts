@@ -90,7 +90,7 @@ credentials: [{ id: ${ID}, sinks: [{ type: file, format: raw, path: /tmp/t }] }]
   it('names the line of an unknown placeholder, an unknown key, and a bad mode', () => {
     const problems = problemsOf(
       base(`      - type: http
-        url: http://127.0.0.1:1/register
+        url: https://registrar.example.com/register
         body: { token: "{{acess_token}}" }
       - type: file
         format: raw
@@ -141,5 +141,99 @@ credentials:
   it('names the line of a YAML syntax error', () => {
     const problems = problemsOf('api:\n  url: http://x\n  apiKey: [unclosed\ncredentials: []\n');
     expect(problems[0]).toMatch(/^agent\.yaml:\d+: /);
+  });
+
+  it("keeps the agent's key and secrets out of a command's environment", () => {
+    const problems = problemsOf(
+      base(`      - type: exec
+        command: /bin/true
+        passEnv: [NEURON_HOTKEY, TOKENKEEPER_API_KEY, TK_ENCRYPTION_KEYS, PAYMENTS_API_KEY, "bad-name"]
+        env: { TK_ACCESS_TOKEN: x, OTHER_KEY: "\${TK_API_KEY}", FINE: ok }`),
+    );
+    expect(problems).toEqual([
+      expect.stringMatching(/env\.TK_ACCESS_TOKEN: TK_\* and TOKENKEEPER_\* are the agent's own variables/),
+      expect.stringMatching(
+        /^agent\.yaml:9: credentials\[0\]\.sinks\[0\]\.passEnv\[1\]: TOKENKEEPER_API_KEY is one of the agent's own variables/,
+      ),
+      expect.stringMatching(/passEnv\[2\]: TK_ENCRYPTION_KEYS is one of the agent's own variables/),
+      expect.stringMatching(/passEnv\[3\]: PAYMENTS_API_KEY looks like an API key/),
+      expect.stringMatching(/passEnv\[4\]: environment variable names are letters, digits and _/),
+      expect.stringMatching(/env\.OTHER_KEY: the agent's own API key is never handed to a command/),
+    ]);
+    expect(problems.join('\n')).not.toContain('tk_test_key');
+  });
+
+  it('refuses header values with control characters without quoting them', () => {
+    const problems = problemsOf(
+      `api: { url: "http://127.0.0.1:8080", apiKey: "tk_secret_key\\r\\nX-Injected: 1" }
+credentials:
+  - id: ${ID}
+    sinks:
+      - type: http
+        url: https://registrar.example.com/register
+        headers: { x-static: "static-secret\\u0000tail", "bad header": x }`,
+    );
+    expect(problems).toEqual([
+      expect.stringMatching(
+        /^agent\.yaml:1: api\.apiKey: apiKey holds CR, LF, NUL or another control character/,
+      ),
+      expect.stringMatching(/headers\.x-static: a header value cannot hold CR, LF, NUL/),
+      expect.stringMatching(/headers\.bad header: not a valid HTTP header name/),
+    ]);
+    expect(problems.join('\n')).not.toMatch(/tk_secret_key|X-Injected|static-secret/);
+  });
+
+  it('sends registrar calls only where the outbound policy allows', () => {
+    const registrar = (url: string, outbound = '') => `api: { url: "http://127.0.0.1:8080", apiKey: k }
+${outbound}
+credentials:
+  - id: ${ID}
+    sinks: [{ type: http, url: "${url}" }]`;
+    expect(problemsOf(registrar('http://127.0.0.1:9000/register'))).toEqual([
+      expect.stringMatching(
+        /^agent\.yaml:5: credentials\[0\]\.sinks\[0\]\.url: refused by the outbound policy \(loopback\): 127\.0\.0\.1 is a loopback address; set outbound\.allowLoopback: true/,
+      ),
+    ]);
+    expect(problemsOf(registrar('http://127.0.0.1:9000/r', 'outbound: { allowLoopback: true }'))).toEqual([
+      expect.stringMatching(
+        /url: refused by the outbound policy \(https_required\): https is required for 127\.0\.0\.1; list the host in outbound\.allowHttpHosts/,
+      ),
+    ]);
+    expect(problemsOf(registrar('https://10.1.2.3/r'))).toEqual([
+      expect.stringMatching(/\(private\).*outbound\.allowPrivate/),
+    ]);
+    const everything = 'outbound: { allowLoopback: true, allowPrivate: true, allowHttpHosts: ["*"] }';
+    expect(problemsOf(registrar('http://169.254.169.254/latest/meta-data', everything))).toEqual([
+      expect.stringMatching(/\(metadata\): 169\.254\.169\.254 is a cloud metadata address$/),
+    ]);
+    expect(
+      problemsOf(registrar('https://registrar.example.com/r', 'outbound: { allowCidrs: [10.0.0.0/99] }')),
+    ).toEqual([expect.stringMatching(/outbound\.allowCidrs\[0\]: not a CIDR/)]);
+    const local = parseAgentConfig(
+      registrar('http://127.0.0.1:9000/r', 'outbound: { allowLoopback: true, allowHttpHosts: [127.0.0.1] }'),
+      env,
+    );
+    expect(local.outbound).toEqual({
+      allowLoopback: true,
+      allowHttpHosts: ['127.0.0.1'],
+      allowPrivate: false,
+      allowCidrs: [],
+    });
+    expect(
+      parseAgentConfig(registrar('https://10.1.2.3/r', 'outbound: { allowCidrs: [10.1.0.0/16] }'), env),
+    ).toBeTruthy();
+  });
+
+  it('shows the detail of /ready to loopback callers unless told otherwise', () => {
+    const config = (health: string) =>
+      parseAgentConfig(
+        `api: { url: "http://127.0.0.1:8080", apiKey: k }
+health: ${health}
+credentials: [{ id: ${ID}, sinks: [{ type: file, format: raw, path: /tmp/t }] }]`,
+        env,
+      );
+    expect(config('{ port: 0 }').health?.detail).toBe('loopback');
+    expect(config('{ port: 0, detail: none }').health?.detail).toBe('none');
+    expect(() => config('{ port: 0, detail: everyone }')).toThrow(/health\.detail/);
   });
 });

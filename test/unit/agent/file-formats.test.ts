@@ -194,6 +194,24 @@ describe('file formats', () => {
     expect(renderTemplate('{{expires_at}}', A, NOW)).toBe(String(Math.floor((NOW + 600_500) / 1000)));
   });
 
+  it('a template file refuses a token with CR/LF (it would add lines of its own) without quoting it', () => {
+    const hostile = { ...A, accessToken: 'template-secret\nLD_PRELOAD=/tmp/x.so' };
+    const sink = file({ format: 'template', template: 'TOKEN={{access_token}}\nEXP={{expires_at}}\n' });
+    const err = (() => {
+      try {
+        renderFile(sink, input(hostile), undefined);
+      } catch (e) {
+        return e as Error;
+      }
+    })();
+    expect(err?.message).toMatch(/\{\{access_token\}\} of cred_\w+ holds a control character/);
+    expect(err?.message).not.toMatch(/template-secret|LD_PRELOAD/);
+    // A template that does not use the value still renders.
+    expect(
+      renderFile(file({ format: 'template', template: 'V={{token_version}}' }), input(hostile), undefined),
+    ).toBe('V=3');
+  });
+
   it('a JSON body template renders strings at any depth and keeps other types', () => {
     const body = {
       uid: 5,

@@ -5,9 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
+import type { HttpSinkConfig } from '../../../apps/agent/src/config/agent-config.js';
+import { type AgentOutboundSettings, outboundPolicy } from '../../../apps/agent/src/http/outbound.js';
+import { SecretRedactor } from '../../../apps/agent/src/http/secret-redactor.js';
 import { ExecSink } from '../../../apps/agent/src/sinks/exec-sink.js';
 import { HttpSink } from '../../../apps/agent/src/sinks/http-sink.js';
 import { SignalSink } from '../../../apps/agent/src/sinks/signal-sink.js';
+import type { SinkContext } from '../../../apps/agent/src/sinks/sink.js';
 import type { RenderInput, TokenSnapshot } from '../../../apps/agent/src/sinks/token-snapshot.js';
 import { nextPollDelay } from '../../../apps/agent/src/watch/credential-watcher.js';
 import { SseParser } from '../../../apps/agent/src/watch/event-stream.js';
@@ -24,6 +28,22 @@ const never = new AbortController().signal;
 const silent = pino({ level: 'silent' });
 const node = process.execPath;
 
+/** The context of a sink whose registrar listens on this host, allowed explicitly as in a config. */
+function sinkContext(outbound: Partial<AgentOutboundSettings> = {}): SinkContext {
+  return {
+    logger: silent,
+    redactor: new SecretRedactor([], () => [token.accessToken]),
+    outboundPolicy: outboundPolicy({
+      allowHttpHosts: ['127.0.0.1', 'localhost'],
+      allowLoopback: true,
+      allowPrivate: false,
+      allowCidrs: [],
+      ...outbound,
+    }),
+  };
+}
+const localRegistrar = sinkContext();
+
 describe('exec sink', () => {
   it('passes the token in TK_ACCESS_TOKEN, never argv', async () => {
     const out = join(mkdtempSync(join(tmpdir(), 'tk-exec-')), 'out.json');
@@ -36,6 +56,7 @@ describe('exec sink', () => {
         args: ['-e', script],
         tokenVia: 'env',
         env: {},
+        passEnv: [],
         timeoutMs: 10_000,
       }).run(input, never);
     } finally {
@@ -44,6 +65,77 @@ describe('exec sink', () => {
     const seen = JSON.parse(readFileSync(out, 'utf8'));
     expect(seen).toMatchObject({ env: 'secret-at-123', v: '4', key: null });
     expect(JSON.stringify(seen.argv)).not.toContain('secret-at-123');
+  });
+
+  it('gives the command a clean environment: allow-listed and named variables, never an API key', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'tk-exec-')), 'env.json');
+    const script = `require('fs').writeFileSync(${JSON.stringify(out)}, JSON.stringify(process.env))`;
+    const planted = {
+      TOKENKEEPER_API_KEY: 'tk_deploy_key_of_the_agent',
+      TK_API_KEY: 'tk_agent_own_key',
+      TK_ENCRYPTION_KEYS: 'k1:c2VjcmV0',
+      PAYMENTS_API_KEY: 'not-for-the-command',
+      AGENT_UNRELATED: 'unrelated',
+      NEURON_HOTKEY: '5F-hotkey',
+    };
+    Object.assign(process.env, planted);
+    try {
+      await new ExecSink(token.credentialId, {
+        type: 'exec',
+        command: node,
+        args: ['-e', script],
+        tokenVia: 'env',
+        env: { NEURON_NETWORK: 'finney' },
+        // Refused by the schema; the sink refuses them again if a config slipped through.
+        passEnv: ['NEURON_HOTKEY', 'TOKENKEEPER_API_KEY', 'PAYMENTS_API_KEY'],
+        timeoutMs: 10_000,
+      }).run(input, never);
+    } finally {
+      for (const name of Object.keys(planted)) delete process.env[name];
+    }
+    const env = JSON.parse(readFileSync(out, 'utf8')) as Record<string, string>;
+    const dump = JSON.stringify(env);
+    for (const name of [
+      'TOKENKEEPER_API_KEY',
+      'TK_API_KEY',
+      'TK_ENCRYPTION_KEYS',
+      'PAYMENTS_API_KEY',
+      'AGENT_UNRELATED',
+    ])
+      expect(env[name], name).toBeUndefined();
+    for (const value of ['tk_deploy_key_of_the_agent', 'tk_agent_own_key', 'c2VjcmV0', 'not-for-the-command'])
+      expect(dump).not.toContain(value);
+    expect(env).toMatchObject({
+      PATH: process.env.PATH,
+      NEURON_HOTKEY: '5F-hotkey',
+      NEURON_NETWORK: 'finney',
+      TK_ACCESS_TOKEN: 'secret-at-123',
+      TK_CREDENTIAL_ID: token.credentialId,
+    });
+    // Node itself may add a few variables of its own; nothing else comes from the agent.
+    const allowed = new Set([
+      ...['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LANGUAGE', 'LC_ALL', 'LC_CTYPE'],
+      ...['LC_MESSAGES', 'TZ', 'TMPDIR', 'NEURON_HOTKEY', 'NEURON_NETWORK'],
+      ...['TK_ACCESS_TOKEN', 'TK_CREDENTIAL_ID', 'TK_TOKEN_TYPE', 'TK_TOKEN_VERSION', 'TK_EXPIRES_AT'],
+    ]);
+    expect(Object.keys(env).filter((name) => !allowed.has(name))).toEqual([]);
+  });
+
+  it('refuses a token with a NUL byte for the environment without quoting it', async () => {
+    const bad = { ...token, accessToken: 'nul-token-secret\u0000injected-part' };
+    const err = await new ExecSink(token.credentialId, {
+      type: 'exec',
+      command: node,
+      args: ['-e', ''],
+      tokenVia: 'env',
+      env: {},
+      passEnv: [],
+      timeoutMs: 10_000,
+    })
+      .run({ ...input, token: bad }, never)
+      .catch((e: Error) => e);
+    expect(String(err)).toMatch(/TK_ACCESS_TOKEN of cred_aaaaaaaaaaaa holds a NUL character/);
+    expect(String(err)).not.toMatch(/nul-token-secret|injected-part/);
   });
 
   it('passes the token on stdin when asked, and not in the environment', async () => {
@@ -55,6 +147,7 @@ describe('exec sink', () => {
       args: ['-e', script],
       tokenVia: 'stdin',
       env: {},
+      passEnv: [],
       timeoutMs: 10_000,
     }).run(input, never);
     expect(JSON.parse(readFileSync(out, 'utf8'))).toEqual({ stdin: 'secret-at-123', env: null });
@@ -68,6 +161,7 @@ describe('exec sink', () => {
         args,
         tokenVia: 'env',
         env: {},
+        passEnv: [],
         timeoutMs,
       });
     await expect(sink(['-e', 'process.exit(3)'], 10_000).run(input, never)).rejects.toThrow(/exited with 3/);
@@ -115,7 +209,7 @@ describe('http sink', () => {
           timeoutMs: 2000,
           retries: { attempts: 5, baseMs: 20, capMs: 50 },
         },
-        silent,
+        localRegistrar,
       );
       await sink.run(input, never);
     } finally {
@@ -154,7 +248,7 @@ describe('http sink', () => {
           timeoutMs: 500,
           retries: { attempts: 2, baseMs: 10, capMs: 10 },
         },
-        silent,
+        localRegistrar,
       );
     await expect(sink(`http://127.0.0.1:${port}/r`).run(input, never)).rejects.toThrow(/answered 400/);
     server.close();
@@ -163,6 +257,97 @@ describe('http sink', () => {
       .catch((e: Error) => e);
     expect(String(err)).toMatch(/ECONNREFUSED/);
     expect(String(err)).not.toContain('secret-at-123');
+  });
+});
+
+describe('http sink: what may be sent where', () => {
+  /** A registrar that records every request it receives. */
+  async function registrar() {
+    const received: string[] = [];
+    const server = createServer((req, res) => {
+      received.push(`${req.method} ${req.url} ${JSON.stringify(req.headers)}`);
+      req.resume().on('end', () => res.writeHead(200).end('{}'));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    return { received, port, close: () => new Promise((r) => server.close(r)) };
+  }
+  const config = (url: string): HttpSinkConfig => ({
+    type: 'http',
+    url,
+    method: 'POST',
+    headers: { authorization: 'Bearer {{access_token}}' },
+    body: { token: '{{access_token}}' },
+    timeoutMs: 2000,
+    retries: { attempts: 3, baseMs: 10, capMs: 10 },
+  });
+
+  it('refuses a token with CR/LF for a header, names the header, never quotes the token', async () => {
+    const server = await registrar();
+    const bad = { ...token, accessToken: 'crlf-secret-part1\r\nX-Injected: crlf-secret-part2' };
+    try {
+      const err = await new HttpSink(
+        token.credentialId,
+        config(`http://127.0.0.1:${server.port}/r`),
+        localRegistrar,
+      )
+        .run({ ...input, token: bad }, never)
+        .catch((e: Error) => e);
+      expect(String(err)).toMatch(
+        /header authorization rendered from credential cred_aaaaaaaaaaaa holds a character not allowed/,
+      );
+      expect(String(err)).not.toMatch(/crlf-secret|X-Injected/);
+      expect(server.received).toEqual([]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('calls a registrar on this host only when the configuration allows loopback', async () => {
+    const server = await registrar();
+    try {
+      const url = `http://127.0.0.1:${server.port}/register`;
+      const refused = await new HttpSink(
+        token.credentialId,
+        config(url),
+        sinkContext({ allowLoopback: false }),
+      )
+        .run(input, never)
+        .catch((e: Error) => e);
+      expect(String(refused)).toMatch(
+        /refused by the outbound policy \(loopback\): 127\.0\.0\.1 is a loopback address; set outbound\.allowLoopback/,
+      );
+      // A name is checked on the address it resolves to, when connecting.
+      const byName = await new HttpSink(
+        token.credentialId,
+        config(`http://localhost:${server.port}/register`),
+        sinkContext({ allowLoopback: false }),
+      )
+        .run(input, never)
+        .catch((e: Error) => e);
+      expect(String(byName)).toMatch(/refused by the outbound policy \(loopback\): localhost \(/);
+      const plainHttp = await new HttpSink(
+        token.credentialId,
+        config(url),
+        sinkContext({ allowHttpHosts: [] }),
+      )
+        .run(input, never)
+        .catch((e: Error) => e);
+      expect(String(plainHttp)).toMatch(/\(https_required\).*outbound\.allowHttpHosts/);
+      const metadata = await new HttpSink(
+        token.credentialId,
+        config('http://169.254.169.254/latest'),
+        localRegistrar,
+      )
+        .run(input, never)
+        .catch((e: Error) => e);
+      expect(String(metadata)).toMatch(/\(metadata\)/);
+      expect(server.received).toEqual([]);
+      await new HttpSink(token.credentialId, config(url), localRegistrar).run(input, never);
+      expect(server.received).toHaveLength(1);
+    } finally {
+      await server.close();
+    }
   });
 });
 

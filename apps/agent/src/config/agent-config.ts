@@ -1,4 +1,8 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
+import { isValidHeaderValue } from '../http/header-value.js';
+import { describeRefusal, outboundPolicy, policyRefusal } from '../http/outbound.js';
+import { COMMAND_ENV_RESERVED, refusedPassEnvName } from '../sinks/command-env.js';
 import { stringsIn, unknownPlaceholders } from '../sinks/template.js';
 
 const CREDENTIAL_ID = /^cred_[A-Za-z0-9_-]{10,64}$/;
@@ -72,6 +76,19 @@ const fileSink = z.discriminatedUnion('format', [
   z.object({ ...fileBase, format: z.literal('template'), template: templated(z.string().min(1)) }).strict(),
 ]);
 
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/;
+
+/** A record whose keys are checked one by one, so a refusal names the key and says why. */
+const namedRecord = <T extends z.ZodType<string>>(value: T, refuseKey: (key: string) => string | undefined) =>
+  z.record(z.string(), value).superRefine((record, ctx) => {
+    for (const key of Object.keys(record)) {
+      const why = refuseKey(key);
+      if (why) ctx.addIssue({ code: 'custom', path: [key], message: why });
+    }
+  });
+const envName = z.string().regex(ENV_NAME, 'environment variable names are letters, digits and _');
+
 const execSink = z
   .object({
     type: z.literal('exec'),
@@ -79,7 +96,26 @@ const execSink = z
     args: z.array(z.string()).default([]),
     /** How the token reaches the command; never through argv, where `ps` shows it. */
     tokenVia: z.enum(['env', 'stdin']).default('env'),
-    env: z.record(z.string(), z.string()).default({}),
+    /** Variables set for the command, on top of the allow-listed ones of the agent's environment. */
+    env: namedRecord(
+      z.string().refine((v) => !v.includes('\0'), 'a value cannot hold a NUL character'),
+      (name) =>
+        !ENV_NAME.test(name)
+          ? 'environment variable names are letters, digits and _'
+          : COMMAND_ENV_RESERVED.test(name)
+            ? "TK_* and TOKENKEEPER_* are the agent's own variables; choose another name"
+            : undefined,
+    ).default({}),
+    /** Variables of the agent's environment the command inherits besides the default allow-list. */
+    passEnv: z
+      .array(
+        envName.superRefine((name, ctx) => {
+          const why = refusedPassEnvName(name);
+          if (why) ctx.addIssue({ code: 'custom', message: why });
+        }),
+      )
+      .max(100)
+      .default([]),
     cwd: z.string().min(1).optional(),
     timeoutMs: z.number().int().min(100).max(600_000).default(30_000),
   })
@@ -98,7 +134,14 @@ const httpSink = z
     type: z.literal('http'),
     url: httpUrl,
     method: z.enum(['POST', 'PUT', 'PATCH']).default('POST'),
-    headers: z.record(z.string(), templated()).default({}),
+    headers: namedRecord(
+      templated(
+        z
+          .string()
+          .refine(isValidHeaderValue, 'a header value cannot hold CR, LF, NUL or another control character'),
+      ),
+      (name) => (HEADER_NAME.test(name) ? undefined : 'not a valid HTTP header name'),
+    ).default({}),
     /** Any JSON; every string in it may hold placeholders. */
     body: z
       .unknown()
@@ -123,6 +166,13 @@ const signalSink = z
   })
   .strict();
 
+const cidr = z.string().refine((v) => {
+  const [address = '', bits] = v.split('/');
+  const family = isIP(address);
+  const max = family === 6 ? 128 : 32;
+  return family !== 0 && (bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= max));
+}, 'not a CIDR such as 10.1.0.0/16');
+
 export const sinkSchema = z.discriminatedUnion('type', [fileSink, execSink, httpSink, signalSink]);
 
 export const agentConfigSchema = z
@@ -130,7 +180,13 @@ export const agentConfigSchema = z
     api: z
       .object({
         url: httpUrl,
-        apiKey: z.string().min(1, 'apiKey must not be empty'),
+        apiKey: z
+          .string()
+          .min(1, 'apiKey must not be empty')
+          .refine(
+            isValidHeaderValue,
+            'apiKey holds CR, LF, NUL or another control character, which cannot go into an HTTP header',
+          ),
         timeoutMs: z.number().int().min(100).max(120_000).default(10_000),
         /** Longest wait between two polls of a credential's status. */
         pollIntervalSeconds: z.number().min(0.5).max(3600).default(30),
@@ -142,9 +198,27 @@ export const agentConfigSchema = z
       .object({
         port: z.number().int().min(0).max(65_535),
         host: z.string().min(1).default('127.0.0.1'),
+        /**
+         * Who sees the detail of `/ready` (versions, sinks, failures, last errors): callers on
+         * loopback by default; everyone else gets the status alone.
+         */
+        detail: z.enum(['loopback', 'all', 'none']).default('loopback'),
       })
       .strict()
       .optional(),
+    /**
+     * Where http sinks may send tokens: the outbound policy of tokenkeeper itself (https only,
+     * no loopback, private, link-local or metadata address) unless allowed here.
+     */
+    outbound: z
+      .object({
+        allowHttpHosts: z.array(z.string().min(1).max(255)).max(100).default([]),
+        allowLoopback: z.boolean().default(false),
+        allowPrivate: z.boolean().default(false),
+        allowCidrs: z.array(cidr).max(100).default([]),
+      })
+      .strict()
+      .default({ allowHttpHosts: [], allowLoopback: false, allowPrivate: false, allowCidrs: [] }),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     credentials: z
       .array(
@@ -168,13 +242,39 @@ export const agentConfigSchema = z
       seen.set(c.id, i);
     });
     const paths = new Set<string>();
+    // An invalid CIDR is reported on its own; the URLs are checked once the policy can be built.
+    let policy: ReturnType<typeof outboundPolicy> | undefined;
+    try {
+      policy = outboundPolicy(config.outbound);
+    } catch {
+      policy = undefined;
+    }
     for (const [i, c] of config.credentials.entries()) {
       for (const [j, s] of c.sinks.entries()) {
+        const at = ['credentials', i, 'sinks', j];
+        if (s.type === 'http' && policy) {
+          try {
+            policy.checkUrlSyntax(s.url);
+          } catch (err) {
+            const refusal = policyRefusal(err);
+            if (!refusal) throw err;
+            ctx.addIssue({ code: 'custom', path: [...at, 'url'], message: describeRefusal(refusal) });
+          }
+        }
+        if (s.type === 'exec') {
+          for (const [name, value] of Object.entries(s.env))
+            if (value === config.api.apiKey)
+              ctx.addIssue({
+                code: 'custom',
+                path: [...at, 'env', name],
+                message: "the agent's own API key is never handed to a command",
+              });
+        }
         if (s.type !== 'file') continue;
         if (paths.has(s.path))
           ctx.addIssue({
             code: 'custom',
-            path: ['credentials', i, 'sinks', j, 'path'],
+            path: [...at, 'path'],
             message: `${s.path} is already written by another sink`,
           });
         paths.add(s.path);

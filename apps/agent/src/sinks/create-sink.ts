@@ -12,7 +12,7 @@ export function createSink(ownerId: string, config: SinkConfig, ctx: SinkContext
     case 'exec':
       return new ExecSink(ownerId, config);
     case 'http':
-      return new HttpSink(ownerId, config, ctx.logger);
+      return new HttpSink(ownerId, config, ctx);
     case 'signal':
       return new SignalSink(ownerId, config);
   }

@@ -1,15 +1,15 @@
 import { spawn } from 'node:child_process';
 import type { ExecSinkConfig } from '../config/agent-config.js';
+import { commandEnvironment } from './command-env.js';
 import type { Sink } from './sink.js';
 import type { RenderInput } from './token-snapshot.js';
 
-/** Variables of the agent's own environment that a command must not inherit. */
-const WITHHELD = ['TK_API_KEY'];
 const KILL_GRACE_MS = 2000;
 
 /**
  * Runs a command on every new token. The token goes through the environment (`TK_ACCESS_TOKEN`)
- * or stdin, never argv, where any user on the host can read it with `ps`.
+ * or stdin, never argv, where any user on the host can read it with `ps`. The command gets a
+ * clean environment (see command-env.ts), never the agent's API key.
  */
 export class ExecSink implements Sink {
   readonly name: string;
@@ -26,16 +26,22 @@ export class ExecSink implements Sink {
   run(input: RenderInput, signal: AbortSignal): Promise<void> {
     const { config } = this;
     const token = input.token;
-    const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(process.env))
-      if (v !== undefined && !WITHHELD.includes(k)) env[k] = v;
-    Object.assign(env, config.env, {
+    const tokenVariables: Record<string, string> = {
       TK_CREDENTIAL_ID: token.credentialId,
       TK_TOKEN_TYPE: token.tokenType,
       TK_TOKEN_VERSION: String(token.tokenVersion),
       TK_EXPIRES_AT: new Date(token.expiresAt).toISOString(),
       ...(config.tokenVia === 'env' ? { TK_ACCESS_TOKEN: token.accessToken } : {}),
-    });
+    };
+    // spawn() would refuse it with an error that quotes the whole value.
+    for (const [name, value] of Object.entries(tokenVariables))
+      if (value.includes('\0'))
+        return Promise.reject(
+          new Error(
+            `${name} of ${token.credentialId} holds a NUL character and cannot be passed to ${config.command}`,
+          ),
+        );
+    const env = commandEnvironment(process.env, config, tokenVariables);
 
     return new Promise((resolve, reject) => {
       const child = spawn(config.command, config.args, {

@@ -1,5 +1,5 @@
 import type { FileSinkConfig, McpServerConfig } from '../config/agent-config.js';
-import { renderTemplate } from './template.js';
+import { renderTemplate, templateValues, usedPlaceholders } from './template.js';
 import { authScheme, type RenderInput, type TokenSnapshot } from './token-snapshot.js';
 
 /** A sink that cannot render: the message says what is missing, never what the token is. */
@@ -109,6 +109,23 @@ export function renderVscodeMcpJson(
   return json({ mcpServers });
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding them is the point
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/**
+ * A `template` file (often `KEY=value` lines read by a shell or a dotenv loader): a token with a
+ * CR or LF would add lines of its own, so a value with a control character is not written.
+ */
+function renderTemplateFile(template: string, input: RenderInput): string {
+  const values: Record<string, string> = templateValues(input.token, input.now);
+  for (const name of usedPlaceholders(template))
+    if (CONTROL.test(values[name] ?? ''))
+      throw new RenderError(
+        `{{${name}}} of ${input.token.credentialId} holds a control character (CR, LF, NUL…); the file is left as it is`,
+      );
+  return renderTemplate(template, input.token, input.now);
+}
+
 /** Credentials a file sink needs besides its own (MCP configs name one per server). */
 export function referencedCredentials(sink: FileSinkConfig): string[] {
   if (sink.format !== 'mcp-json' && sink.format !== 'vscode-mcp-json') return [];
@@ -136,6 +153,6 @@ export function renderFile(sink: FileSinkConfig, input: RenderInput, existing: s
     case 'vscode-mcp-json':
       return renderVscodeMcpJson(sink.servers, input, sink);
     case 'template':
-      return renderTemplate(sink.template, input.token, input.now);
+      return renderTemplateFile(sink.template, input);
   }
 }

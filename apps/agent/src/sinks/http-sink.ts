@@ -1,7 +1,8 @@
-import type { Logger } from 'pino';
 import type { HttpSinkConfig } from '../config/agent-config.js';
+import { assertHeaderValue } from '../http/header-value.js';
+import { describeRefusal, outboundFetch, policyRefusal } from '../http/outbound.js';
 import { fullJitterDelay } from '../watch/backoff.js';
-import type { Sink } from './sink.js';
+import type { Sink, SinkContext } from './sink.js';
 import { renderJsonTemplate, renderTemplate } from './template.js';
 import type { RenderInput } from './token-snapshot.js';
 
@@ -28,20 +29,23 @@ const sleep = (ms: number, signal: AbortSignal) =>
 /**
  * A registrar: POSTs a JSON body built from a template (seed 000's
  * `/sapi/node/neuron/register {uid, chain, netuid, type, account, token}`) and retries network
- * errors, timeouts, 5xx, 408 and 429 with backoff. Another 4xx is not retried within this run.
+ * errors, timeouts, 5xx, 408 and 429 with backoff. Another 4xx is not retried within this run,
+ * nor is a target the outbound policy refuses or a header value that cannot be sent.
  */
 export class HttpSink implements Sink {
   readonly name: string;
   readonly credentialIds: readonly string[];
+  private readonly fetch: typeof fetch;
 
   constructor(
     ownerId: string,
     private readonly config: HttpSinkConfig,
-    private readonly logger: Logger,
+    private readonly ctx: SinkContext,
   ) {
     const url = new URL(config.url);
     this.name = `http:${url.origin}${url.pathname}`;
     this.credentialIds = [ownerId];
+    this.fetch = outboundFetch(ctx.outboundPolicy, config.timeoutMs);
   }
 
   async run(input: RenderInput, signal: AbortSignal): Promise<void> {
@@ -54,8 +58,8 @@ export class HttpSink implements Sink {
         const retryable = !(err instanceof HttpSinkError) || err.retryable;
         if (!retryable || attempt >= retries.attempts || signal.aborted) throw err;
         const delay = fullJitterDelay(attempt, retries.baseMs, retries.capMs);
-        this.logger.warn(
-          { sink: this.name, attempt, retryInMs: delay, error: (err as Error).message },
+        this.ctx.logger.warn(
+          { sink: this.name, attempt, retryInMs: delay, error: this.ctx.redactor.describe(err) },
           'registrar call failed, retrying',
         );
         await sleep(delay, signal);
@@ -66,12 +70,21 @@ export class HttpSink implements Sink {
   private async send(input: RenderInput, signal: AbortSignal): Promise<void> {
     const { config } = this;
     const headers: Record<string, string> = { 'content-type': 'application/json' };
-    for (const [k, v] of Object.entries(config.headers))
-      headers[k] = renderTemplate(v, input.token, input.now);
+    for (const [k, v] of Object.entries(config.headers)) {
+      const value = renderTemplate(v, input.token, input.now);
+      try {
+        headers[k] = assertHeaderValue(
+          value,
+          `header ${k} rendered from credential ${input.token.credentialId}`,
+        );
+      } catch (err) {
+        throw new HttpSinkError((err as Error).message, false);
+      }
+    }
     const body = JSON.stringify(renderJsonTemplate(config.body, input.token, input.now));
     let res: Response;
     try {
-      res = await fetch(config.url, {
+      res = await this.fetch(config.url, {
         method: config.method,
         headers,
         body,
@@ -79,6 +92,8 @@ export class HttpSink implements Sink {
         signal: AbortSignal.any([signal, AbortSignal.timeout(config.timeoutMs)]),
       });
     } catch (err) {
+      const refusal = policyRefusal(err);
+      if (refusal) throw new HttpSinkError(`${this.name.slice(5)}: ${describeRefusal(refusal)}`, false);
       const cause = (err as Error & { cause?: { code?: string } }).cause;
       const what =
         (err as Error).name === 'TimeoutError'

@@ -1,4 +1,6 @@
 import type { Logger } from 'pino';
+import type { OutboundPolicy } from '#common';
+import type { SecretRedactor } from '../http/secret-redactor.js';
 import type { RenderInput } from './token-snapshot.js';
 
 /** One output of the agent: runs with the current token(s); throws when it could not deliver. */
@@ -12,4 +14,8 @@ export interface Sink {
 
 export interface SinkContext {
   logger: Logger;
+  /** Masks secrets in error messages before they are logged. */
+  redactor: SecretRedactor;
+  /** Where http sinks may connect. */
+  outboundPolicy: OutboundPolicy;
 }

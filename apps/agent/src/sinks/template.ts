@@ -19,9 +19,14 @@ export type TemplateVariable = (typeof TEMPLATE_VARIABLES)[number];
 const PLACEHOLDER = /\{\{\s*([A-Za-z0-9_.]+)\s*\}\}/g;
 const KNOWN = new Set<string>(TEMPLATE_VARIABLES);
 
+/** Every placeholder name used in `text`. */
+export function usedPlaceholders(text: string): string[] {
+  return [...new Set([...text.matchAll(PLACEHOLDER)].map((m) => m[1]!))];
+}
+
 /** Names used in `text` that are not template variables (empty when the template is valid). */
 export function unknownPlaceholders(text: string): string[] {
-  return [...text.matchAll(PLACEHOLDER)].map((m) => m[1]!).filter((name) => !KNOWN.has(name));
+  return usedPlaceholders(text).filter((name) => !KNOWN.has(name));
 }
 
 export function templateValues(token: TokenSnapshot, now: number): Record<TemplateVariable, string> {

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { SecretRedactor } from '../http/secret-redactor.js';
 import type { TokenSnapshot } from '../sinks/token-snapshot.js';
 import { fullJitterDelay } from './backoff.js';
 import { ApiError, type CredentialStatus, type TokenkeeperApi } from './tokenkeeper-api.js';
@@ -49,6 +50,7 @@ export class CredentialWatcher {
     private readonly pollIntervalMs: number,
     private readonly onToken: (token: TokenSnapshot) => void,
     private readonly logger: Logger,
+    private readonly redactor: SecretRedactor,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -111,7 +113,7 @@ export class CredentialWatcher {
         this.logger[this.failures === 1 ? 'warn' : 'debug'](
           {
             credentialId: this.credentialId,
-            error: (err as Error).message,
+            error: this.redactor.describe(err),
             kind: err instanceof ApiError ? err.kind : 'internal',
             attempt: this.failures,
             retryInMs: delay,

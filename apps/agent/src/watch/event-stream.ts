@@ -1,4 +1,6 @@
 import type { Logger } from 'pino';
+import { isValidHeaderValue } from '../http/header-value.js';
+import type { SecretRedactor } from '../http/secret-redactor.js';
 import { fullJitterDelay } from './backoff.js';
 import type { TokenkeeperApi } from './tokenkeeper-api.js';
 
@@ -58,6 +60,7 @@ export class EventStream {
     /** Credentials to hear about (the server filters; unknown ids are ignored on our side too). */
     private readonly credentialIds: readonly string[],
     private readonly logger: Logger,
+    private readonly redactor: SecretRedactor,
     private readonly onEvent: (event: StreamEvent) => void,
     /** Called on every (re)connection: events missed while disconnected are caught up by a poll. */
     private readonly onConnected: () => void,
@@ -78,7 +81,7 @@ export class EventStream {
         delay =
           status === 404 || status === 405 ? 60_000 : Math.max(500, fullJitterDelay(failures, 1000, 30_000));
         this.logger[failures === 1 ? 'info' : 'debug'](
-          { error: (err as Error).message, retryInMs: delay },
+          { error: this.redactor.describe(err), retryInMs: delay },
           'event stream unavailable, polling only',
         );
       }
@@ -114,7 +117,8 @@ export class EventStream {
     const decoder = new TextDecoder();
     for await (const chunk of res.body) {
       for (const message of parser.feed(decoder.decode(chunk as Uint8Array, { stream: true }))) {
-        if (message.id) this.lastEventId = message.id;
+        // Sent back as `last-event-id`: an id that cannot be a header value is not kept.
+        if (message.id && isValidHeaderValue(message.id)) this.lastEventId = message.id;
         let credentialId: string | undefined;
         try {
           const data = JSON.parse(message.data) as { credentialId?: unknown };

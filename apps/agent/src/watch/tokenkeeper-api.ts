@@ -1,3 +1,4 @@
+import { assertHeaderValue } from '../http/header-value.js';
 import type { TokenSnapshot } from '../sinks/token-snapshot.js';
 
 /** What went wrong talking to the API. `unreachable` and `unavailable` are worth retrying soon. */
@@ -34,7 +35,9 @@ export class TokenkeeperApi {
     private readonly baseUrl: string,
     private readonly apiKey: string,
     private readonly timeoutMs: number,
-  ) {}
+  ) {
+    assertHeaderValue(apiKey, 'api.apiKey');
+  }
 
   async status(id: string, signal: AbortSignal): Promise<CredentialStatus> {
     const body = await this.get(`/v1/credentials/${encodeURIComponent(id)}`, signal);

@@ -55,7 +55,7 @@ export class ApiKeysController {
 
   @Post()
   @RequireScope('admin')
-  @ApiOperation({ summary: 'Create an API key; the key is in this response only, stored as a hash' })
+  @ApiOperation({ summary: 'Create an API key; the key is in this response only, stored as an HMAC' })
   @ApiBody({ schema: z.toJSONSchema(createApiKeySchema, { io: 'input' }) as Record<string, unknown> })
   async create(
     @CurrentPrincipal() principal: Principal,
@@ -64,15 +64,15 @@ export class ApiKeysController {
     const namespace = body.namespace ?? principal.namespace;
     this.checkNamespace(principal, namespace);
     const key = generateApiKey();
-    const record: ApiKeyRecord = {
+    const { store } = this.authenticator;
+    const record = await store.create({
       id: generateKeyId(),
       name: body.name,
       namespace,
       scopes: body.scopes,
-      keyHash: hashApiKey(key),
+      keyHash: store.lookupIdOf(hashApiKey(key)),
       createdAt: Date.now(),
-    };
-    await this.authenticator.store.create(record);
+    });
     return { ...view(record), key };
   }
 

@@ -8,6 +8,7 @@ import {
   ROTATION_PROVIDERS,
   SIGNING_ALGS,
 } from '#core';
+import { jsonDepthExceeds } from '../http/json-only.js';
 
 const secret = (what: string) =>
   z.string().min(1, `${what} must not be empty`).max(16_384, `${what} is longer than 16 KiB`);
@@ -63,9 +64,15 @@ export const rotationSchema = z
   });
 
 const positiveSeconds = (max: number) => z.number().int().positive().max(max);
+/** How deeply `claims` may nest objects and arrays (the body as a whole may nest 32). */
+const MAX_CLAIMS_DEPTH = 16;
 const claims = z
   .record(z.string().min(1).max(256), z.unknown())
-  .refine((c) => JSON.stringify(c).length <= 16_384, 'claims must serialise to at most 16 KiB');
+  .refine((c) => JSON.stringify(c).length <= 16_384, 'claims must serialise to at most 16 KiB')
+  .refine(
+    (c) => !jsonDepthExceeds(JSON.stringify(c), MAX_CLAIMS_DEPTH),
+    `claims must not nest objects or arrays deeper than ${MAX_CLAIMS_DEPTH} levels`,
+  );
 const filePath = z
   .string()
   .min(1)

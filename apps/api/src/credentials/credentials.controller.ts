@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { OutboundPolicy } from '#common';
 import { CredentialNotFoundError, CredentialService, TokenService } from '#refresh';
 import { CredentialStore } from '#store';
+import { hasScope } from '../auth/api-keys.js';
 import { CurrentPrincipal, type Principal, RequireScope } from '../auth/principal.js';
 import { ZodValidationPipe } from '../http/zod-validation.pipe.js';
 import {
@@ -50,7 +51,11 @@ export class CredentialsController {
     @Body(new ZodValidationPipe(registerCredentialSchema, 'body')) body: RegisterCredentialBody,
   ) {
     await checkOutboundUrls(this.outbound, outboundUrlsOf(body));
-    const projection = await this.credentials.register({ ...body, namespace: principal.namespace });
+    const projection = await this.credentials.register({
+      ...body,
+      namespace: principal.namespace,
+      canReadTokens: hasScope(principal.scopes, 'token:read'),
+    });
     return credentialView(projection);
   }
 
@@ -99,7 +104,12 @@ export class CredentialsController {
   ) {
     checkId(id);
     await checkOutboundUrls(this.outbound, outboundUrlsOf(body));
-    return credentialView(await this.credentials.update(principal.namespace, id, body));
+    return credentialView(
+      await this.credentials.update(principal.namespace, id, {
+        ...body,
+        canReadTokens: hasScope(principal.scopes, 'token:read'),
+      }),
+    );
   }
 
   @Delete(':id')
@@ -118,7 +128,12 @@ export class CredentialsController {
     summary:
       'The current access token with at least minTtl seconds left; refreshes and waits (bounded) otherwise. Never an expired token.',
   })
-  @ApiQuery({ name: 'minTtl', required: false, description: 'seconds of validity required (default 30)' })
+  @ApiQuery({
+    name: 'minTtl',
+    required: false,
+    description:
+      'seconds of validity required (default 30), at most half the token lifetime (TK_TOKEN_MIN_TTL_MAX_FRACTION)',
+  })
   async token(
     @CurrentPrincipal() principal: Principal,
     @Param('id') id: string,

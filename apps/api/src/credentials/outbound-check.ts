@@ -1,6 +1,6 @@
 import { HttpException } from '@nestjs/common';
 import { type OutboundPolicy, OutboundPolicyError } from '#common';
-import { problem } from '../http/problem.js';
+import { problemFor } from '../http/problem.js';
 
 /** Fields of a credential body that tokenkeeper will call. */
 const OUTBOUND_FIELDS = ['tokenEndpoint', 'issuer', 'vaultAddr'] as const;
@@ -22,7 +22,7 @@ export async function checkOutboundUrls(
     } catch (err) {
       if (!(err instanceof OutboundPolicyError)) throw err;
       throw new HttpException(
-        problem(422, err.code, 'The URL is refused by the outbound policy', {
+        problemFor('OUTBOUND_URL_REFUSED', {
           detail: `${field}: ${err.message} (rule ${err.rule})`,
           rule: err.rule,
           errors: [{ field, message: `${err.message} (rule ${err.rule})` }],

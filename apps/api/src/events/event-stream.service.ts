@@ -12,12 +12,15 @@ const RECONNECT_MS = 2_000;
 /**
  * Serves server-sent event streams of the feed. Each stream blocks on an XREAD of its own Redis
  * connection (duplicated, closed when the client goes away); the number of open streams per
- * process is bounded so that connections and file descriptors cannot run out.
+ * process is bounded so that connections and file descriptors cannot run out, and so is the
+ * number per namespace, so that one namespace's streams cannot lock the others out.
  */
 @Injectable()
 export class EventStreamService implements BeforeApplicationShutdown {
   private readonly logger = new Logger(EventStreamService.name);
   private readonly open = new Map<AbortController, Promise<void>>();
+  /** Open streams by namespace (entries removed at zero). */
+  private readonly byNamespace = new Map<string, number>();
 
   constructor(
     private readonly reader: EventFeedReader,
@@ -34,7 +37,7 @@ export class EventStreamService implements BeforeApplicationShutdown {
    * the api shuts down. Throws (before anything is written) when the process is at its limit.
    */
   serve(reply: FastifyReply, position: FeedPosition, filter: EventFilter): void {
-    const { maxStreams, heartbeatMs } = this.config.eventStream;
+    const { maxStreams, maxStreamsPerNamespace, heartbeatMs } = this.config.eventStream;
     if (this.open.size >= maxStreams) {
       void reply.header('retry-after', '5');
       throw new HttpException(
@@ -43,6 +46,18 @@ export class EventStreamService implements BeforeApplicationShutdown {
           retryAfter: 5,
         }),
         503,
+      );
+    }
+    const { namespace } = filter;
+    const ofNamespace = this.byNamespace.get(namespace) ?? 0;
+    if (ofNamespace >= maxStreamsPerNamespace) {
+      void reply.header('retry-after', '5');
+      throw new HttpException(
+        problem(429, 'TOO_MANY_STREAMS_FOR_NAMESPACE', 'This namespace has as many event streams as it may', {
+          detail: `at most ${maxStreamsPerNamespace} concurrent streams per namespace and api process (TK_EVENT_STREAM_MAX_STREAMS_PER_NAMESPACE); close one, retry later or poll GET /v1/events`,
+          retryAfter: 5,
+        }),
+        429,
       );
     }
     const abort = new AbortController();
@@ -58,6 +73,7 @@ export class EventStreamService implements BeforeApplicationShutdown {
       // Proxies such as nginx would otherwise buffer the stream.
       'x-accel-buffering': 'no',
     });
+    this.byNamespace.set(namespace, ofNamespace + 1);
     const run = this.pump(raw, position, filter, connection, abort.signal, heartbeatMs)
       .catch((err: unknown) => {
         if (!abort.signal.aborted) this.logger.error({ msg: 'event stream failed', err });
@@ -65,6 +81,9 @@ export class EventStreamService implements BeforeApplicationShutdown {
       .finally(() => {
         abort.abort();
         this.open.delete(abort);
+        const left = (this.byNamespace.get(namespace) ?? 1) - 1;
+        if (left > 0) this.byNamespace.set(namespace, left);
+        else this.byNamespace.delete(namespace);
         raw.end();
       });
     this.open.set(abort, run);

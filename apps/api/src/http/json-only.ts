@@ -1,3 +1,5 @@
+import type { Server } from 'node:http';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyInstance } from 'fastify';
 import { problem } from './problem.js';
 
@@ -23,5 +25,55 @@ export function requireJsonBodies(fastify: FastifyInstance, pathPrefix = '/v1/')
           instance: request.url.split('?')[0] ?? '',
         }),
       );
+  });
+}
+
+/** How deeply a JSON body may nest objects and arrays; no request of the API needs more than a few levels. */
+export const MAX_JSON_DEPTH = 32;
+
+/**
+ * The deepest nesting of objects and arrays in `text`, counted without parsing (strings are
+ * skipped), and stopping as soon as it passes `limit`: a body nested thousands deep is refused
+ * before anything recursive (the parser, validation, Redis' JSON decoding) sees it.
+ */
+export function jsonDepthExceeds(text: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return false;
+}
+
+/**
+ * Parses JSON bodies as Fastify does (prototype poisoning refused), after refusing bodies nested
+ * deeper than `maxDepth` with a 400 problem (`JSON_TOO_DEEP`) that says the limit.
+ */
+export function limitJsonDepth(
+  app: NestFastifyApplication,
+  bodyLimit: number,
+  maxDepth = MAX_JSON_DEPTH,
+): void {
+  const fastify = app.getHttpAdapter().getInstance();
+  const parse = fastify.getDefaultJsonParser('error', 'error');
+  app.useBodyParser<Server>('application/json', { bodyLimit }, (request, body, done) => {
+    const text = body.toString('utf8');
+    if (jsonDepthExceeds(text, maxDepth)) {
+      const err = Object.assign(
+        new Error(`the JSON body nests objects or arrays deeper than ${maxDepth} levels; flatten it`),
+        { statusCode: 400, code: 'JSON_TOO_DEEP' },
+      );
+      done(err, undefined);
+      return;
+    }
+    parse(request, text, done);
   });
 }

@@ -1,3 +1,5 @@
+import { PROBLEM_CODES, type ProblemCode } from '#core';
+
 /** RFC 9457 problem details. `type` is a stable URN per error code. */
 export interface Problem {
   type: string;
@@ -5,12 +7,17 @@ export interface Problem {
   status: number;
   detail?: string;
   instance?: string;
-  code: string;
+  code: ProblemCode;
   errors?: { field: string; message: string }[];
   [extension: string]: unknown;
 }
 
-export function problem(status: number, code: string, title: string, extra: Partial<Problem> = {}): Problem {
+export function problem(
+  status: number,
+  code: ProblemCode,
+  title: string,
+  extra: Partial<Problem> = {},
+): Problem {
   return {
     type: `urn:tokenkeeper:problem:${code.toLowerCase().replace(/_/g, '-')}`,
     title,
@@ -18,4 +25,10 @@ export function problem(status: number, code: string, title: string, extra: Part
     code,
     ...extra,
   };
+}
+
+/** The problem of a code with the status and title of its row in PROBLEM_CODES. */
+export function problemFor(code: ProblemCode, extra: Partial<Problem> = {}): Problem {
+  const { status, title } = PROBLEM_CODES[code];
+  return problem(status, code, title, extra);
 }

@@ -6,7 +6,15 @@ import type { AppConfig } from '#common';
 import { QueueName } from '#refresh';
 import { CONFIG } from '#runtime';
 import { CredentialStore } from '#store';
-import { addToSnapshot, emptySnapshot, type FleetSnapshot } from './fleet-gauges.js';
+import {
+  addToScoped,
+  CREDENTIALS_GAUGE,
+  emptyScoped,
+  emptySnapshot,
+  renderNamespaceMetrics,
+  type ScopedSnapshots,
+  SOONEST_EXPIRY_GAUGE,
+} from './fleet-gauges.js';
 
 /** A scan of every credential costs one pipelined read per 500 ids: at most this often. */
 const SCAN_EVERY_MS = 15_000;
@@ -21,8 +29,8 @@ const QUEUE_STATES = ['waiting', 'delayed', 'active', 'failed'] as const;
 @Injectable()
 export class MetricsService implements OnModuleInit {
   private readonly logger = new Logger(MetricsService.name);
-  private snapshot: { at: number; value: FleetSnapshot } | undefined;
-  private scanning: Promise<FleetSnapshot> | undefined;
+  private snapshot: { at: number; value: ScopedSnapshots } | undefined;
+  private scanning: Promise<ScopedSnapshots> | undefined;
 
   constructor(
     private readonly store: CredentialStore,
@@ -33,12 +41,12 @@ export class MetricsService implements OnModuleInit {
 
   onModuleInit(): void {
     const meter = metrics.getMeter('tokenkeeper');
-    const credentials = meter.createObservableGauge('tokenkeeper.credentials', {
-      description: 'Credentials by state (from a scan of the index, at most every 15 s)',
+    const credentials = meter.createObservableGauge(CREDENTIALS_GAUGE.name, {
+      description: CREDENTIALS_GAUGE.description,
       unit: '{credential}',
     });
-    const soonest = meter.createObservableGauge('tokenkeeper.token.soonest_expiry', {
-      description: 'Seconds until the soonest expiry among active credentials (negative: already expired)',
+    const soonest = meter.createObservableGauge(SOONEST_EXPIRY_GAUGE.name, {
+      description: SOONEST_EXPIRY_GAUGE.description,
       unit: 's',
     });
     const jobs = meter.createObservableGauge('tokenkeeper.queue.jobs', {
@@ -59,8 +67,8 @@ export class MetricsService implements OnModuleInit {
       [QueueName.TokenRefresh, this.refreshQueue],
       [QueueName.WebhookDelivery, this.deliveryQueue],
     ] as const;
-    const [fleet, ...counts] = await Promise.all([
-      this.fleet(),
+    const [{ fleet }, ...counts] = await Promise.all([
+      this.snapshots(),
       ...queues.map(([, q]) => q.getJobCounts(...QUEUE_STATES)),
     ]);
     for (const [i, [name]] of queues.entries()) {
@@ -72,8 +80,17 @@ export class MetricsService implements OnModuleInit {
       result.observe(gauges.soonest, (fleet.soonestExpiry - Date.now()) / 1000);
   }
 
+  /**
+   * Prometheus text of one namespace's credential gauges (for `metrics:read` keys of namespaces
+   * other than the operator's, which see the fleet-wide exposition instead).
+   */
+  async renderNamespace(namespace: string): Promise<string> {
+    const { byNamespace } = await this.snapshots();
+    return renderNamespaceMetrics(namespace, byNamespace.get(namespace) ?? emptySnapshot(), Date.now());
+  }
+
   /** The latest scan, started again when older than SCAN_EVERY_MS; concurrent scrapes share one. */
-  private async fleet(): Promise<FleetSnapshot> {
+  private async snapshots(): Promise<ScopedSnapshots> {
     if (this.snapshot && Date.now() - this.snapshot.at < SCAN_EVERY_MS) return this.snapshot.value;
     this.scanning ??= this.scan()
       .then((value) => {
@@ -82,7 +99,7 @@ export class MetricsService implements OnModuleInit {
       })
       .catch((err: Error) => {
         this.logger.warn({ msg: 'credential scan for metrics failed', err });
-        return this.snapshot?.value ?? emptySnapshot();
+        return this.snapshot?.value ?? emptyScoped();
       })
       .finally(() => {
         this.scanning = undefined;
@@ -90,12 +107,12 @@ export class MetricsService implements OnModuleInit {
     return this.scanning;
   }
 
-  private async scan(): Promise<FleetSnapshot> {
-    const snapshot = emptySnapshot();
+  private async scan(): Promise<ScopedSnapshots> {
+    const scoped = emptyScoped();
     for (let partition = 0; partition < this.config.partitions; partition++) {
       for await (const ids of this.store.idsOfPartition(partition))
-        addToSnapshot(snapshot, await this.store.getMany(ids));
+        addToScoped(scoped, await this.store.getMany(ids));
     }
-    return snapshot;
+    return scoped;
   }
 }

@@ -10,12 +10,13 @@
   KEYS[3] feed stream       (partition of the global feed, field e = event JSON)
   KEYS[4] index sorted set  (credential ids of the partition)
   KEYS[5] lease key         (the credential's refresh lease)
+  KEYS[6] namespace index   (credential ids of the credential's namespace in the partition)
 
   ARGV[1] expected revision ("0" for a new credential)
   ARGV[2] new projection JSON
   ARGV[3] history max length
   ARGV[4] feed max length (hard cap)
-  ARGV[5] index operation: "add", "rem" or "keep"
+  ARGV[5] index operation on both indexes: "add", "rem" or "keep"
   ARGV[6] credential id
   ARGV[7] lease owner token to release on success ("" releases nothing)
   ARGV[8] feed minimum entry id (time retention; "" trims by length only)
@@ -77,8 +78,10 @@ end
 
 if ARGV[5] == 'add' then
   redis.call('ZADD', KEYS[4], 0, ARGV[6])
+  redis.call('ZADD', KEYS[6], 0, ARGV[6])
 elseif ARGV[5] == 'rem' then
   redis.call('ZREM', KEYS[4], ARGV[6])
+  redis.call('ZREM', KEYS[6], ARGV[6])
 end
 
 if ARGV[7] ~= '' and redis.call('GET', KEYS[5]) == ARGV[7] then

@@ -1,0 +1,182 @@
+import {
+  type CredentialKind,
+  type CredentialProjection,
+  FieldError,
+  type GrantSettings,
+  type JwtTemplate,
+  TokenkeeperError,
+  type TokenSourceSettings,
+} from '#core';
+import { type CredentialSecrets, GrantConfigurationError } from '#grants';
+
+/**
+ * Version of the canonical destination description. A new bound field gets a new version, and
+ * `describeDestination` keeps producing the old versions, so ciphertexts written before an
+ * upgrade still verify.
+ */
+export const DESTINATION_VERSION = 1;
+
+/**
+ * What a credential's secrets ciphertext holds: the secrets, and the canonical description of the
+ * destination they were stored for. The ciphertext is AEAD under the key ring and bound to the
+ * credential and field by its header, so the description is as authentic as the secrets.
+ */
+export interface StoredSecrets extends CredentialSecrets {
+  destination?: string;
+}
+
+/**
+ * Everything that decides where a credential's secrets (or the tokens it reads, or the JWTs it
+ * signs) go: endpoints and client authentication, the token sources, and the fields of a signed
+ * JWT that say whom it is for. Scope, timeouts and token types are left out: they change what is
+ * asked for, not where it is sent.
+ */
+export function describeDestination(kind: CredentialKind, grant: GrantSettings): string {
+  const vault = grant.vault;
+  return canonicalJson({
+    v: DESTINATION_VERSION,
+    kind,
+    tokenEndpoint: grant.tokenEndpoint,
+    issuer: grant.issuer,
+    clientAuth: grant.clientAuth,
+    clientId: grant.clientId,
+    clientAssertionAlg: grant.clientAssertionAlg,
+    audience: grant.audience,
+    resource: grant.resource,
+    mint: grant.mint && signedFor(grant.mint),
+    assertion: grant.assertion && signedFor(grant.assertion),
+    tokenExchangeSubject: grant.tokenExchange && source(grant.tokenExchange.subject),
+    vault: vault && {
+      address: vault.address,
+      mount: vault.mount,
+      role: vault.role,
+      namespace: vault.vaultNamespace,
+      jwt: source(vault.jwt),
+    },
+  });
+}
+
+/** The fields of a JWT template that decide whom a signed JWT is for (all of them but none). */
+function signedFor(t: JwtTemplate): Record<string, unknown> {
+  return {
+    issuer: t.issuer,
+    subject: t.subject,
+    audience: t.audience,
+    claims: t.claims,
+    ttlSeconds: t.ttlSeconds,
+    alg: t.alg,
+    kid: t.kid,
+  };
+}
+
+function source(s: TokenSourceSettings): Record<string, string> {
+  return 'file' in s ? { file: s.file } : { credentialId: s.credentialId };
+}
+
+/** JSON with object keys sorted at every depth and undefined members left out: one text per value. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(sorted(value));
+}
+
+function sorted(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sorted);
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(value).sort()) {
+      const v = (value as Record<string, unknown>)[key];
+      if (v !== undefined) out[key] = sorted(v);
+    }
+    return out;
+  }
+  return value;
+}
+
+/** The secrets with the destination of `kind` + `grant` bound in, ready to encrypt. */
+export function bindSecrets(
+  secrets: CredentialSecrets,
+  kind: CredentialKind,
+  grant: GrantSettings,
+): StoredSecrets {
+  const { destination: _previous, ...rest } = secrets as StoredSecrets;
+  return { ...rest, destination: describeDestination(kind, grant) };
+}
+
+/** The stored grant no longer matches the destination its secrets were stored for. Permanent. */
+export class DestinationMismatchError extends GrantConfigurationError {
+  override readonly code = 'DESTINATION_MISMATCH';
+  constructor(fields: string[]) {
+    super(
+      `the credential's destination (${fields.join(', ')}) no longer matches what its secrets were stored for: nothing was sent; check these settings, then re-supply the secrets (PATCH) to bind them to them`,
+    );
+  }
+}
+
+/** Secrets decrypted from a ciphertext written before destinations were bound. */
+const legacyBound = new WeakSet<object>();
+
+/** Called once per credential with a legacy ciphertext (per process); the worker counts and logs it. */
+let onLegacy: ((credentialId: string) => void) | undefined;
+const reported = new Set<string>();
+export function onLegacySecrets(listener: ((credentialId: string) => void) | undefined): void {
+  onLegacy = listener;
+}
+
+/**
+ * Checks decrypted secrets against the credential's current settings, before anything is sent.
+ * Throws DestinationMismatchError when they differ, or when the ciphertext is missing altogether
+ * (every credential has one since registration). A ciphertext written before destinations were
+ * bound (no `destination`) is trusted once: the returned secrets carry the current destination,
+ * and `bindsOnPersist` tells the refresh to store them with it.
+ */
+export function verifyDestination(
+  p: Pick<CredentialProjection, 'id' | 'kind' | 'grant'>,
+  ciphertext: string | undefined,
+  secrets: StoredSecrets,
+): StoredSecrets {
+  if (!ciphertext) throw new DestinationMismatchError(['no secrets ciphertext']);
+  const current = describeDestination(p.kind, p.grant);
+  if (secrets.destination === undefined) {
+    const bound = { ...secrets, destination: current };
+    legacyBound.add(bound);
+    // A refresh that fails before persisting meets the same ciphertext again: report it once.
+    if (!reported.has(p.id) && reported.size < 100_000) {
+      reported.add(p.id);
+      onLegacy?.(p.id);
+    }
+    return bound;
+  }
+  if (secrets.destination !== current)
+    throw new DestinationMismatchError(differingFields(secrets.destination, current));
+  return secrets;
+}
+
+/** Whether these secrets came from a legacy ciphertext and must be stored again, bound. */
+export function bindsOnPersist(secrets: CredentialSecrets): boolean {
+  return legacyBound.has(secrets);
+}
+
+/** Top-level fields of two descriptions that differ (names only: values may be private). */
+export function differingFields(stored: string, current: string): string[] {
+  let a: Record<string, unknown>;
+  try {
+    a = JSON.parse(stored) as Record<string, unknown>;
+  } catch {
+    return ['unreadable binding'];
+  }
+  const b = JSON.parse(current) as Record<string, unknown>;
+  if (a.v !== b.v) return [`binding version ${String(a.v)}`];
+  const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
+  const differ = keys.filter((k) => canonicalJson(a[k]) !== canonicalJson(b[k]));
+  return differ.length > 0 ? differ : ['binding'];
+}
+
+/** Naming another credential as a token source needs a key that may read tokens. Maps to 403. */
+export class TokenSourceForbiddenError extends FieldError {
+  constructor(field: string) {
+    super(
+      'TOKEN_SOURCE_FORBIDDEN',
+      field,
+      "using another credential's token needs an API key with the token:read scope",
+    );
+  }
+}
