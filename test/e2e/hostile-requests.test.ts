@@ -197,10 +197,30 @@ function requests(realIds: string[]): fc.Arbitrary<HostileRequest> {
   );
   const deep = (n: number) => `${'['.repeat(n)}${']'.repeat(n)}`;
   const deepObject = (n: number) => `${'{"a":'.repeat(n)}1${'}'.repeat(n)}`;
+  const hostilePath = fc.oneof(
+    fc.constantFrom(
+      '/proc/self/environ',
+      '/proc/1/root/etc/shadow',
+      '/etc/hostname',
+      '/dev/zero',
+      '/run/../proc/self/environ',
+      '/etc/passwd\u0000.token',
+      `/${'a/'.repeat(3000)}x`,
+      'relative/token',
+    ),
+    fc.string({ maxLength: 300 }).map((p) => `/${p}`),
+  );
   const registerish = fc.record(
     {
       kind: fc.oneof(
-        fc.constantFrom('oauth2.client_credentials', 'oauth2.refresh_token', 'static', 'jwt.mint'),
+        fc.constantFrom(
+          'oauth2.client_credentials',
+          'oauth2.refresh_token',
+          'static',
+          'jwt.mint',
+          'vault.jwt_login',
+          'oauth2.token_exchange',
+        ),
         fc.anything(),
       ),
       tokenEndpoint: fc.oneof(
@@ -213,6 +233,11 @@ function requests(realIds: string[]): fc.Arbitrary<HostileRequest> {
         ),
         fc.anything(),
       ),
+      // Server files as token sources (refused unless TK_FILE_SOURCE_DIRS allows their directory).
+      jwtFile: fc.oneof(hostilePath, fc.anything()),
+      subjectTokenFile: fc.oneof(hostilePath, fc.anything()),
+      vaultAddr: fc.oneof(fc.webUrl(), fc.anything()),
+      role: fc.oneof(fc.string(), fc.anything()),
       clientId: fc.oneof(fc.string(), fc.anything()),
       clientSecret: fc.oneof(fc.string({ maxLength: 20_000 }), fc.anything()),
       accessToken: fc.oneof(fc.string(), fc.anything()),
@@ -441,6 +466,11 @@ describe('hostile requests', () => {
         if (label === 'deepClaims') expect(res.status, res.text).toBe(400);
         if (label === 'fileSources' && /"(?:\.\.|\.\/jwt|\.\.\/[^"]*)"/.test(body))
           expect(res.status).toBe(400);
+        // No TK_FILE_SOURCE_DIRS here: every file source is refused with a 4xx, whatever its path.
+        if (/"(?:jwtFile|subjectTokenFile)"\s*:/.test(body)) {
+          expect(res.status, res.text).toBeGreaterThanOrEqual(400);
+          expect(res.status, res.text).toBeLessThan(500);
+        }
       }
     }
     for (const minTtl of ['86400', '86401', '1e309', '99999999999999999999']) {

@@ -75,6 +75,8 @@ describe('seed 003: JWT-SVID file → Vault login stays valid; readiness reflect
       TK_SWEEP_INTERVAL_MS: '5000',
       // A credential that cannot log in retries at most every 2 s here (5 min in production).
       TK_BACKOFF_CAP_MS: '2000',
+      // spiffe-helper's output directory: the only place file token sources may be read from.
+      TK_FILE_SOURCE_DIRS: dir,
     };
     [api, worker] = await Promise.all([startApp('api', env), startApp('worker', env)]);
   });

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FileSourcePolicy } from '#common';
 import { classifyGrantFailure, type GrantSettings } from '#core';
 import { GrantError, type GrantRequest, OAuthGrantClient } from '#grants';
 import {
@@ -29,7 +30,7 @@ describe('OAuth grants that sign or exchange tokens', () => {
   let ecPrivateJwk: string;
   let rsaPem: string;
   let serviceAccountJwk: string;
-  const client = new OAuthGrantClient();
+  let client: OAuthGrantClient;
 
   beforeAll(async () => {
     const ec = await generateKeyPair('ES256', { extractable: true });
@@ -72,6 +73,7 @@ describe('OAuth grants that sign or exchange tokens', () => {
       issuers: ['svc-account@example.iam'],
     });
     dir = mkdtempSync(join(tmpdir(), 'tk-oauth-assert-'));
+    client = new OAuthGrantClient({ fileSources: new FileSourcePolicy([dir]) });
   });
 
   afterAll(async () => {

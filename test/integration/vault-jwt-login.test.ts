@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FileSourcePolicy } from '#common';
 import { classifyGrantFailure, type GrantSettings } from '#core';
 import { GrantError, type GrantRequest, VaultGrantClient, type VaultSession } from '#grants';
 import { createJwtIssuer, type TestJwtIssuer } from '../support/jwt-issuer.js';
@@ -13,7 +14,7 @@ describe('VaultGrantClient', () => {
   let spire: TestJwtIssuer;
   let dir: string;
   let jwtFile: string;
-  const client = new VaultGrantClient();
+  let client: VaultGrantClient;
 
   const grant = (over: Partial<NonNullable<GrantSettings['vault']>> = {}): GrantSettings => ({
     clientAuth: 'none',
@@ -46,6 +47,7 @@ describe('VaultGrantClient', () => {
     });
     dir = mkdtempSync(join(tmpdir(), 'tk-vault-'));
     jwtFile = join(dir, 'jwt_svid.token');
+    client = new VaultGrantClient({ fileSources: new FileSourcePolicy([dir]) });
     await writeFileAtomically(jwtFile, await spire.sign({ ttlSeconds: 60 }));
   });
 
@@ -110,6 +112,15 @@ describe('VaultGrantClient', () => {
 
     const missing = await failureOf(client.execute(request(grant({ jwt: { file: join(dir, 'absent') } }))));
     expect(missing).toMatchObject({ class: 'transient', code: 'TOKEN_SOURCE_UNAVAILABLE' });
+
+    // Outside the allowed directory: refused before Vault is called, whether or not the file exists.
+    const logins = vault.counters.logins;
+    for (const file of ['/proc/self/environ', '/etc/hostname', '/etc/no-such-file']) {
+      const outside = await failureOf(client.execute(request(grant({ jwt: { file } }))));
+      expect(outside).toMatchObject({ class: 'permanent', code: 'FILE_SOURCE_REFUSED' });
+      expect(outside.message).not.toContain(file);
+    }
+    expect(vault.counters.logins).toBe(logins);
 
     vault.failWith(503);
     try {

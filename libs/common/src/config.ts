@@ -1,7 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { type BackoffPolicy, DEFAULT_BACKOFF, DEFAULT_REFRESH_POLICY, type RefreshPolicy } from '#core';
+import { fileSourceDirProblem, splitFileSourceDirs } from './file-source-policy.js';
 
 /** A setting that cannot be used; the message names the variable so the operator knows what to fix. */
 export class ConfigError extends Error {
@@ -112,6 +113,8 @@ const envSchema = z.object({
   TK_OUTBOUND_ALLOW_CIDRS: z.string().max(4096).optional(),
   TK_OUTBOUND_TIMEOUT_MS: int(100, 300_000).default(30_000),
   TK_OUTBOUND_MAX_RESPONSE_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
+  // Directories credentials may read token files from (`jwtFile`, `subjectTokenFile`); none by default.
+  TK_FILE_SOURCE_DIRS: z.string().max(16_384).optional(),
 });
 
 /** Every environment variable the apps read (manifests are checked against it). */
@@ -174,6 +177,8 @@ export interface AppConfig {
   tokenReads: { readRefreshIntervalMs: number; minTtlMaxFraction: number };
   /** Most webhook subscriptions one namespace may have. */
   maxSubscriptionsPerNamespace: number;
+  /** Directories (absolute, normalized) credentials may take token files from; empty: file sources refused. */
+  fileSources: { dirs: string[] };
 }
 
 export interface SecurityConfig {
@@ -318,7 +323,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       reencryptIntervalMs: e.TK_REENCRYPT_INTERVAL_MS,
       outbound: outboundSettings(e),
     },
+    fileSources: { dirs: fileSourceDirs(e.TK_FILE_SOURCE_DIRS) },
   };
+}
+
+/** `TK_FILE_SOURCE_DIRS`: absolute directories, never /, /proc, /sys or /dev (as given or once resolved). */
+function fileSourceDirs(value: string | undefined): string[] {
+  const dirs = splitFileSourceDirs(value);
+  for (const dir of dirs) {
+    let real: string | undefined;
+    try {
+      real = dir.startsWith('/') ? realpathSync(dir) : undefined;
+    } catch {
+      real = undefined; // created later (by whatever writes the token files)
+    }
+    const problem = fileSourceDirProblem(dir, real);
+    if (problem)
+      throw new ConfigError(`invalid configuration: TK_FILE_SOURCE_DIRS entry "${dir}" ${problem}`);
+  }
+  return [...new Set(dirs)];
 }
 
 /**

@@ -1,4 +1,5 @@
 export * from './config.js';
+export * from './file-source-policy.js';
 export * from './key-ring.js';
 export * from './log-context.js';
 export * from './logger.js';

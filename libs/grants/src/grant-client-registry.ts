@@ -1,6 +1,5 @@
 import type { CredentialKind } from '#core';
 import {
-  type CredentialTokenReader,
   type GrantClient,
   GrantConfigurationError,
   type GrantRequest,
@@ -8,6 +7,7 @@ import {
 } from './grant-client.js';
 import { JwtMintGrantClient } from './jwt-mint-grant-client.js';
 import { OAuthGrantClient } from './oauth-grant-client.js';
+import type { TokenSources } from './token-source.js';
 import { VaultGrantClient } from './vault-grant-client.js';
 
 /** The grant client of each kind; `static` has none (its tokens are imported, never refreshed). */
@@ -18,11 +18,7 @@ export class GrantClientRegistry implements GrantClient {
   constructor(private readonly clients: GrantClientsByKind) {}
 
   /** The standard set: openid-client for the OAuth kinds, jose for `jwt.mint`, Vault's HTTP API. */
-  static standard(options: {
-    fetch?: typeof fetch;
-    tokens?: CredentialTokenReader;
-    now?: () => number;
-  }): GrantClientRegistry {
+  static standard(options: TokenSources & { fetch?: typeof fetch; now?: () => number }): GrantClientRegistry {
     const oauth = new OAuthGrantClient(options);
     return new GrantClientRegistry({
       'oauth2.refresh_token': oauth,

@@ -3,7 +3,6 @@ import { createUnpolicedOutboundFetch } from '#common';
 import { type GrantFailure, type GrantSettings, parseRetryAfter } from '#core';
 import {
   type CredentialSecrets,
-  type CredentialTokenReader,
   type GrantClient,
   GrantConfigurationError,
   GrantError,
@@ -16,20 +15,18 @@ import { signJwt } from './jwt-template.js';
 import { exchangeFacts, type GrantExchange, limitedFetch, ResponseTooLargeError } from './limited-fetch.js';
 import { outboundRefusal } from './outbound-refusal.js';
 import { importSigningKey } from './signing-key.js';
-import { readSourceToken } from './token-source.js';
+import { readSourceToken, type TokenSources } from './token-source.js';
 
 export const JWT_BEARER_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 export const TOKEN_EXCHANGE_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 
-export interface OAuthGrantClientOptions {
+export interface OAuthGrantClientOptions extends TokenSources {
   now?: () => number;
   /**
    * Passed to every request; the outbound URL policy plugs in here. Default: the outbound fetch
    * without a policy (createUnpolicedOutboundFetch), so failures still say whether they were sent.
    */
   fetch?: typeof fetch;
-  /** Reads another credential's token: `oauth2.token_exchange` with a subject credential. */
-  tokens?: CredentialTokenReader;
 }
 
 /** Performs OAuth grants at a token endpoint with openid-client. */
@@ -68,7 +65,7 @@ export class OAuthGrantClient implements GrantClient {
         case 'oauth2.token_exchange': {
           const exchange = request.grant.tokenExchange;
           if (!exchange) throw new GrantConfigurationError('token exchange settings are missing');
-          params.subject_token = await readSourceToken(exchange.subject, request, this.options.tokens);
+          params.subject_token = await readSourceToken(exchange.subject, request, this.options);
           params.subject_token_type = exchange.subjectTokenType;
           if (exchange.requestedTokenType) params.requested_token_type = exchange.requestedTokenType;
           response = await oidc.genericGrantRequest(config, TOKEN_EXCHANGE_GRANT_TYPE, params);
@@ -124,11 +121,14 @@ export class OAuthGrantClient implements GrantClient {
       issuer: grant.issuer ?? endpoint.origin,
       token_endpoint: endpoint.href,
     };
+    // openid-client needs a client id for every request; without one the refresh fails visibly.
+    if (!grant.clientId)
+      throw new GrantConfigurationError('the credential has no clientId: PATCH it with the OAuth client id');
     if (requiresClientSecret(grant.clientAuth) && !secrets.clientSecret) {
       throw new GrantConfigurationError(`client authentication ${grant.clientAuth} needs a client secret`);
     }
     const auth = await clientAuthentication(grant, secrets);
-    const config = new oidc.Configuration(server, grant.clientId ?? '', undefined, auth);
+    const config = new oidc.Configuration(server, grant.clientId, undefined, auth);
     if (endpoint.protocol === 'http:') oidc.allowInsecureRequests(config);
     // openid-client's own timeout is the hard deadline too; limitedFetch defers its abort past
     // pending I/O like its own, and the outbound fetch enforces the connect (soft) timeout.

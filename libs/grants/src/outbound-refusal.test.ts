@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createOutboundFetch, OutboundPolicy } from '#common';
 import { classifyGrantFailure } from '#core';
-import { GrantError } from './grant-client.js';
+import { GrantConfigurationError, GrantError } from './grant-client.js';
 import { OAuthGrantClient } from './oauth-grant-client.js';
 
 const policy = new OutboundPolicy({
@@ -40,5 +40,19 @@ describe('a token endpoint the outbound policy refuses', () => {
     const f = await failureAt('http://tokens.example/token');
     expect(f).toMatchObject({ class: 'permanent', code: 'OUTBOUND_REFUSED' });
     expect(f.message).toContain('rule https_required');
+  });
+});
+
+describe('a credential without a client id', () => {
+  it('fails as a configuration error the history shows, not an exception the job retries silently', async () => {
+    const client = new OAuthGrantClient();
+    await expect(
+      client.execute({
+        kind: 'oauth2.token_exchange',
+        grant: { tokenEndpoint: 'http://127.0.0.1:9/token', clientAuth: 'none' },
+        secrets: {},
+        timeoutMs: 1000,
+      }),
+    ).rejects.toThrow(GrantConfigurationError);
   });
 });

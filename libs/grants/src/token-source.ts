@@ -1,4 +1,4 @@
-import { open } from 'node:fs/promises';
+import { FileSourcePolicy, FileSourceRefusedError, FileSourceUnavailableError } from '#common';
 import type { TokenSourceSettings } from '#core';
 import {
   type CredentialTokenReader,
@@ -10,17 +10,31 @@ import {
 /** Largest token file read; a JWT-SVID is a few KiB. */
 const MAX_TOKEN_FILE_BYTES = 64 * 1024;
 
+/** A process without a policy reads no files at all. */
+const NO_FILE_SOURCES = new FileSourcePolicy([]);
+
+/** Where the token a grant consumes may come from. */
+export interface TokenSources {
+  /** Reads another credential's token. */
+  tokens?: CredentialTokenReader | undefined;
+  /** The directories token files may be read from (none when absent). */
+  fileSources?: FileSourcePolicy | undefined;
+}
+
 /**
  * Reads the token a grant consumes (a subject token, a JWT to log in with) from its source.
- * A missing, empty or unreadable file is transient: whatever writes it (spiffe-helper, an agent)
- * may simply not have written it yet, or be between a write and its rename.
+ * A file the policy refuses (outside the allowed directories, a link leading out, not a regular
+ * file) is a permanent FILE_SOURCE_REFUSED failure whose message says nothing about the target.
+ * A missing, empty or unreadable file inside an allowed directory is transient: whatever writes it
+ * (spiffe-helper, an agent) may simply not have written it yet, or be between a write and its rename.
  */
 export async function readSourceToken(
   source: TokenSourceSettings,
   request: GrantRequest,
-  reader: CredentialTokenReader | undefined,
+  sources: TokenSources,
 ): Promise<string> {
-  if ('file' in source) return readTokenFile(source.file);
+  if ('file' in source) return readTokenFile(source.file, sources.fileSources ?? NO_FILE_SOURCES);
+  const reader = sources.tokens;
   if (!reader) throw new GrantConfigurationError('no credential token reader is wired for this process');
   if (!request.namespace) throw new GrantConfigurationError('the grant request names no namespace');
   if (source.credentialId === request.credentialId) {
@@ -29,10 +43,10 @@ export async function readSourceToken(
   return reader.currentToken(request.namespace, source.credentialId);
 }
 
-async function readTokenFile(path: string): Promise<string> {
+async function readTokenFile(path: string, policy: FileSourcePolicy): Promise<string> {
   let text: string;
   try {
-    const handle = await open(path, 'r');
+    const handle = await policy.open(path);
     try {
       const buffer = Buffer.alloc(MAX_TOKEN_FILE_BYTES + 1);
       const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
@@ -43,8 +57,17 @@ async function readTokenFile(path: string): Promise<string> {
     }
   } catch (err) {
     if (err instanceof GrantError) throw err;
-    const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
-    throw sourceError(`token file ${path} cannot be read (${code})`);
+    if (err instanceof FileSourceRefusedError) {
+      throw new GrantError({
+        type: 'classified',
+        class: 'permanent',
+        code: err.code,
+        message: `token file refused: ${err.message}`,
+      });
+    }
+    // Only raised for paths proven inside an allowed directory: naming the errno reveals nothing outside.
+    if (err instanceof FileSourceUnavailableError) throw sourceError(err.message);
+    throw sourceError(`token file ${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'EIO'})`);
   }
   if (!text) throw sourceError(`token file ${path} is empty`);
   return text;

@@ -2,7 +2,6 @@ import { createUnpolicedOutboundFetch } from '#common';
 import type { GrantFailure, VaultLoginSettings } from '#core';
 import { parseRetryAfter } from '#core';
 import {
-  type CredentialTokenReader,
   type GrantClient,
   GrantConfigurationError,
   GrantError,
@@ -13,17 +12,15 @@ import {
 } from './grant-client.js';
 import { exchangeFacts, type GrantExchange, limitedFetch, ResponseTooLargeError } from './limited-fetch.js';
 import { outboundRefusal } from './outbound-refusal.js';
-import { readSourceToken } from './token-source.js';
+import { readSourceToken, type TokenSources } from './token-source.js';
 
-export interface VaultGrantClientOptions {
+export interface VaultGrantClientOptions extends TokenSources {
   now?: () => number;
   /**
    * The outbound fetch (URL policy); every call also gets a timeout and a size cap. Default: the
    * outbound fetch without a policy, so failures still say whether they were sent.
    */
   fetch?: typeof fetch;
-  /** Reads another credential's token when the JWT comes from a credential. */
-  tokens?: CredentialTokenReader;
 }
 
 interface VaultAuth {
@@ -86,7 +83,7 @@ export class VaultGrantClient implements GrantClient {
   }
 
   private async login(settings: VaultLoginSettings, request: GrantRequest): Promise<GrantResult> {
-    const jwt = await readSourceToken(settings.jwt, request, this.options.tokens);
+    const jwt = await readSourceToken(settings.jwt, request, this.options);
     const path = `/v1/auth/${settings.mount.split('/').map(encodeURIComponent).join('/')}/login`;
     let auth: VaultAuth;
     const exchange: GrantExchange = {};

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { FileSourcePolicy } from '#common';
 import {
   type CredentialKind,
   type CredentialProjection,
@@ -18,6 +19,7 @@ import type { CredentialCipher } from './credential-secrets.js';
 import {
   bindSecrets,
   describeDestination,
+  movedLeaves,
   type StoredSecrets,
   TokenSourceForbiddenError,
 } from './destination-binding.js';
@@ -70,6 +72,8 @@ export interface CredentialServiceOptions {
   now?: () => number;
   random?: () => number;
   fetch?: typeof fetch;
+  /** Directories `jwtFile` / `subjectTokenFile` may name; without it file sources are refused. */
+  fileSources?: FileSourcePolicy;
 }
 
 /** Registering, changing and removing credentials. Every change is an event. */
@@ -166,7 +170,10 @@ export class CredentialService {
         stored.secrets && current ? (current.destination ?? describeDestination(p.kind, p.grant)) : undefined;
       const moves = describeDestination(p.kind, grant ?? p.grant) !== boundTo;
       checkSourceAccess(grant ?? p.grant, input, moves);
-      if (moves) requireSecretsAgain(input, current ?? {});
+      if (moves) {
+        requireSecretsAgain(input, current ?? {});
+        requireRestated(input, boundTo, describeDestination(p.kind, grant ?? p.grant));
+      }
       const merged: CredentialSecrets = {
         ...(current ?? {}),
         ...(input.refreshToken !== undefined ? { refreshToken: input.refreshToken } : {}),
@@ -299,6 +306,7 @@ export class CredentialService {
     return buildGrantSettings(kind, input, current, {
       grantTimeoutMs: this.options.grantTimeoutMs,
       ...(this.options.fetch ? { fetch: this.options.fetch } : {}),
+      ...(this.options.fileSources ? { fileSources: this.options.fileSources } : {}),
     });
   }
 
@@ -340,6 +348,54 @@ function requireSecretsAgain(input: UpdateCredentialInput, current: CredentialSe
       ? 'the stored settings differ from those the secrets were stored for'
       : `${changed.join(', ')} ${changed.length > 1 ? 'change' : 'changes'} where this credential's secrets are sent`;
   throw new InvalidCredentialInputError(missing[0]!, `${why}: supply ${missing.join(' and ')} again`);
+}
+
+/** The input fields that set each field of the destination description (see `movedLeaves`). */
+const SET_BY: Record<string, readonly (keyof GrantInput)[]> = {
+  tokenEndpoint: ['tokenEndpoint', 'issuer'],
+  issuer: ['issuer'],
+  clientAuth: ['clientAuth'],
+  clientId: ['clientId'],
+  clientAssertionAlg: ['signingAlg', 'clientAuth'],
+  audience: ['audience'],
+  resource: ['resource'],
+  'mint.issuer': ['issuer'],
+  'mint.subject': ['subject'],
+  'mint.audience': ['audience'],
+  'mint.claims': ['claims'],
+  'mint.ttlSeconds': ['ttlSeconds'],
+  'mint.alg': ['signingAlg'],
+  'mint.kid': ['kid'],
+  'assertion.issuer': ['assertionIssuer'],
+  'assertion.subject': ['subject'],
+  'assertion.audience': ['assertionAudience'],
+  'assertion.claims': ['claims'],
+  'assertion.ttlSeconds': ['ttlSeconds'],
+  'assertion.alg': ['signingAlg'],
+  'assertion.kid': ['kid'],
+  tokenExchangeSubject: ['subjectCredentialId', 'subjectTokenFile'],
+  'vault.address': ['vaultAddr'],
+  'vault.mount': ['mount'],
+  'vault.role': ['role'],
+  'vault.namespace': ['vaultNamespace'],
+  'vault.jwt': ['jwtFile', 'jwtCredentialId'],
+};
+
+/**
+ * Every way a PATCH moves the credential away from what its secrets were stored for must be
+ * something the request itself says. A target changed behind the API's back (in Redis) is not
+ * bound by the owner's next unrelated change, secrets or not: the request must restate it.
+ */
+function requireRestated(input: UpdateCredentialInput, bound: string | undefined, next: string): void {
+  const unstated = movedLeaves(bound, next).filter(
+    (leaf) => !(SET_BY[leaf] ?? []).some((f) => input[f] !== undefined),
+  );
+  if (unstated.length === 0) return;
+  const fields = [...new Set(unstated.map((leaf) => SET_BY[leaf]?.[0] ?? leaf))];
+  throw new InvalidCredentialInputError(
+    fields[0]!,
+    `the stored settings (${fields.join(', ')}) differ from those this credential's secrets were stored for and this request does not set them: check them, then give them in the request`,
+  );
 }
 
 /** A static token must come with an expiry that is still ahead: it can never be refreshed. */

@@ -170,6 +170,41 @@ export function differingFields(stored: string, current: string): string[] {
   return differ.length > 0 ? differ : ['binding'];
 }
 
+/** Members of these description fields are compared one by one (see `movedLeaves`). */
+const NESTED = new Set(['mint', 'assertion', 'vault']);
+
+/** The description's fields (and the members of its JWT templates and Vault settings), as text. */
+function leaves(description: string): Map<string, string> {
+  const out = new Map<string, string>();
+  let parsed: Record<string, unknown>;
+  try {
+    parsed = JSON.parse(description) as Record<string, unknown>;
+  } catch {
+    out.set('binding', description);
+    return out;
+  }
+  for (const [key, value] of Object.entries(parsed)) {
+    if (NESTED.has(key) && value && typeof value === 'object' && !Array.isArray(value)) {
+      for (const [member, v] of Object.entries(value)) out.set(`${key}.${member}`, canonicalJson(v));
+    } else {
+      out.set(key, canonicalJson(value));
+    }
+  }
+  return out;
+}
+
+/**
+ * The fields (`vault.address`, `tokenEndpoint`, …) in which `next` differs from `bound`, the
+ * description the secrets were stored for. Without a bound description (a missing or unreadable
+ * ciphertext) every field but the version and kind counts as moved.
+ */
+export function movedLeaves(bound: string | undefined, next: string): string[] {
+  const b = leaves(next);
+  if (bound === undefined) return [...b.keys()].filter((k) => k !== 'v' && k !== 'kind').sort();
+  const a = leaves(bound);
+  return [...new Set([...a.keys(), ...b.keys()])].filter((k) => a.get(k) !== b.get(k)).sort();
+}
+
 /** Naming another credential as a token source needs a key that may read tokens. Maps to 403. */
 export class TokenSourceForbiddenError extends FieldError {
   constructor(field: string) {

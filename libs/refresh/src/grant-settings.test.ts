@@ -1,9 +1,10 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { FileSourcePolicy } from '#common';
 import { InvalidCredentialInputError } from './errors.js';
 import { buildGrantSettings, checkSecrets, sourceCredentialId } from './grant-settings.js';
 
-const ctx = { grantTimeoutMs: 1000 };
+const ctx = { grantTimeoutMs: 1000, fileSources: new FileSourcePolicy(['/run']) };
 const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' })
   .privateKey.export({ format: 'pem', type: 'pkcs8' })
   .toString();
@@ -50,13 +51,13 @@ describe('buildGrantSettings', () => {
   it('names the missing or conflicting field per kind', async () => {
     expect(await fieldOf(buildGrantSettings('jwt.mint', {}, undefined, ctx))).toBe('ttlSeconds');
     expect(
-      await fieldOf(buildGrantSettings('vault.jwt_login', { role: 'r', jwtFile: '/f' }, undefined, ctx)),
+      await fieldOf(buildGrantSettings('vault.jwt_login', { role: 'r', jwtFile: '/run/f' }, undefined, ctx)),
     ).toBe('vaultAddr');
     expect(
       await fieldOf(
         buildGrantSettings(
           'vault.jwt_login',
-          { vaultAddr: 'https://v', role: 'r', jwtFile: '/f', jwtCredentialId: 'cred_x' },
+          { vaultAddr: 'https://v', role: 'r', jwtFile: '/run/f', jwtCredentialId: 'cred_x' },
           undefined,
           ctx,
         ),
@@ -105,6 +106,56 @@ describe('buildGrantSettings', () => {
     );
     expect(updated.tokenExchange?.subject).toEqual({ file: '/run/token' });
     expect(updated.tokenEndpoint).toBe('https://idp.example/token');
+  });
+});
+
+describe('file token sources', () => {
+  const messageOf = async (p: Promise<unknown>) => {
+    const err = await p.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(InvalidCredentialInputError);
+    const { field, message } = err as InvalidCredentialInputError;
+    return { field, message };
+  };
+  const vault = (jwtFile: string) => ({ vaultAddr: 'https://vault.example', role: 'r', jwtFile });
+
+  it('are refused, naming the field, when the server allows no directory', async () => {
+    const none = { grantTimeoutMs: 1000 };
+    expect(await messageOf(buildGrantSettings('vault.jwt_login', vault('/run/f'), undefined, none))).toEqual({
+      field: 'jwtFile',
+      message: 'file token sources are disabled on this server: the operator sets TK_FILE_SOURCE_DIRS',
+    });
+  });
+
+  it('are refused outside the allowed directories before anything is called (discovery included)', async () => {
+    const calls: string[] = [];
+    const recording = {
+      ...ctx,
+      fetch: (async (url: string) => {
+        calls.push(String(url));
+        return new Response('{}');
+      }) as unknown as typeof fetch,
+    };
+    const exchange = { issuer: 'https://idp.example', clientId: 'c', subjectTokenFile: '/proc/self/environ' };
+    const refused = await messageOf(
+      buildGrantSettings('oauth2.token_exchange', exchange, undefined, recording),
+    );
+    expect(refused.field).toBe('subjectTokenFile');
+    expect(calls).toEqual([]);
+    for (const path of [
+      '/etc/hostname',
+      '/run/../etc/hostname',
+      '/run',
+      '/runx/f',
+      '/run//f',
+      '/run/f\u0000',
+    ]) {
+      const answer = await messageOf(buildGrantSettings('vault.jwt_login', vault(path), undefined, ctx));
+      expect(answer.field).toBe('jwtFile');
+      expect(answer.message).not.toContain(path);
+    }
   });
 });
 

@@ -1,3 +1,4 @@
+import { FileSourcePolicy, FileSourceRefusedError } from '#common';
 import {
   type ClientAuthMethod,
   type CredentialKind,
@@ -116,7 +117,31 @@ export const SECRET_FIELDS = ['refreshToken', 'clientSecret', 'privateKey'] as c
 export interface GrantSettingsContext {
   grantTimeoutMs: number;
   fetch?: typeof fetch;
+  /** Where token files may be; without it every file source is refused. */
+  fileSources?: FileSourcePolicy;
 }
+
+/** Fields naming a token file, checked against the file source policy. */
+const FILE_SOURCE_FIELDS = ['jwtFile', 'subjectTokenFile'] as const;
+
+/**
+ * Lexical only (nothing on disk is looked at), before any other check or outbound call: the answer
+ * for a path outside the allowed directories is the same whether or not it exists.
+ */
+function checkFileSources(input: GrantInput, policy: FileSourcePolicy | undefined): void {
+  for (const field of FILE_SOURCE_FIELDS) {
+    const path = input[field];
+    if (path === undefined) continue;
+    try {
+      (policy ?? NO_FILE_SOURCES).check(path);
+    } catch (err) {
+      if (err instanceof FileSourceRefusedError) throw new InvalidCredentialInputError(field, err.message);
+      throw err;
+    }
+  }
+}
+
+const NO_FILE_SOURCES = new FileSourcePolicy([]);
 
 /**
  * Builds the settings of one kind from API input, over the current settings on an update. Throws
@@ -128,6 +153,7 @@ export async function buildGrantSettings(
   current: GrantSettings | undefined,
   ctx: GrantSettingsContext,
 ): Promise<GrantSettings> {
+  checkFileSources(input, ctx.fileSources);
   const timeoutMs = input.timeoutSeconds !== undefined ? input.timeoutSeconds * 1000 : current?.timeoutMs;
   const common = timeoutMs ? { timeoutMs } : {};
   if (OAUTH_KINDS.has(kind)) return { ...(await oauthSettings(kind, input, current, ctx)), ...common };

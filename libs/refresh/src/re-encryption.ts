@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { ConfigError, KeyRing, SecretDecryptionError } from '#common';
 import { type CredentialStore, defineScripts, type RedisClient, runScript } from '#store';
-import { CIPHERTEXT_FIELDS } from './credential-secrets.js';
+import { CIPHERTEXT_FIELDS, SECRETS_FIELD } from './credential-secrets.js';
+import { bindSecrets, type StoredSecrets } from './destination-binding.js';
 
 /** Progress of the latest re-encryption pass, as stored for the admin endpoint. */
 export interface ReEncryptionStatus {
@@ -171,6 +172,8 @@ export class ReEncryption {
       options.onFailure?.(id, field, err);
       return KeyRing.keyIdOf(value) ?? '(unreadable)';
     }
+    if (field === SECRETS_FIELD && key === this.store.keys.credential(id))
+      plaintext = await this.bindLegacy(id, plaintext);
     const next = await this.keyRing.encrypt(plaintext, id, field);
     const replaced = await runScript<number>(
       this.redis,
@@ -181,6 +184,24 @@ export class ReEncryption {
     if (replaced === 1) status.rewritten += 1;
     else status.conflicts += 1;
     return this.keyRing.primaryKid;
+  }
+
+  /**
+   * A secrets plaintext written before destinations were bound gets the credential's current
+   * settings, as its first refresh would bind it: rotating the key after an upgrade then leaves no
+   * unbound ciphertext (credentials that never refresh, such as those awaiting re-authentication,
+   * included), and copies taken before it stop decrypting once the old key is removed.
+   */
+  private async bindLegacy(id: string, plaintext: string): Promise<string> {
+    let secrets: StoredSecrets;
+    try {
+      secrets = JSON.parse(plaintext) as StoredSecrets;
+    } catch {
+      return plaintext;
+    }
+    if (!secrets || typeof secrets !== 'object' || secrets.destination !== undefined) return plaintext;
+    const p = await this.store.getProjection(id);
+    return p ? JSON.stringify(bindSecrets(secrets, p.kind, p.grant)) : plaintext;
   }
 
   /** Visits every ciphertext, a page at a time, with the number of owners (credentials, subscriptions) in the page. */

@@ -9,7 +9,14 @@ import {
 } from '@nestjs/common';
 import type { Queue } from 'bullmq';
 import { BullMQOtel } from 'bullmq-otel';
-import { type AppConfig, createLogger, createOutboundFetch, KeyRing, OutboundPolicy } from '#common';
+import {
+  type AppConfig,
+  createLogger,
+  createOutboundFetch,
+  FileSourcePolicy,
+  KeyRing,
+  OutboundPolicy,
+} from '#common';
 import { type GrantClient, GrantClientRegistry } from '#grants';
 import {
   CredentialCipher,
@@ -102,6 +109,7 @@ export class RuntimeModule {
           useFactory: (ring: KeyRing) => new CredentialCipher(ring),
         },
         { provide: OutboundPolicy, useValue: new OutboundPolicy(config.security.outbound) },
+        { provide: FileSourcePolicy, useValue: new FileSourcePolicy(config.fileSources.dirs) },
         {
           provide: OUTBOUND_FETCH,
           inject: [OutboundPolicy],
@@ -114,9 +122,18 @@ export class RuntimeModule {
         },
         {
           provide: GRANT_CLIENT,
-          inject: [OUTBOUND_FETCH, CredentialStore, CredentialCipher],
-          useFactory: (outbound: typeof fetch, s: CredentialStore, c: CredentialCipher) =>
-            GrantClientRegistry.standard({ fetch: outbound, tokens: new StoredCredentialTokenReader(s, c) }),
+          inject: [OUTBOUND_FETCH, CredentialStore, CredentialCipher, FileSourcePolicy],
+          useFactory: (
+            outbound: typeof fetch,
+            s: CredentialStore,
+            c: CredentialCipher,
+            files: FileSourcePolicy,
+          ) =>
+            GrantClientRegistry.standard({
+              fetch: outbound,
+              tokens: new StoredCredentialTokenReader(s, c),
+              fileSources: files,
+            }),
         },
         {
           provide: RefreshScheduler,
@@ -146,12 +163,19 @@ export class RuntimeModule {
         },
         {
           provide: CredentialService,
-          inject: [CredentialStore, CredentialCipher, RefreshScheduler, OUTBOUND_FETCH],
-          useFactory: (s: CredentialStore, c: CredentialCipher, sch: RefreshScheduler, f: typeof fetch) =>
+          inject: [CredentialStore, CredentialCipher, RefreshScheduler, OUTBOUND_FETCH, FileSourcePolicy],
+          useFactory: (
+            s: CredentialStore,
+            c: CredentialCipher,
+            sch: RefreshScheduler,
+            f: typeof fetch,
+            files: FileSourcePolicy,
+          ) =>
             new CredentialService(s, c, sch, {
               policy: config.refreshPolicy,
               grantTimeoutMs: config.grantTimeoutMs,
               fetch: f,
+              fileSources: files,
             }),
         },
         {
@@ -193,6 +217,7 @@ export class RuntimeModule {
         GRANT_CLIENT,
         OUTBOUND_FETCH,
         OutboundPolicy,
+        FileSourcePolicy,
         ReEncryption,
         RefreshScheduler,
         RefreshService,

@@ -212,6 +212,14 @@ describe('file formats', () => {
     ).toBe('V=3');
   });
 
+  it('a template file refuses a token with a Unicode line break (NEL, LS, PS): YAML readers end lines there', () => {
+    const sink = file({ format: 'template', template: 'token: {{access_token}}\n' });
+    for (const sep of ['\u0085', '\u2028', '\u2029']) {
+      const hostile = { ...A, accessToken: `template-secret${sep}admin: true` };
+      expect(() => renderFile(sink, input(hostile), undefined)).toThrow(/holds a control character/);
+    }
+  });
+
   it('a JSON body template renders strings at any depth and keeps other types', () => {
     const body = {
       uid: 5,

@@ -109,12 +109,14 @@ export function renderVscodeMcpJson(
   return json({ mcpServers });
 }
 
+/** Control characters, and NEL, LS and PS: YAML (PyYAML) and Python's `splitlines` end lines at them. */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: finding them is the point
-const CONTROL = /[\u0000-\u001f\u007f]/;
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 
 /**
- * A `template` file (often `KEY=value` lines read by a shell or a dotenv loader): a token with a
- * CR or LF would add lines of its own, so a value with a control character is not written.
+ * A `template` file (often `KEY=value` lines read by a shell or a dotenv loader, or YAML): a token
+ * with a line break would add lines of its own, so a value with a control character or a Unicode
+ * line separator is not written.
  */
 function renderTemplateFile(template: string, input: RenderInput): string {
   const values: Record<string, string> = templateValues(input.token, input.now);
