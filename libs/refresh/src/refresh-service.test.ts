@@ -333,6 +333,18 @@ describe('RefreshService: an unknown outcome seen by the worker itself', () => {
     expect(next.type).toBe('refreshed');
   });
 
+  it('strict: a re-presentation that meets a 503 keeps the record, so the next attempt still ends in REFRESH_TOKEN_LOST', async () => {
+    const t = await setup();
+    t.grants.plan.push('lose', 'unavailable');
+    const out = await t.a.run(t.job);
+    expect(out).toMatchObject({ type: 'failed', failure: { code: 'PROVIDER_UNAVAILABLE' } });
+    expect(t.store.attemptOf(ID)).toMatchObject({ lost: { worker: 'host-a:101' } });
+    const p = (await t.store.get(ID))!.projection;
+    const next = await t.b.run({ ...t.job, attempt: p.failures });
+    expect(next).toMatchObject({ type: 'failed', failure: { code: 'REFRESH_TOKEN_LOST' } });
+    if (next.type === 'failed') expect(next.failure.message).toContain('host-a:101');
+  });
+
   it('none: an unknown outcome is retried as usual', async () => {
     const t = await setup({ rotation: { mode: 'none' } });
     t.grants.plan.push('drop');

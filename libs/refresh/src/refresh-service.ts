@@ -378,7 +378,10 @@ export class RefreshService {
             ...statusOf(failure),
           };
         }
-        return this.recordFailure(lease, p, ctx, failure, true);
+        // While an unknown outcome is unresolved (the re-presentation met a 5xx, say), keep the
+        // record: the next attempt must still know this refresh token may have been consumed.
+        const resolved = rotation.mode === 'none' || !ctx.lost || failure.class === 'permanent';
+        return this.recordFailure(lease, p, ctx, failure, resolved);
       }
       state.holdsResult = true;
       state.sending = false;

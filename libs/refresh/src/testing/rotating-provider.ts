@@ -62,9 +62,9 @@ export class RotatingProvider {
  * past the timeout); `lose` the answer after the provider processed it (outcome unknown);
  * `drop` the request before it arrives (outcome unknown too, from our side); `hang` forever after
  * the provider processed it, `vanish` forever before it arrived (the worker dies with the request
- * in flight).
+ * in flight); `unavailable`: a gateway answers 503 before the provider sees it.
  */
-export type Delivery = 'answer' | 'hold' | 'lose' | 'drop' | 'hang' | 'vanish';
+export type Delivery = 'answer' | 'hold' | 'lose' | 'drop' | 'hang' | 'vanish' | 'unavailable';
 
 export class ScriptedGrantClient implements GrantClient {
   /** Deliveries for the next requests, in order; `answer` once it runs out. */
@@ -85,6 +85,7 @@ export class ScriptedGrantClient implements GrantClient {
     const delivery = this.plan.shift() ?? 'answer';
     const sentAt = this.clock.now();
     if (delivery === 'vanish') return new Promise(() => undefined);
+    if (delivery === 'unavailable') throw new GrantError({ type: 'http_status', status: 503 });
     if (delivery === 'drop') throw unknownOutcome('connection reset after the request was sent');
     let answer: { accessToken: string; refreshToken: string } | GrantError;
     try {
