@@ -3,6 +3,7 @@ import '#telemetry/register';
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { ConfigError, createLogger, loadConfig, PinoNestLogger } from '#common';
+import { RefreshService } from '#refresh';
 import { assertKeyRingCoversStoredCiphertexts, exitOnShutdownSignals } from '#runtime';
 import { WorkerModule } from './worker.module.js';
 
@@ -14,7 +15,12 @@ async function main(): Promise<void> {
   const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config), {
     logger: new PinoNestLogger(logger),
   });
-  exitOnShutdownSignals(app, logger, { timeoutMs: config.shutdownTimeoutMs });
+  const refresh = app.get(RefreshService);
+  exitOnShutdownSignals(app, logger, {
+    timeoutMs: config.shutdownTimeoutMs,
+    // A refresh holding a successful grant is never cut: its rotated secrets exist nowhere else.
+    holdOpen: () => refresh.holdsGrantResults(),
+  });
   logger.info(
     {
       pid: process.pid,

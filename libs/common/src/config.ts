@@ -59,6 +59,13 @@ const envSchema = z.object({
   TK_BACKOFF_CAP_MS: int(100, 3_600_000).default(DEFAULT_BACKOFF.capMs),
   TK_GRANT_TIMEOUT_MS: int(100, 120_000).default(10_000),
   TK_LEASE_TTL_MS: int(1_000, 600_000).default(30_000),
+  // Hard deadline for a grant's answer once its request was sent (default: the lease TTL).
+  TK_GRANT_DEADLINE_MS: int(100, 600_000).optional(),
+  // Replicas an append storing a rotated refresh token waits for (`WAIT`); 0: none.
+  TK_REDIS_WAIT_REPLICAS: int(0, 100).default(0),
+  TK_REDIS_WAIT_TIMEOUT_MS: int(1, 60_000).default(1_000),
+  // The fallback after a failed refresh serves a cached token only with at least this much left.
+  TK_FALLBACK_MIN_TTL_MS: int(0, 3_600_000).default(5_000),
   TK_TOKEN_WAIT_MS: int(100, 120_000).default(10_000),
   TK_SWEEP_INTERVAL_MS: int(1_000, 3_600_000).default(60_000),
   TK_FEED_MAXLEN: int(1_000, 100_000_000).default(1_000_000),
@@ -132,7 +139,13 @@ export interface AppConfig {
   refreshPolicy: RefreshPolicy;
   backoff: BackoffPolicy;
   grantTimeoutMs: number;
+  /** Hard deadline for an answer once a grant request was sent; at least `grantTimeoutMs`. */
+  grantDeadlineMs: number;
   leaseTtlMs: number;
+  /** `WAIT` after appends that store a rotated refresh token. */
+  redisWait: { replicas: number; timeoutMs: number };
+  /** Least remaining lifetime of a cached token served after a failed refresh. */
+  tokenFallbackMinTtlMs: number;
   tokenWaitMs: number;
   sweepIntervalMs: number;
   feedMaxLen: number;
@@ -247,7 +260,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     },
     worker: {
       concurrency: e.TK_WORKER_CONCURRENCY,
-      lockMs: e.TK_JOB_LOCK_MS,
+      // A job's lock never lapses before the refresh lease it runs under: otherwise a second worker
+      // could take the job while the first still holds the lease and its request is in flight.
+      lockMs: Math.max(e.TK_JOB_LOCK_MS, e.TK_LEASE_TTL_MS),
       healthPort: e.TK_WORKER_HEALTH_PORT,
       healthHost: e.TK_WORKER_HEALTH_HOST,
     },
@@ -261,7 +276,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     },
     backoff: { baseMs: e.TK_BACKOFF_BASE_MS, capMs: e.TK_BACKOFF_CAP_MS },
     grantTimeoutMs: e.TK_GRANT_TIMEOUT_MS,
+    grantDeadlineMs: Math.max(e.TK_GRANT_DEADLINE_MS ?? e.TK_LEASE_TTL_MS, e.TK_GRANT_TIMEOUT_MS),
     leaseTtlMs: e.TK_LEASE_TTL_MS,
+    redisWait: { replicas: e.TK_REDIS_WAIT_REPLICAS, timeoutMs: e.TK_REDIS_WAIT_TIMEOUT_MS },
+    tokenFallbackMinTtlMs: e.TK_FALLBACK_MIN_TTL_MS,
     tokenWaitMs: e.TK_TOKEN_WAIT_MS,
     sweepIntervalMs: e.TK_SWEEP_INTERVAL_MS,
     feedMaxLen: e.TK_FEED_MAXLEN,

@@ -28,6 +28,7 @@ export function applyEvent(
       revision: event.revision,
       grant: { ...d.grant },
       policy: { ...d.policy },
+      ...(d.rotation !== undefined ? { rotation: { ...d.rotation } } : {}),
       failures: 0,
       createdAt: event.at,
       updatedAt: event.at,
@@ -46,6 +47,7 @@ export function applyEvent(
       if (d.labels !== undefined) next.labels = { ...d.labels };
       if (d.grant !== undefined) next.grant = { ...d.grant };
       if (d.policy !== undefined) next.policy = { ...d.policy };
+      if (d.rotation !== undefined) next.rotation = { ...d.rotation };
       // New secrets give a credential that needed re-authentication another chance.
       if (d.secretsChanged.length > 0 && state.state === 'reauth_required') {
         next.state = state.token && state.token.expiresAt > event.at ? 'active' : 'pending';
@@ -82,6 +84,7 @@ export function applyEvent(
         message: boundText(d.message),
         ...(d.status !== undefined ? { status: d.status } : {}),
         ...(d.nextAttemptAt !== undefined ? { nextAttemptAt: d.nextAttemptAt } : {}),
+        ...(d.outcome !== undefined ? { outcome: d.outcome } : {}),
       };
       return next;
     }

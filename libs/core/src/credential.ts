@@ -1,3 +1,5 @@
+import type { RotationSettings } from './rotation.js';
+
 /** Credential kinds tokenkeeper knows how to refresh. */
 export const CREDENTIAL_KINDS = [
   'oauth2.refresh_token',
@@ -140,6 +142,7 @@ export interface FailureInfo {
   message: string;
   status?: number;
   nextAttemptAt?: number;
+  outcome?: 'unknown' | 'not_sent';
 }
 
 /** The current state of a credential: the fold of its events. Never holds a secret. */
@@ -154,6 +157,8 @@ export interface CredentialProjection {
   revision: number;
   grant: GrantSettings;
   policy: RefreshPolicyOverrides;
+  /** Rotation settings as registered (absent: the kind's defaults, see `resolveRotation`). */
+  rotation?: RotationSettings;
   token?: TokenInfo;
   /** Consecutive failed attempts since the last success. */
   failures: number;

@@ -1,5 +1,6 @@
 import type { CredentialKind, GrantSettings, RefreshPolicyOverrides } from './credential.js';
 import { boundText } from './error-classification.js';
+import type { RotationSettings } from './rotation.js';
 
 /** What caused a refresh; recorded on every `token.updated` and `refresh.failed`. */
 export type RefreshTrigger = 'registration' | 'scheduled' | 'manual' | 'on_demand' | 'invalidated' | 'sweep';
@@ -12,12 +13,14 @@ export interface EventPayloads {
     labels: Record<string, string>;
     grant: GrantSettings;
     policy: RefreshPolicyOverrides;
+    rotation?: RotationSettings;
   };
   'credential.updated': {
     name?: string;
     labels?: Record<string, string>;
     grant?: GrantSettings;
     policy?: RefreshPolicyOverrides;
+    rotation?: RotationSettings;
     /** Names of secret fields that were replaced (never their values). */
     secretsChanged: string[];
   };
@@ -31,6 +34,8 @@ export interface EventPayloads {
     refreshTokenRotated: boolean;
     trigger: RefreshTrigger;
     lifetimeSource: 'expires_in' | 'jwt_exp' | 'default' | 'supplied';
+    /** The provider answered this long after the request was sent, past the soft timeout. */
+    lateAnswerMs?: number;
   };
   'refresh.failed': {
     attempt: number;
@@ -40,6 +45,11 @@ export interface EventPayloads {
     status?: number;
     nextAttemptAt?: number;
     trigger: RefreshTrigger;
+    /**
+     * `unknown`: the request may have reached the provider but its answer never did (a timeout
+     * after sending, a worker that died with the request in flight); `not_sent`: it never left.
+     */
+    outcome?: 'unknown' | 'not_sent';
   };
   'credential.reauth_required': { code: string; message: string };
   'credential.expired': { expiredAt: number };

@@ -6,4 +6,5 @@ export * from './errors.js';
 export * from './events.js';
 export * from './problem-codes.js';
 export * from './refresh-policy.js';
+export * from './rotation.js';
 export * from './static-token.js';

@@ -9,6 +9,7 @@ import {
   newEvent,
   type RefreshPolicy,
   type RefreshPolicyOverrides,
+  type RotationSettings,
   resolvePolicy,
   tokenLifetime,
 } from '#core';
@@ -49,6 +50,7 @@ export interface UpdateCredentialInput extends GrantInput {
   expiresAt?: number;
   tokenType?: string;
   policy?: RefreshPolicyOverrides;
+  rotation?: RotationSettings;
   /**
    * Whether the caller may read tokens (`token:read`): needed to name another credential as a
    * token source, or to send a source's token somewhere else.
@@ -111,6 +113,7 @@ export class CredentialService {
         labels: input.labels ?? {},
         grant,
         policy,
+        ...(input.rotation !== undefined ? { rotation: input.rotation } : {}),
       }),
     ];
     let tokenJwe: string | undefined;
@@ -187,7 +190,11 @@ export class CredentialService {
     const at = this.now();
     const events: NewEvent[] = [];
     const changesSettings =
-      input.name !== undefined || input.labels !== undefined || grant || input.policy !== undefined;
+      input.name !== undefined ||
+      input.labels !== undefined ||
+      grant ||
+      input.policy !== undefined ||
+      input.rotation !== undefined;
     if (changesSettings || secretsChanged.length > 0 || !importsToken) {
       events.push(
         newEvent('credential.updated', at, {
@@ -195,6 +202,7 @@ export class CredentialService {
           ...(input.labels !== undefined ? { labels: input.labels } : {}),
           ...(grant ? { grant } : {}),
           ...(input.policy !== undefined ? { policy: input.policy } : {}),
+          ...(input.rotation !== undefined ? { rotation: input.rotation } : {}),
           secretsChanged: [...secretsChanged],
         }),
       );

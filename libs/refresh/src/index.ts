@@ -4,6 +4,7 @@ export * from './credential-token-reader.js';
 export * from './destination-binding.js';
 export * from './errors.js';
 export * from './pool-service.js';
+export * from './ports.js';
 export * from './queues.js';
 export * from './re-encryption.js';
 export * from './read-refresh-gate.js';

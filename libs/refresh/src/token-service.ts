@@ -1,10 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { RefreshTrigger } from '#core';
+import { type CredentialProjection, type RefreshTrigger, resolveRotation } from '#core';
 import type { CredentialStore, StoredCredential } from '#store';
 import type { CredentialCipher } from './credential-secrets.js';
 import { CredentialNotFoundError, TokenUnavailableError } from './errors.js';
 import { cappedRunwayMs, type ReadRefreshGate } from './read-refresh-gate.js';
-import type { RefreshScheduler } from './refresh-scheduler.js';
 
 export interface ServedToken {
   accessToken: string;
@@ -27,6 +26,8 @@ export interface TokenServiceOptions {
    * re-encryption) writes a new ciphertext, so a changed token can never be served from it.
    */
   tokenCacheSize?: number;
+  /** The fallback after a failed refresh serves a cached token only with this much lifetime left (default 5 s). */
+  fallbackMinTtlMs?: number;
   /**
    * Limits refreshes reads trigger while the cached token is still valid (absent: no limit);
    * a read turned away gets the cached token with a warning.
@@ -72,9 +73,11 @@ export class TokenService {
   private readonly decrypted: DecryptedTokenCache;
 
   constructor(
-    private readonly store: CredentialStore,
-    private readonly cipher: CredentialCipher,
-    private readonly scheduler: RefreshScheduler,
+    private readonly store: Pick<CredentialStore, 'get' | 'getProjection'>,
+    private readonly cipher: Pick<CredentialCipher, 'decryptToken'>,
+    private readonly scheduler: {
+      demand(p: CredentialProjection, trigger: RefreshTrigger): Promise<unknown>;
+    },
     private readonly options: TokenServiceOptions,
   ) {
     this.now = options.now ?? Date.now;
@@ -83,6 +86,7 @@ export class TokenService {
 
   async getToken(namespace: string, id: string, minTtlSeconds: number): Promise<ServedToken> {
     const stored = await this.load(namespace, id);
+    refuseRevokedGrant(stored.projection);
     const token = stored.projection.token;
     if (
       token &&
@@ -117,6 +121,7 @@ export class TokenService {
    */
   async invalidate(namespace: string, id: string, version: number): Promise<ServedToken> {
     const stored = await this.load(namespace, id);
+    refuseRevokedGrant(stored.projection);
     const current = stored.projection.token?.tokenVersion ?? 0;
     if (version < current) return this.serve(stored);
     return this.refreshAndServe(stored, 'invalidated');
@@ -159,8 +164,9 @@ export class TokenService {
     why: string,
   ): Promise<ServedToken> {
     const p = stored.projection;
+    refuseRevokedGrant(p);
     const leftMs = p.token ? p.token.expiresAt - this.now() : 0;
-    if (p.token && leftMs > 0) {
+    if (p.token && leftMs > 0 && leftMs >= (this.options.fallbackMinTtlMs ?? 5_000)) {
       const served = await this.serve(stored);
       const code = p.lastFailure?.code ?? reason.toUpperCase();
       return {
@@ -210,4 +216,19 @@ export class TokenService {
     if (!stored || stored.projection.state === 'revoked') throw new CredentialNotFoundError(id);
     return stored;
   }
+}
+
+/**
+ * After a rotating credential's refresh token was refused (or lost), the provider has revoked the
+ * grant, and with it the access token still cached here: serving it would hand out a dead token.
+ */
+function refuseRevokedGrant(p: CredentialProjection): void {
+  if (p.state !== 'reauth_required' || !p.lastFailure) return;
+  const { code, message } = p.lastFailure;
+  const revoked =
+    code === 'REFRESH_TOKEN_LOST' ||
+    ((code === 'INVALID_GRANT' || code === 'TOKEN_REVOKED') &&
+      resolveRotation(p.kind, p.rotation).mode !== 'none');
+  if (revoked)
+    throw new TokenUnavailableError('auth', `no valid token: the grant was revoked (${code}): ${message}`);
 }

@@ -7,6 +7,11 @@ export interface GracefulShutdownOptions {
   signals?: NodeJS.Signals[];
   /** Runs first, synchronously, when the signal arrives (health servers start answering 503). */
   onSignal?: () => void;
+  /**
+   * Past the deadline, the process keeps waiting while this says so (checked every second): a
+   * worker holding a grant result it has not stored yet must not exit and lose it.
+   */
+  holdOpen?: () => boolean;
 }
 
 /**
@@ -28,12 +33,18 @@ export function exitOnShutdownSignals(
     const started = Date.now();
     logger.info({ signal, timeoutMs: options.timeoutMs }, 'shutting down');
     options.onSignal?.();
-    const deadline = setTimeout(() => {
+    const giveUp = () => {
+      if (options.holdOpen?.()) {
+        logger.warn({ signal }, 'shutdown deadline passed while a refresh stores its result; waiting for it');
+        deadline = setTimeout(giveUp, 1_000);
+        return;
+      }
       // What still holds the process open (sockets, timers) tells which close step hung.
       const pending = process.getActiveResourcesInfo();
       logger.error({ signal, timeoutMs: options.timeoutMs, pending }, 'shutdown deadline passed; exiting');
       process.exit(1);
-    }, options.timeoutMs);
+    };
+    let deadline = setTimeout(giveUp, options.timeoutMs);
     app.close().then(
       () => {
         clearTimeout(deadline);

@@ -9,7 +9,14 @@ import {
 } from '@nestjs/common';
 import type { Queue } from 'bullmq';
 import { BullMQOtel } from 'bullmq-otel';
-import { type AppConfig, createOutboundFetch, FileSourcePolicy, KeyRing, OutboundPolicy } from '#common';
+import {
+  type AppConfig,
+  createLogger,
+  createOutboundFetch,
+  FileSourcePolicy,
+  KeyRing,
+  OutboundPolicy,
+} from '#common';
 import { type GrantClient, GrantClientRegistry } from '#grants';
 import {
   CredentialCipher,
@@ -86,6 +93,8 @@ export class RuntimeModule {
               historyMaxLen: config.historyMaxLen,
               feedMaxLen: config.feedMaxLen,
               feedRetentionMs: config.feedRetentionMs,
+              waitReplicas: config.redisWait.replicas,
+              waitTimeoutMs: config.redisWait.timeoutMs,
             }),
         },
         {
@@ -140,13 +149,17 @@ export class RuntimeModule {
             c: CredentialCipher,
             g: GrantClient,
             sch: RefreshScheduler,
-          ) =>
-            new RefreshService(s, l, c, g, sch, {
+          ) => {
+            const refreshLogger = createLogger('refresh', config.logLevel);
+            return new RefreshService(s, l, c, g, sch, {
               policy: config.refreshPolicy,
               backoff: config.backoff,
               grantTimeoutMs: config.grantTimeoutMs,
+              grantDeadlineMs: config.grantDeadlineMs,
               leaseTtlMs: config.leaseTtlMs,
-            }),
+              onAlert: (msg, fields) => refreshLogger.warn(fields, msg),
+            });
+          },
         },
         {
           provide: CredentialService,
@@ -171,6 +184,7 @@ export class RuntimeModule {
           useFactory: (s: CredentialStore, c: CredentialCipher, sch: RefreshScheduler, r: RedisClient) =>
             new TokenService(s, c, sch, {
               waitMs: config.tokenWaitMs,
+              fallbackMinTtlMs: config.tokenFallbackMinTtlMs,
               readRefreshGate: new RedisReadRefreshGate(r, s.keys, config.tokenReads.readRefreshIntervalMs),
               minTtlMaxFraction: config.tokenReads.minTtlMaxFraction,
             }),

@@ -8,6 +8,7 @@ import {
 } from '#core';
 import { currentTraceparent, withSpan } from '#telemetry';
 import type { KeySpace } from './keys.js';
+import type { AttemptRecord } from './lease.js';
 import { defineScripts, runScript } from './lua-scripts.js';
 import type { RedisClient } from './redis-client.js';
 
@@ -40,8 +41,17 @@ export interface FeedEntry {
   event: StoredEvent;
 }
 
+/** The refresh persisting its outcome no longer owns the credential's attempt record (or lease). */
+export class FencedError extends TokenkeeperError {
+  constructor(readonly credentialId: string) {
+    super('REFRESH_FENCED', `another worker took over the refresh of credential ${credentialId}`);
+  }
+}
+
 export interface StoredCredential {
   projection: CredentialProjection;
+  /** The write-ahead record of a refresh request whose outcome is not stored (only read under the lease). */
+  attempt?: AttemptRecord;
   /** JWE of the credential's long-lived secrets (refresh token, client secret, ...). */
   secrets?: string;
   /** JWE of the current access token. */
@@ -56,6 +66,16 @@ export interface AppendOptions {
   index?: 'add' | 'rem' | 'keep';
   /** Releases this refresh lease in the same round trip if the append succeeds (owner-checked). */
   releaseLease?: { owner: string };
+  /**
+   * A refresh's append: refused (FencedError) unless this owner still holds the credential's
+   * attempt record (or, without one, its lease). `clearAttempt` removes the record on success.
+   */
+  fence?: { owner: string; clearAttempt: boolean };
+  /**
+   * The append stores a secret that exists nowhere else (a rotated refresh token): wait for the
+   * replicas the deployment asks for (`waitReplicas`) before returning.
+   */
+  durable?: boolean;
 }
 
 export interface ListQuery {
@@ -73,6 +93,9 @@ export interface StoreLimits {
   feedMaxLen: number;
   /** Feed entries older than this are trimmed (approximately) on append; 0 or absent: length only. */
   feedRetentionMs?: number;
+  /** `WAIT` for this many replicas after a durable append (0: none). */
+  waitReplicas?: number;
+  waitTimeoutMs?: number;
 }
 
 /**
@@ -168,15 +191,25 @@ export class CredentialStore {
           id,
           options.releaseLease?.owner ?? '',
           this.limits.feedRetentionMs ? `${Date.now() - this.limits.feedRetentionMs}-0` : '',
+          options.fence?.owner ?? '',
+          options.fence?.clearAttempt ? '1' : '0',
           fields.length / 2,
           ...fields,
           ...stored.flatMap((e) => [compactHistoryEntry(e), JSON.stringify(e)]),
         ],
       );
     } catch (err) {
-      const match = /CONFLICT (\d+)/.exec(String((err as Error).message));
+      const message = String((err as Error).message);
+      if (message.includes('FENCED')) throw new FencedError(id);
+      const match = /CONFLICT (\d+)/.exec(message);
       if (match) throw new RevisionConflictError(id, expected, Number(match[1]));
       throw err;
+    }
+    const replicas = this.limits.waitReplicas ?? 0;
+    if (options.durable && replicas > 0) {
+      // Acknowledged by `replicas` replicas, or the timeout passed: either way the caller keeps
+      // the secret it stored until it has seen it stored again (see RefreshService).
+      await this.redis.wait(replicas, this.limits.waitTimeoutMs ?? 1_000);
     }
     return { projection: projection!, events: stored };
   }

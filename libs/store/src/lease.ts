@@ -11,6 +11,33 @@ export interface Lease {
 }
 
 /**
+ * Write-ahead record of a refresh request about to be sent: which refresh-token generation it
+ * presents, when and by which worker. Stored under the lease (fenced by its owner) before the
+ * request leaves, cleared by the append that stores the outcome. Never holds a secret.
+ */
+export interface AttemptRecord {
+  /** Short hash of the refresh token presented ('' when the grant presents none). */
+  generation: string;
+  /** The token version the refresh means to replace. */
+  tokenVersion: number;
+  /** Epoch ms when the request was (about to be) sent. */
+  sentAt: number;
+  /** `host:pid` of the worker that sent it. */
+  worker: string;
+  /** An earlier attempt of the same generation whose answer was lost, which this one re-presents. */
+  lost?: { sentAt: number; worker: string };
+}
+
+/** Result of taking a credential's lease and reading it. */
+export type LeaseRead =
+  | { status: 'missing' }
+  | { status: 'leased'; lease: Lease; stored: StoredCredential }
+  | { status: 'busy'; projection: CredentialProjection; remainingMs: number };
+
+/** `recorded`; `lease_lost`: the caller no longer holds the lease; `moved`: the credential changed. */
+export type RecordAttemptResult = 'recorded' | 'lease_lost' | 'moved';
+
+/**
  * One refresh per credential across the fleet: `SET NX PX` with a random owner token. Only the
  * owner can release or extend it. The lease alone is not the safety net: a refresh that outlives
  * its lease is still fenced by the revision check when it persists.
@@ -34,16 +61,11 @@ export class LeaseManager {
    * it still returns the projection, so the caller can tell a stale job from a busy credential,
    * and how long the holder's lease has left. A credential that does not exist is not leased.
    */
-  async acquireAndRead(
-    credentialId: string,
-    ttlMs: number,
-  ): Promise<
-    | { status: 'missing' }
-    | { status: 'leased'; lease: Lease; stored: StoredCredential }
-    | { status: 'busy'; projection: CredentialProjection; remainingMs: number }
-  > {
+  async acquireAndRead(credentialId: string, ttlMs: number): Promise<LeaseRead> {
     const owner = randomBytes(12).toString('base64url');
-    const [status, p, a, b] = await runScript<[number, string?, (string | null)?, (string | number | null)?]>(
+    const [status, p, a, b, c] = await runScript<
+      [number, string?, (string | null)?, (string | number | null)?, (string | null)?]
+    >(
       this.redis,
       'acquire-lease-read-2',
       [this.keys.lease(credentialId), this.keys.credential(credentialId)],
@@ -59,8 +81,28 @@ export class LeaseManager {
         projection,
         ...(a ? { secrets: a } : {}),
         ...(typeof b === 'string' && b ? { token: b } : {}),
+        ...(c ? { attempt: JSON.parse(c) as AttemptRecord } : {}),
       },
     };
+  }
+
+  /**
+   * Confirms (and extends) the lease and records the attempt about to be sent, in one round trip;
+   * only `recorded` allows sending. `revision` is the credential revision the caller read.
+   */
+  async recordAttempt(
+    lease: Lease,
+    revision: number,
+    record: AttemptRecord,
+    ttlMs: number,
+  ): Promise<RecordAttemptResult> {
+    const out = await runScript<number>(
+      this.redis,
+      'record-attempt-2',
+      [this.keys.lease(lease.credentialId), this.keys.credential(lease.credentialId)],
+      [lease.owner, ttlMs, revision, JSON.stringify(record)],
+    );
+    return out === 1 ? 'recorded' : out === 0 ? 'lease_lost' : 'moved';
   }
 
   async release(lease: Lease): Promise<boolean> {

@@ -7,6 +7,7 @@ const SCRIPTS = [
   'acquire-lease-read-2',
   'release-lease-1',
   'extend-lease-1',
+  'record-attempt-2',
   'replace-field-if-1',
 ] as const;
 type ScriptName = (typeof SCRIPTS)[number];

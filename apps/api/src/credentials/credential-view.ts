@@ -1,4 +1,4 @@
-import type { CredentialProjection } from '#core';
+import { type CredentialProjection, resolveRotation } from '#core';
 
 const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
 
@@ -25,6 +25,8 @@ export function credentialView(p: CredentialProjection) {
     },
     grant: p.grant,
     policy: p.policy,
+    // As registered, plus what a refresh assumes (the provider's or the kind's defaults).
+    rotation: { ...p.rotation, ...resolveRotation(p.kind, p.rotation) },
     createdAt: iso(p.createdAt),
     updatedAt: iso(p.updatedAt),
   };

@@ -1,5 +1,13 @@
 import { z } from 'zod';
-import { CLIENT_AUTH_METHODS, CREDENTIAL_STATES, type CredentialKind, SIGNING_ALGS } from '#core';
+import {
+  CLIENT_AUTH_METHODS,
+  CREDENTIAL_STATES,
+  type CredentialKind,
+  MAX_GRACE_SECONDS,
+  ROTATION_MODES,
+  ROTATION_PROVIDERS,
+  SIGNING_ALGS,
+} from '#core';
 import { jsonDepthExceeds } from '../http/json-only.js';
 
 const secret = (what: string) =>
@@ -42,6 +50,19 @@ export const policySchema = z
     },
   );
 
+/** How the provider treats a refresh token presented again after its answer was lost. */
+export const rotationSchema = z
+  .object({
+    mode: z.enum(ROTATION_MODES).optional(),
+    graceSeconds: z.number().int().min(0).max(MAX_GRACE_SECONDS).optional(),
+    provider: z.enum(ROTATION_PROVIDERS).optional(),
+  })
+  .strict()
+  .refine((r) => r.graceSeconds === undefined || r.mode === undefined || r.mode === 'grace', {
+    message: 'graceSeconds applies to mode "grace" only',
+    path: ['graceSeconds'],
+  });
+
 const positiveSeconds = (max: number) => z.number().int().positive().max(max);
 /** How deeply `claims` may nest objects and arrays (the body as a whole may nest 32). */
 const MAX_CLAIMS_DEPTH = 16;
@@ -65,6 +86,7 @@ const commonFields = {
   name: z.string().min(1).max(200).optional(),
   labels: labels.optional(),
   policy: policySchema.optional(),
+  rotation: rotationSchema.optional(),
   timeoutSeconds: z.number().min(0.1).max(60).optional(),
 };
 

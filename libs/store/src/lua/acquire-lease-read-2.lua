@@ -4,13 +4,14 @@
   not exist is not leased.
 
   KEYS[1] lease key
-  KEYS[2] credential hash   (fields: p = projection JSON, s/t = secret ciphertexts)
+  KEYS[2] credential hash   (fields: p = projection JSON, s/t = secret ciphertexts,
+                             a = attempt record JSON of a refresh whose outcome is not stored)
 
   ARGV[1] owner token
   ARGV[2] lease TTL in ms
 
   Result: {0}                            the credential does not exist
-          {1, p, s or false, t or false} the lease is the caller's
+          {1, p, s or false, t or false, a or false} the lease is the caller's
           {2, p, remaining lease ms}     someone else holds the lease
 ]]
 local p = redis.call('HGET', KEYS[2], 'p')
@@ -18,7 +19,7 @@ if not p then
   return {0}
 end
 if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then
-  local st = redis.call('HMGET', KEYS[2], 's', 't')
-  return {1, p, st[1], st[2]}
+  local sta = redis.call('HMGET', KEYS[2], 's', 't', 'a')
+  return {1, p, sta[1], sta[2], sta[3]}
 end
 return {2, p, redis.call('PTTL', KEYS[1])}

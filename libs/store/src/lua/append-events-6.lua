@@ -20,21 +20,38 @@
   ARGV[6] credential id
   ARGV[7] lease owner token to release on success ("" releases nothing)
   ARGV[8] feed minimum entry id (time retention; "" trims by length only)
-  ARGV[9] number of extra hash fields F; then F pairs field, value ("" deletes the field)
-  ARGV[10 + 2F ...] per event, oldest first (revisions expected+1, ...): its history JSON, then
+  ARGV[9] fencing owner token ("" for appends that are not a refresh's): the append goes through
+          only if the credential's attempt record (field ao) names this owner, or, when there is
+          no attempt record, if this owner holds the lease. A refresh whose lease lapsed keeps
+          its right to persist until another worker records an attempt of its own.
+  ARGV[10] "1" clears the attempt record (fields a, ao) on success, "0" keeps it
+  ARGV[11] number of extra hash fields F; then F pairs field, value ("" deletes the field)
+  ARGV[12 + 2F ...] per event, oldest first (revisions expected+1, ...): its history JSON, then
                     its feed JSON
 
   Result: {new revision, feed entry id of each event...}
-  Error:  "CONFLICT <current revision>" when the credential moved on.
+  Error:  "FENCED" when the caller's refresh was taken over;
+          "CONFLICT <current revision>" when the credential moved on.
 ]]
+if ARGV[9] ~= '' then
+  local attemptOwner = redis.call('HGET', KEYS[1], 'ao')
+  if attemptOwner then
+    if attemptOwner ~= ARGV[9] then
+      return redis.error_reply('FENCED')
+    end
+  elseif redis.call('GET', KEYS[5]) ~= ARGV[9] then
+    return redis.error_reply('FENCED')
+  end
+end
+
 local current = tonumber(redis.call('HGET', KEYS[1], 'r') or '0')
 local expected = tonumber(ARGV[1])
 if current ~= expected then
   return redis.error_reply('CONFLICT ' .. current)
 end
 
-local fieldCount = tonumber(ARGV[9])
-local firstEvent = 10 + 2 * fieldCount
+local fieldCount = tonumber(ARGV[11])
+local firstEvent = 12 + 2 * fieldCount
 local revision = expected
 local result = {}
 for i = firstEvent, #ARGV, 2 do
@@ -47,12 +64,16 @@ if ARGV[8] ~= '' then
 end
 
 redis.call('HSET', KEYS[1], 'r', revision, 'p', ARGV[2])
-for i = 10, 9 + 2 * fieldCount, 2 do
+for i = 12, 11 + 2 * fieldCount, 2 do
   if ARGV[i + 1] == '' then
     redis.call('HDEL', KEYS[1], ARGV[i])
   else
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
   end
+end
+
+if ARGV[10] == '1' then
+  redis.call('HDEL', KEYS[1], 'a', 'ao')
 end
 
 if ARGV[5] == 'add' then

@@ -1,0 +1,507 @@
+import { describe, expect, it } from 'vitest';
+import {
+  type CredentialEvent,
+  DEFAULT_BACKOFF,
+  DEFAULT_REFRESH_POLICY,
+  newEvent,
+  type RotationSettings,
+} from '#core';
+import { TokenUnavailableError } from './errors.js';
+import type { RefreshJobData } from './queues.js';
+import { RefreshService } from './refresh-service.js';
+import { InMemoryCredentials, plainCipher, RecordingScheduler } from './testing/in-memory-credentials.js';
+import { ManualClock, settle } from './testing/manual-clock.js';
+import { RotatingProvider, ScriptedGrantClient } from './testing/rotating-provider.js';
+import { TokenService } from './token-service.js';
+
+const ID = 'cred_rotation00000000001';
+const LEASE_TTL = 30_000;
+
+async function setup(opts: { rotation?: RotationSettings; providerGraceSeconds?: number } = {}) {
+  const clock = new ManualClock();
+  const store = new InMemoryCredentials(clock);
+  const provider = new RotatingProvider(clock, opts.providerGraceSeconds ?? 0);
+  const grants = new ScriptedGrantClient(provider, clock);
+  const scheduler = new RecordingScheduler();
+  const alerts: string[] = [];
+  const worker = (workerId: string) =>
+    new RefreshService(store, store, plainCipher, grants, scheduler, {
+      policy: DEFAULT_REFRESH_POLICY,
+      backoff: DEFAULT_BACKOFF,
+      grantTimeoutMs: 10_000,
+      leaseTtlMs: LEASE_TTL,
+      workerId,
+      clock,
+      random: () => 0.5,
+      onAlert: (msg) => alerts.push(msg),
+    });
+  await store.append(
+    ID,
+    undefined,
+    [
+      newEvent('credential.registered', clock.now(), {
+        namespace: 'default',
+        kind: 'oauth2.refresh_token',
+        name: 'crm',
+        labels: {},
+        grant: { tokenEndpoint: 'https://idp.example/token', clientId: 'crm', clientAuth: 'none' },
+        policy: {},
+        ...(opts.rotation ? { rotation: opts.rotation } : {}),
+      }),
+    ],
+    { secrets: await plainCipher.encryptSecrets(ID, { refreshToken: provider.current }) },
+  );
+  const job: RefreshJobData = {
+    credentialId: ID,
+    tokenVersion: 0,
+    attempt: 0,
+    trigger: 'registration',
+    dueAt: clock.now(),
+    demand: false,
+  };
+  const tokens = new TokenService(store, plainCipher, scheduler, { waitMs: 100, now: () => clock.now() });
+  const types = () => store.history(ID).map(describeEvent);
+  const storedRefreshToken = async () =>
+    (await plainCipher.decryptSecrets(ID, (await store.get(ID))?.secrets)).refreshToken;
+  return {
+    clock,
+    store,
+    provider,
+    grants,
+    scheduler,
+    alerts,
+    job,
+    tokens,
+    types,
+    storedRefreshToken,
+    a: worker('host-a:101'),
+    b: worker('host-b:202'),
+  };
+}
+
+function describeEvent(e: CredentialEvent): string {
+  if (e.type !== 'refresh.failed') return e.type;
+  return `refresh.failed ${e.data.code}${e.data.outcome ? ` (${e.data.outcome})` : ''}`;
+}
+
+function event<T extends CredentialEvent['type']>(events: CredentialEvent[], type: T) {
+  return events.find((e): e is Extract<CredentialEvent, { type: T }> => e.type === type);
+}
+
+describe('RefreshService: leases and the write-ahead attempt record', () => {
+  it('keeps an answer that arrives after the soft timeout, renewing the lease meanwhile, and records its lateness', async () => {
+    const t = await setup();
+    const started = t.clock.now();
+    t.grants.plan.push('hold');
+    const run = t.a.run(t.job);
+    await settle();
+    // Attempt recorded before the request left; no other worker can present meanwhile.
+    expect(t.store.attemptOf(ID)).toMatchObject({ worker: 'host-a:101', sentAt: started, tokenVersion: 0 });
+    expect(JSON.stringify(t.store.attemptOf(ID))).not.toContain('rt-0');
+    await t.clock.advance(45_000); // past the soft timeout and past the lease TTL
+    expect(t.store.leaseOwner(ID)).toBeDefined();
+    expect(await t.b.run(t.job)).toMatchObject({ type: 'busy' });
+    t.grants.release();
+    const out = await run;
+    expect(out.type).toBe('refreshed');
+    expect(t.provider.presented).toHaveLength(1);
+    expect(t.types()).toEqual(['credential.registered', 'token.updated']);
+    const updated = event(t.store.history(ID), 'token.updated')!;
+    expect(updated.data.lateAnswerMs).toBe(45_000);
+    // The token's lifetime counts from when the request was sent.
+    expect(updated.data.issuedAt).toBe(started);
+    expect(updated.data.expiresAt).toBe(started + 300_000);
+    expect(t.store.attemptOf(ID)).toBeUndefined();
+    expect(await t.storedRefreshToken()).toBe('rt-1');
+  });
+
+  it('a stall between the answer and the timers does not cost the answer, even past the lease', async () => {
+    const t = await setup();
+    t.grants.onAnswer = () => t.clock.jump(LEASE_TTL + 15_000);
+    const out = await t.a.run(t.job);
+    expect(out.type).toBe('refreshed');
+    expect(t.provider.presented).toEqual([{ refreshToken: 'rt-0', accepted: true }]);
+    expect(t.types()).toEqual(['credential.registered', 'token.updated']);
+    expect(await t.storedRefreshToken()).toBe('rt-1');
+  });
+
+  it('a job that finds the lease busy retries at a jittered time, not at the holder’s expiry', async () => {
+    const t = await setup();
+    t.grants.plan.push('hold');
+    const run = t.a.run(t.job);
+    await settle();
+    const busy = await t.b.run(t.job);
+    expect(busy.type).toBe('busy');
+    if (busy.type === 'busy') {
+      expect(busy.retryInMs).toBeLessThan(LEASE_TTL);
+      expect(busy.retryInMs).toBeGreaterThanOrEqual(100);
+    }
+    t.grants.release();
+    expect((await run).type).toBe('refreshed');
+  });
+
+  it('does not send when the lease cannot be confirmed right before the request', async () => {
+    const t = await setup();
+    const slowCipher = {
+      ...plainCipher,
+      decryptSecrets: async (id: string, jwe: string | undefined) => {
+        // Stalled past the lease between taking it and sending; another worker took it meanwhile.
+        t.store.expireLease(ID);
+        await t.store.acquireAndRead(ID, LEASE_TTL);
+        return plainCipher.decryptSecrets(id, jwe);
+      },
+    };
+    const worker = new RefreshService(t.store, t.store, slowCipher, t.grants, t.scheduler, {
+      policy: DEFAULT_REFRESH_POLICY,
+      backoff: DEFAULT_BACKOFF,
+      grantTimeoutMs: 10_000,
+      leaseTtlMs: LEASE_TTL,
+      workerId: 'host-c:303',
+      clock: t.clock,
+    });
+    const out = await worker.run(t.job);
+    expect(out.type).toBe('busy');
+    expect(t.grants.requests).toHaveLength(0);
+    expect(t.store.attemptOf(ID)).toBeUndefined();
+  });
+});
+
+describe('RefreshService: a lapsed lease while its holder is slow', () => {
+  it('strict: the second worker finds the attempt record, re-presents once, ends in REFRESH_TOKEN_LOST naming the first; the first cannot persist', async () => {
+    const t = await setup();
+    const sentAt = t.clock.now();
+    t.grants.plan.push('hold');
+    const first = t.a.run(t.job);
+    await settle();
+    t.store.expireLease(ID); // the holder stalled: its heartbeat never ran
+    await t.clock.advance(1_000);
+    const second = await t.b.run(t.job);
+    expect(second).toMatchObject({
+      type: 'failed',
+      failure: { code: 'REFRESH_TOKEN_LOST', class: 'permanent' },
+    });
+    if (second.type !== 'failed') throw new Error('unreachable');
+    expect(second.failure.message).toContain('host-a:101');
+    expect(second.failure.message).toContain(new Date(sentAt).toISOString());
+    t.grants.release();
+    expect(await first).toMatchObject({ type: 'stale' });
+    expect(t.alerts.join()).toContain('did not store its grant result');
+    expect(t.types()).toEqual([
+      'credential.registered',
+      'refresh.failed OUTCOME_UNKNOWN (unknown)',
+      'refresh.failed REFRESH_TOKEN_LOST',
+      'credential.reauth_required',
+    ]);
+    const p = (await t.store.get(ID))!.projection;
+    expect(p.state).toBe('reauth_required');
+    expect(t.provider.presented.map((x) => x.accepted)).toEqual([true, false]);
+    expect(t.provider.revoked).toBe(true);
+  });
+
+  it('grace: the second worker re-presents inside the window and succeeds; the first one’s late answer is refused', async () => {
+    const t = await setup({ rotation: { provider: 'okta' }, providerGraceSeconds: 30 });
+    t.grants.plan.push('hold');
+    const first = t.a.run(t.job);
+    await settle();
+    t.store.expireLease(ID);
+    await t.clock.advance(5_000);
+    const second = await t.b.run(t.job);
+    expect(second.type).toBe('refreshed');
+    t.grants.release();
+    expect(await first).toMatchObject({ type: 'stale' });
+    expect(t.types()).toEqual([
+      'credential.registered',
+      'refresh.failed OUTCOME_UNKNOWN (unknown)',
+      'token.updated',
+    ]);
+    const served = await t.tokens.getToken('default', ID, 0);
+    expect(t.provider.valid.has(served.accessToken)).toBe(true);
+    expect(t.provider.revoked).toBe(false);
+  });
+
+  it('the first one persists when it answers before the second records an attempt: the second ends stale without sending', async () => {
+    const t = await setup();
+    t.grants.plan.push('hold');
+    const first = t.a.run(t.job);
+    await settle();
+    t.store.expireLease(ID);
+    // The second worker takes the lease and reads; the first one's answer lands right then.
+    const taken = await t.store.acquireAndRead(ID, LEASE_TTL);
+    expect(taken.status).toBe('leased');
+    t.grants.release();
+    expect((await first).type).toBe('refreshed');
+    if (taken.status !== 'leased') throw new Error('unreachable');
+    const late = await t.store.recordAttempt(
+      taken.lease,
+      taken.stored.projection.revision,
+      { generation: 'x', tokenVersion: 0, sentAt: t.clock.now(), worker: 'host-b:202' },
+      LEASE_TTL,
+    );
+    expect(late).toBe('moved');
+    expect(t.provider.presented).toHaveLength(1);
+  });
+});
+
+describe('RefreshService: a worker that died with an attempt record', () => {
+  it('strict: re-presents once; invalid_grant ends in REFRESH_TOKEN_LOST naming the dead worker', async () => {
+    const t = await setup();
+    t.grants.plan.push('hang');
+    void t.a.run(t.job); // the worker dies with the request in flight
+    await settle();
+    t.store.expireLease(ID);
+    const out = await t.b.run(t.job);
+    expect(out).toMatchObject({ type: 'failed', failure: { code: 'REFRESH_TOKEN_LOST' } });
+    if (out.type === 'failed') expect(out.failure.message).toContain('host-a:101');
+    const failed = t.store.history(ID).filter((e) => e.type === 'refresh.failed');
+    expect(failed.map((e) => e.type === 'refresh.failed' && e.data.outcome)).toEqual(['unknown', undefined]);
+    await expect(t.tokens.getToken('default', ID, 0)).rejects.toMatchObject({ reason: 'auth' });
+  });
+
+  it('strict: a request that never arrived is presented again and succeeds', async () => {
+    const t = await setup();
+    t.grants.plan.push('vanish');
+    void t.a.run(t.job);
+    await settle();
+    t.store.expireLease(ID);
+    expect((await t.b.run(t.job)).type).toBe('refreshed');
+    expect(t.provider.presented).toEqual([{ refreshToken: 'rt-0', accepted: true }]);
+    expect(await t.storedRefreshToken()).toBe('rt-1');
+  });
+
+  it('grace: re-presents inside the window and succeeds', async () => {
+    const t = await setup({ rotation: { mode: 'grace', graceSeconds: 30 }, providerGraceSeconds: 30 });
+    t.grants.plan.push('hang');
+    void t.a.run(t.job);
+    await settle();
+    t.store.expireLease(ID);
+    await t.clock.advance(10_000);
+    expect((await t.b.run(t.job)).type).toBe('refreshed');
+    expect(t.provider.presented.map((x) => x.accepted)).toEqual([true, true]);
+    expect(t.provider.revoked).toBe(false);
+  });
+
+  it('grace: past the window it resolves as strict', async () => {
+    const t = await setup({ rotation: { mode: 'grace', graceSeconds: 30 }, providerGraceSeconds: 30 });
+    t.grants.plan.push('hang');
+    void t.a.run(t.job);
+    await settle();
+    t.store.expireLease(ID);
+    await t.clock.advance(60_000);
+    const out = await t.b.run(t.job);
+    expect(out).toMatchObject({ type: 'failed', failure: { code: 'REFRESH_TOKEN_LOST' } });
+    expect(t.provider.presented).toHaveLength(2);
+  });
+});
+
+describe('RefreshService: an unknown outcome seen by the worker itself', () => {
+  it('strict: re-presents once at once; invalid_grant is REFRESH_TOKEN_LOST, never a generic INVALID_GRANT', async () => {
+    const t = await setup();
+    t.grants.plan.push('lose');
+    const out = await t.a.run(t.job);
+    expect(out).toMatchObject({ type: 'failed', failure: { code: 'REFRESH_TOKEN_LOST' } });
+    expect(t.types()).toEqual([
+      'credential.registered',
+      'refresh.failed OUTCOME_UNKNOWN (unknown)',
+      'refresh.failed REFRESH_TOKEN_LOST',
+      'credential.reauth_required',
+    ]);
+    expect(t.store.attemptOf(ID)).toBeUndefined();
+  });
+
+  it('strict: a request lost before it arrived succeeds on the one re-presentation', async () => {
+    const t = await setup();
+    t.grants.plan.push('drop');
+    expect((await t.a.run(t.job)).type).toBe('refreshed');
+    expect(t.types()).toEqual([
+      'credential.registered',
+      'refresh.failed OUTCOME_UNKNOWN (unknown)',
+      'token.updated',
+    ]);
+  });
+
+  it('strict: a second unknown outcome is recorded as such and the record kept for the next attempt', async () => {
+    const t = await setup();
+    t.grants.plan.push('drop', 'drop');
+    const out = await t.a.run(t.job);
+    expect(out).toMatchObject({ type: 'failed', failure: { class: 'transient', outcome: 'unknown' } });
+    expect(t.store.attemptOf(ID)).toMatchObject({ worker: 'host-a:101' });
+    const p = (await t.store.get(ID))!.projection;
+    expect(p.lastFailure).toMatchObject({ outcome: 'unknown', code: 'OUTCOME_UNKNOWN' });
+    expect(p.lastFailure?.nextAttemptAt).toBeGreaterThan(t.clock.now());
+    // The next attempt knows: it re-presents once, and succeeds (nothing ever arrived).
+    const next = await t.b.run({ ...t.job, attempt: p.failures });
+    expect(next.type).toBe('refreshed');
+  });
+
+  it('strict: a re-presentation that meets a 503 keeps the record, so the next attempt still ends in REFRESH_TOKEN_LOST', async () => {
+    const t = await setup();
+    t.grants.plan.push('lose', 'unavailable');
+    const out = await t.a.run(t.job);
+    expect(out).toMatchObject({ type: 'failed', failure: { code: 'PROVIDER_UNAVAILABLE' } });
+    expect(t.store.attemptOf(ID)).toMatchObject({ lost: { worker: 'host-a:101' } });
+    const p = (await t.store.get(ID))!.projection;
+    const next = await t.b.run({ ...t.job, attempt: p.failures });
+    expect(next).toMatchObject({ type: 'failed', failure: { code: 'REFRESH_TOKEN_LOST' } });
+    if (next.type === 'failed') expect(next.failure.message).toContain('host-a:101');
+  });
+
+  it('none: an unknown outcome is retried as usual', async () => {
+    const t = await setup({ rotation: { mode: 'none' } });
+    t.grants.plan.push('drop');
+    const out = await t.a.run(t.job);
+    expect(out).toMatchObject({ type: 'failed', failure: { class: 'transient', outcome: 'unknown' } });
+    expect(t.grants.requests).toHaveLength(1);
+    expect(t.store.attemptOf(ID)).toBeUndefined();
+  });
+});
+
+describe('RefreshService: storing a successful grant', () => {
+  it('keeps retrying a refused persist, renewing the lease, and never presents the token again', async () => {
+    const t = await setup();
+    t.store.failAppends = 15;
+    const run = t.a.run(t.job);
+    let settled = false;
+    void run.then(() => {
+      settled = true;
+    });
+    await t.clock.advance(40_000);
+    expect(settled).toBe(false);
+    expect(t.a.holdsGrantResults()).toBe(true);
+    expect(t.store.leaseOwner(ID)).toBeDefined(); // renewed past its TTL
+    await t.clock.advance(60_000);
+    const out = await run;
+    expect(out.type).toBe('refreshed');
+    expect(t.provider.presented).toHaveLength(1);
+    expect(t.grants.requests).toHaveLength(1);
+    expect(await t.storedRefreshToken()).toBe('rt-1');
+    expect(t.alerts.join()).toContain('storing a grant result failed');
+  });
+
+  it('takes a lease that lapsed during a long outage back when nobody took over, and stores', async () => {
+    const t = await setup({ rotation: { mode: 'none' } });
+    t.store.beforeAppend = () => t.store.expireLease(ID);
+    const out = await t.a.run(t.job);
+    expect(out.type).toBe('refreshed');
+    expect(t.grants.requests).toHaveLength(1);
+  });
+
+  it('rebases over an edit whose secrets it cannot read, keeping the rotated token', async () => {
+    const t = await setup();
+    t.store.beforeAppend = async () => {
+      const current = (await t.store.get(ID))!.projection;
+      await t.store.append(
+        ID,
+        current,
+        [
+          newEvent('credential.updated', t.clock.now(), {
+            name: 'renamed',
+            secretsChanged: ['clientSecret'],
+          }),
+        ],
+        { secrets: 'unreadable' },
+      );
+    };
+    const out = await t.a.run(t.job);
+    expect(out.type).toBe('refreshed');
+    expect(await t.storedRefreshToken()).toBe('rt-1');
+    expect((await t.store.get(ID))!.projection.name).toBe('renamed');
+  });
+
+  it('drain waits for a refresh that holds a grant result, past its timeout', async () => {
+    const t = await setup();
+    t.store.failAppends = 3;
+    const run = t.a.run(t.job);
+    await settle();
+    const drained = t.a.drain(1);
+    let done = false;
+    void drained.then(() => {
+      done = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(done).toBe(false);
+    await t.clock.advance(5_000);
+    await run;
+    await drained;
+    expect(done).toBe(true);
+  });
+});
+
+describe('RefreshService: rotated secrets a Redis restart lost', () => {
+  it('reads them back after the durability window and appends them again if Redis came back without them', async () => {
+    const t = await setup();
+    const crash = t.store.snapshot();
+    expect((await t.a.run(t.job)).type).toBe('refreshed');
+    expect(t.a.unconfirmedCount()).toBe(1);
+    crash(); // the last second of appends was not on disk
+    expect(await t.storedRefreshToken()).toBe('rt-0');
+    await t.clock.advance(3_000);
+    expect(await t.storedRefreshToken()).toBe('rt-1');
+    expect((await t.store.get(ID))!.projection).toMatchObject({
+      state: 'active',
+      token: { tokenVersion: 1 },
+    });
+    expect(t.a.unconfirmedCount()).toBe(0);
+    expect(t.provider.presented).toHaveLength(1);
+    expect(t.alerts.join()).toContain('appending them again');
+  });
+
+  it('forgets them once seen stored', async () => {
+    const t = await setup();
+    expect((await t.a.run(t.job)).type).toBe('refreshed');
+    await t.clock.advance(3_000);
+    expect(t.a.unconfirmedCount()).toBe(0);
+    expect(t.types()).toEqual(['credential.registered', 'token.updated']);
+  });
+});
+
+describe('RefreshService: failures', () => {
+  it('a permanent failure meeting a revision conflict is rebased and recorded, not dropped as stale', async () => {
+    const t = await setup();
+    t.provider.revoked = true;
+    t.store.beforeAppend = async () => {
+      const current = (await t.store.get(ID))!.projection;
+      await t.store.append(ID, current, [
+        newEvent('credential.updated', t.clock.now(), { name: 'renamed', secretsChanged: [] }),
+      ]);
+    };
+    const out = await t.a.run(t.job);
+    expect(out).toMatchObject({ type: 'failed', failure: { code: 'INVALID_GRANT' } });
+    const p = (await t.store.get(ID))!.projection;
+    expect(p).toMatchObject({ state: 'reauth_required', name: 'renamed' });
+    expect(t.types()).toEqual([
+      'credential.registered',
+      'credential.updated',
+      'refresh.failed INVALID_GRANT',
+      'credential.reauth_required',
+    ]);
+  });
+});
+
+describe('TokenService after a lost refresh token', () => {
+  it('never serves the cached token of a grant the provider revoked', async () => {
+    const t = await setup();
+    expect((await t.a.run(t.job)).type).toBe('refreshed');
+    const p = (await t.store.get(ID))!.projection;
+    t.grants.plan.push('lose');
+    await t.clock.advance(250_000);
+    const out = await t.a.run({ ...t.job, tokenVersion: 1, trigger: 'scheduled' });
+    expect(out).toMatchObject({ type: 'failed', failure: { code: 'REFRESH_TOKEN_LOST' } });
+    // The cached access token has time left, but its grant is dead.
+    expect(p.token!.expiresAt).toBeGreaterThan(t.clock.now());
+    const err = await t.tokens.getToken('default', ID, 0).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TokenUnavailableError);
+    expect(err).toMatchObject({ reason: 'auth' });
+    await expect(t.tokens.invalidate('default', ID, 1)).rejects.toMatchObject({ reason: 'auth' });
+  });
+
+  it('the fallback after a failed refresh serves a cached token only with the minimum lifetime left', async () => {
+    const t = await setup({ rotation: { mode: 'none' } });
+    expect((await t.a.run(t.job)).type).toBe('refreshed');
+    await t.clock.advance(297_000); // 3 s left
+    t.grants.plan.push('drop');
+    t.scheduler.onDemand = (p) =>
+      t.a.run({ ...t.job, tokenVersion: 1, attempt: p.failures, demand: true, trigger: 'on_demand' });
+    const err = await t.tokens.getToken('default', ID, 60).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TokenUnavailableError);
+  });
+});

@@ -1,0 +1,219 @@
+import { randomBytes } from 'node:crypto';
+import {
+  applyEvent,
+  type CredentialEvent,
+  type CredentialProjection,
+  type NewEvent,
+  type RefreshTrigger,
+} from '#core';
+import type { CredentialSecrets } from '#grants';
+import {
+  type AppendOptions,
+  type AttemptRecord,
+  FencedError,
+  type Lease,
+  type LeaseRead,
+  type RecordAttemptResult,
+  RevisionConflictError,
+  type StoredCredential,
+} from '#store';
+import type { Clock, RefreshLeasePort, RefreshSchedulerPort, RefreshStorePort } from '../ports.js';
+
+interface Row {
+  projection: CredentialProjection;
+  secrets?: string;
+  token?: string;
+  attempt?: AttemptRecord;
+  attemptOwner?: string;
+}
+
+/**
+ * The credential store and the refresh lease in memory, with the semantics of the Redis scripts:
+ * revision-checked appends fenced by the attempt record's owner (or, without one, the lease's),
+ * leases that lapse by the clock, write-ahead attempt records.
+ */
+export class InMemoryCredentials implements RefreshStorePort, RefreshLeasePort {
+  private readonly rows = new Map<string, Row>();
+  private readonly leases = new Map<string, { owner: string; expiresAt: number }>();
+  readonly histories = new Map<string, CredentialEvent[]>();
+  /** The next this-many appends fail as if Redis refused them. */
+  failAppends = 0;
+  /** Runs before each append is applied (to interleave another writer). */
+  beforeAppend?: (id: string) => Promise<void> | void;
+
+  constructor(private readonly clock: Clock) {}
+
+  async get(id: string): Promise<StoredCredential | undefined> {
+    const row = this.rows.get(id);
+    if (!row) return undefined;
+    return {
+      projection: structuredClone(row.projection),
+      ...(row.secrets ? { secrets: row.secrets } : {}),
+      ...(row.token ? { token: row.token } : {}),
+    };
+  }
+
+  async getProjection(id: string): Promise<CredentialProjection | undefined> {
+    return (await this.get(id))?.projection;
+  }
+
+  history(id: string): CredentialEvent[] {
+    return this.histories.get(id) ?? [];
+  }
+
+  attemptOf(id: string): AttemptRecord | undefined {
+    return this.rows.get(id)?.attempt;
+  }
+
+  async append(
+    id: string,
+    current: CredentialProjection | undefined,
+    events: NewEvent[],
+    options: AppendOptions = {},
+  ): Promise<{ projection: CredentialProjection }> {
+    const hook = this.beforeAppend;
+    this.beforeAppend = undefined;
+    await hook?.(id);
+    if (this.failAppends > 0) {
+      this.failAppends -= 1;
+      throw new Error('connect ECONNREFUSED 127.0.0.1:6379');
+    }
+    const row = this.rows.get(id);
+    if (options.fence) {
+      const owner = row?.attemptOwner ?? this.leaseOwner(id);
+      if (owner !== options.fence.owner) throw new FencedError(id);
+    }
+    const expected = current?.revision ?? 0;
+    const actual = row?.projection.revision ?? 0;
+    if (actual !== expected) throw new RevisionConflictError(id, expected, actual);
+    let projection = row?.projection;
+    const history = this.histories.get(id) ?? [];
+    for (const [i, e] of events.entries()) {
+      const event = { ...e, credentialId: id, revision: expected + i + 1 } as CredentialEvent;
+      projection = applyEvent(projection, event);
+      history.push(event);
+    }
+    this.histories.set(id, history);
+    const next: Row = { ...(row ?? {}), projection: projection! };
+    if (options.secrets !== undefined) {
+      if (options.secrets === null) delete next.secrets;
+      else next.secrets = options.secrets;
+    }
+    if (options.token !== undefined) {
+      if (options.token === null) delete next.token;
+      else next.token = options.token;
+    }
+    if (options.fence?.clearAttempt) {
+      delete next.attempt;
+      delete next.attemptOwner;
+    }
+    this.rows.set(id, next);
+    if (options.releaseLease && this.leaseOwner(id) === options.releaseLease.owner) this.leases.delete(id);
+    return { projection: structuredClone(projection!) };
+  }
+
+  leaseOwner(id: string): string | undefined {
+    const lease = this.leases.get(id);
+    return lease && lease.expiresAt > this.clock.now() ? lease.owner : undefined;
+  }
+
+  /** What a crash could roll Redis back to: `restore` brings it back (leases gone). */
+  snapshot(): () => void {
+    const rows = structuredClone([...this.rows]);
+    const histories = structuredClone([...this.histories]);
+    return () => {
+      this.rows.clear();
+      for (const [k, v] of rows) this.rows.set(k, v);
+      this.histories.clear();
+      for (const [k, v] of histories) this.histories.set(k, v);
+      this.leases.clear();
+    };
+  }
+
+  /** The holder stalled past its TTL: its lease is gone, whatever its heartbeat would have done. */
+  expireLease(id: string): void {
+    this.leases.delete(id);
+  }
+
+  async acquireAndRead(id: string, ttlMs: number): Promise<LeaseRead> {
+    const row = this.rows.get(id);
+    if (!row) return { status: 'missing' };
+    const holder = this.leases.get(id);
+    if (this.leaseOwner(id)) {
+      return {
+        status: 'busy',
+        projection: structuredClone(row.projection),
+        remainingMs: holder!.expiresAt - this.clock.now(),
+      };
+    }
+    const owner = randomBytes(12).toString('base64url');
+    this.leases.set(id, { owner, expiresAt: this.clock.now() + ttlMs });
+    const stored = (await this.get(id))!;
+    return {
+      status: 'leased',
+      lease: { credentialId: id, owner },
+      stored: { ...stored, ...(row.attempt ? { attempt: structuredClone(row.attempt) } : {}) },
+    };
+  }
+
+  async extend(lease: Lease, ttlMs: number): Promise<boolean> {
+    if (this.leaseOwner(lease.credentialId) !== lease.owner) return false;
+    this.leases.set(lease.credentialId, { owner: lease.owner, expiresAt: this.clock.now() + ttlMs });
+    return true;
+  }
+
+  async release(lease: Lease): Promise<boolean> {
+    if (this.leaseOwner(lease.credentialId) !== lease.owner) return false;
+    this.leases.delete(lease.credentialId);
+    return true;
+  }
+
+  async recordAttempt(
+    lease: Lease,
+    revision: number,
+    record: AttemptRecord,
+    ttlMs: number,
+  ): Promise<RecordAttemptResult> {
+    const id = lease.credentialId;
+    if (this.leaseOwner(id) !== lease.owner) return 'lease_lost';
+    const row = this.rows.get(id);
+    if (!row || row.projection.revision !== revision) return 'moved';
+    this.leases.set(id, { owner: lease.owner, expiresAt: this.clock.now() + ttlMs });
+    row.attempt = structuredClone(record);
+    row.attemptOwner = lease.owner;
+    return 'recorded';
+  }
+}
+
+/** Records what would have been enqueued. */
+export class RecordingScheduler implements RefreshSchedulerPort {
+  readonly scheduled: CredentialProjection[] = [];
+  readonly demanded: { p: CredentialProjection; trigger: RefreshTrigger }[] = [];
+  async schedule(p: CredentialProjection): Promise<void> {
+    this.scheduled.push(p);
+  }
+  /** Runs the demanded refresh (as a worker would pick the job up). */
+  onDemand?: (p: CredentialProjection) => Promise<unknown>;
+  async demand(p: CredentialProjection, trigger: RefreshTrigger): Promise<void> {
+    this.demanded.push({ p, trigger });
+    await this.onDemand?.(p);
+  }
+}
+
+/** A reversible stand-in for the key ring: what goes in comes out, tagged by field. */
+export const plainCipher = {
+  async encryptSecrets(_id: string, secrets: CredentialSecrets): Promise<string> {
+    return `S:${JSON.stringify(secrets)}`;
+  },
+  async decryptSecrets(_id: string, jwe: string | undefined): Promise<CredentialSecrets> {
+    if (!jwe) return {};
+    if (!jwe.startsWith('S:')) throw new Error('not a secrets ciphertext');
+    return JSON.parse(jwe.slice(2)) as CredentialSecrets;
+  },
+  async encryptToken(_id: string, accessToken: string): Promise<string> {
+    return `T:${accessToken}`;
+  },
+  async decryptToken(_id: string, jwe: string): Promise<string> {
+    return jwe.slice(2);
+  },
+};
