@@ -4,7 +4,6 @@ import {
   FieldError,
   type GrantSettings,
   type JwtTemplate,
-  TokenkeeperError,
   type TokenSourceSettings,
 } from '#core';
 import { type CredentialSecrets, GrantConfigurationError } from '#grants';

@@ -504,4 +504,32 @@ describe('TokenService after a lost refresh token', () => {
     const err = await t.tokens.getToken('default', ID, 60).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TokenUnavailableError);
   });
+
+  it('a read the read-refresh gate holds back is not served a token about to expire: it refreshes', async () => {
+    const t = await setup({ rotation: { mode: 'none' } });
+    expect((await t.a.run(t.job)).type).toBe('refreshed');
+    // Another read refreshed this credential within the interval: the gate says no.
+    const gated = new TokenService(t.store, plainCipher, t.scheduler, {
+      waitMs: 100,
+      now: () => t.clock.now(),
+      readRefreshGate: { tryAcquire: async () => false },
+    });
+    await t.clock.advance(297_000); // 3 s left: below the minimum lifetime a cached token is served with
+    t.scheduler.onDemand = (p) =>
+      t.a.run({ ...t.job, tokenVersion: 1, attempt: p.failures, demand: true, trigger: 'on_demand' });
+    const served = await gated.getToken('default', ID, 60);
+    expect(served.tokenVersion).toBe(2);
+    expect(served.warning).toBeUndefined();
+  });
+
+  it('counts a token’s expiry from the whole second its request left in, never past the provider’s', async () => {
+    const t = await setup({ rotation: { mode: 'none' } });
+    await t.clock.advance(1_750);
+    const sentAt = t.clock.now();
+    expect((await t.a.run(t.job)).type).toBe('refreshed');
+    const token = (await t.store.get(ID))!.projection.token!;
+    expect(token.expiresAt % 1000).toBe(0);
+    expect(token.expiresAt).toBeLessThanOrEqual(sentAt + 300_000);
+    expect(token.expiresAt).toBeGreaterThan(sentAt + 300_000 - 1000);
+  });
 });

@@ -413,7 +413,9 @@ export class RefreshService {
     const answerMs = result.receivedAt - issuedAt;
     const lifetime = tokenLifetime(
       {
-        receivedAt: issuedAt,
+        // Providers count `expires_in` from an issue time they keep in whole seconds (`iat`): from
+        // the second the request left in, so the expiry is never later than the provider's.
+        receivedAt: Math.floor(issuedAt / 1000) * 1000,
         ...(result.expiresInSeconds !== undefined ? { expiresInSeconds: result.expiresInSeconds } : {}),
         accessToken: result.accessToken,
       },

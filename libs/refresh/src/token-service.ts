@@ -105,7 +105,16 @@ export class TokenService {
   private async readRefreshThrottled(stored: StoredCredential): Promise<ServedToken | undefined> {
     const { token, id } = stored.projection;
     const gate = this.options.readRefreshGate;
-    if (!gate || !token || token.expiresAt <= this.now() || (await gate.tryAcquire(id, token.tokenVersion)))
+    const now = this.now();
+    // A token that is due for its refresh, or too close to expiry to hand out, is refreshed whatever
+    // the gate says: only reads of a token with life to spare are throttled.
+    if (
+      !gate ||
+      !token ||
+      now >= token.refreshAt ||
+      token.expiresAt - now < (this.options.fallbackMinTtlMs ?? 5_000) ||
+      (await gate.tryAcquire(id, token.tokenVersion))
+    )
       return undefined;
     const served = await this.serve(stored);
     const left = Math.floor((token.expiresAt - this.now()) / 1000);
