@@ -106,13 +106,18 @@ export class TokenService {
     const { token, id } = stored.projection;
     const gate = this.options.readRefreshGate;
     const now = this.now();
-    // A token that is due for its refresh, or too close to expiry to hand out, is refreshed whatever
-    // the gate says: only reads of a token with life to spare are throttled.
+    // A token that is due for its refresh, or too close to expiry to hand out (the fallback's minimum,
+    // at most a quarter of a short token's lifetime), is refreshed whatever the gate says: only reads
+    // of a token with life to spare are throttled.
+    const spare = Math.min(
+      this.options.fallbackMinTtlMs ?? 5_000,
+      (token ? token.expiresAt - token.issuedAt : 0) / 4,
+    );
     if (
       !gate ||
       !token ||
       now >= token.refreshAt ||
-      token.expiresAt - now < (this.options.fallbackMinTtlMs ?? 5_000) ||
+      token.expiresAt - now < spare ||
       (await gate.tryAcquire(id, token.tokenVersion))
     )
       return undefined;
