@@ -1,5 +1,10 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { INestApplicationContext } from '@nestjs/common';
 import type { Logger } from 'pino';
+import { shutdownTelemetry } from '#telemetry';
+
+/** How long a stopping process waits for its telemetry exporters to flush. */
+const TELEMETRY_FLUSH_MS = 2_000;
 
 export interface GracefulShutdownOptions {
   /** How long closing may take before the process gives up and exits 1 (TK_SHUTDOWN_TIMEOUT_MS). */
@@ -46,9 +51,14 @@ export function exitOnShutdownSignals(
     };
     let deadline = setTimeout(giveUp, options.timeoutMs);
     app.close().then(
-      () => {
+      async () => {
         clearTimeout(deadline);
         logger.info({ ms: Date.now() - started }, 'stopped');
+        // Spans still buffered for the exporter go out before the process ends (bounded).
+        await Promise.race([
+          shutdownTelemetry().catch(() => undefined),
+          sleep(TELEMETRY_FLUSH_MS, undefined, { ref: false }),
+        ]);
         process.exit(0);
       },
       (err: unknown) => {

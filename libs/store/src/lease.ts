@@ -126,9 +126,4 @@ export class LeaseManager {
       )) === 1
     );
   }
-
-  /** Milliseconds until the current lease lapses; 0 when there is none. */
-  async remainingMs(credentialId: string): Promise<number> {
-    return Math.max(0, await this.redis.pttl(this.keys.lease(credentialId)));
-  }
 }
