@@ -1,112 +1,43 @@
-import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeyRing } from '#common';
-import { type CredentialProjection, DEFAULT_BACKOFF, DEFAULT_REFRESH_POLICY } from '#core';
-import type { GrantClient, GrantRequest, GrantResult } from '#grants';
+import { type CredentialProjection } from '#core';
 import {
   CredentialCipher,
-  CredentialService,
   describeDestination,
   InvalidCredentialInputError,
-  queuePrefix,
   ReEncryption,
-  type RefreshJobData,
-  RefreshScheduler,
-  RefreshService,
   type RegisterCredentialInput,
-  type StoredSecrets,
   type UpdateCredentialInput,
 } from '#refresh';
-import { CredentialStore, KeySpace, LeaseManager } from '#store';
 import { TEST_ENCRYPTION_KEYS } from '../support/processes.js';
-import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
+import { errorOf, startUseCaseHarness, type UseCaseHarness } from '../support/use-case-harness.js';
 
 const ATTACKER = 'https://attacker.example/token';
-
-/** Records every grant the refresh performs (what would have been sent). */
-class RecordingGrants implements GrantClient {
-  readonly requests: GrantRequest[] = [];
-  async execute(request: GrantRequest): Promise<GrantResult> {
-    this.requests.push(request);
-    return {
-      accessToken: `at-${this.requests.length}`,
-      tokenType: 'Bearer',
-      expiresInSeconds: 3600,
-      sentAt: Date.now(),
-      receivedAt: Date.now(),
-    };
-  }
-}
 
 /**
  * Someone who can write Redis edits a credential's stored settings; what the owner's next
  * ordinary change or the key rotation must not turn into a trusted destination.
  */
 describe('destination binding against a Redis writer', () => {
-  let redis: RedisServer;
-  let conn: Redis;
-  let queue: Queue<RefreshJobData>;
-  let keys: KeySpace;
-  let store: CredentialStore;
-  let cipher: CredentialCipher;
-  let credentials: CredentialService;
-  let refresh: RefreshService;
-  const grants = new RecordingGrants();
+  let h: UseCaseHarness;
+  let conn: UseCaseHarness['conn'];
+  let keys: UseCaseHarness['keys'];
+  let store: UseCaseHarness['store'];
+  let cipher: UseCaseHarness['cipher'];
+  let credentials: UseCaseHarness['credentials'];
+  let grants: UseCaseHarness['grants'];
 
   beforeAll(async () => {
-    redis = await startRedis();
-    conn = new Redis(redis.url, { maxRetriesPerRequest: null });
-    const prefix = uniquePrefix('binding-attacks');
-    keys = new KeySpace(prefix, 1);
-    store = new CredentialStore(conn, keys, { historyMaxLen: 1000, feedMaxLen: 10_000 });
-    queue = new Queue<RefreshJobData>('token-refresh', { connection: conn, prefix: queuePrefix(prefix) });
-    cipher = new CredentialCipher(KeyRing.parse(TEST_ENCRYPTION_KEYS));
-    const scheduler = new RefreshScheduler(queue);
-    credentials = new CredentialService(store, cipher, scheduler, {
-      policy: DEFAULT_REFRESH_POLICY,
-      grantTimeoutMs: 2000,
-    });
-    refresh = new RefreshService(store, new LeaseManager(conn, keys), cipher, grants, scheduler, {
-      policy: DEFAULT_REFRESH_POLICY,
-      backoff: DEFAULT_BACKOFF,
-      grantTimeoutMs: 2000,
-      leaseTtlMs: 5000,
-    });
+    h = await startUseCaseHarness('binding-attacks', { rotates: false });
+    ({ conn, keys, store, cipher, credentials, grants } = h);
   });
 
-  afterAll(async () => {
-    await queue?.close();
-    conn?.disconnect();
-    await redis?.destroy();
-  });
+  afterAll(() => h?.close());
 
-  const run = async (id: string) => {
-    const p = (await store.getProjection(id))!;
-    return refresh.run({
-      credentialId: id,
-      tokenVersion: p.token?.tokenVersion ?? 0,
-      attempt: p.failures,
-      trigger: 'manual',
-      dueAt: Date.now(),
-      demand: true,
-    });
-  };
-  const storedSecrets = async (id: string): Promise<StoredSecrets> =>
-    cipher.decryptSecrets(id, (await conn.hget(keys.credential(id), 's')) ?? undefined);
-  /** What a Redis writer does: edit the projection JSON in place. */
-  const tamper = async (id: string, edit: (p: CredentialProjection) => void) => {
-    const key = keys.credential(id);
-    const p = JSON.parse((await conn.hget(key, 'p'))!) as CredentialProjection;
-    edit(p);
-    await conn.hset(key, 'p', JSON.stringify(p));
-  };
-  const errorOf = async (p: Promise<unknown>) =>
-    p.then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+  const run = (id: string) => h.run(id);
+  const storedSecrets = (id: string) => h.storedSecrets(id);
+  const tamper = (id: string, edit: (p: CredentialProjection) => void) => h.tamper(id, edit);
   const source = () =>
     credentials.register({
       namespace: 'default',

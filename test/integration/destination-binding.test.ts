@@ -1,99 +1,38 @@
-import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeyRing } from '#common';
-import { type CredentialProjection, DEFAULT_BACKOFF, DEFAULT_REFRESH_POLICY } from '#core';
-import type { GrantClient, GrantRequest, GrantResult } from '#grants';
+import { type CredentialProjection } from '#core';
 import {
   CredentialCipher,
-  CredentialService,
   describeDestination,
   InvalidCredentialInputError,
-  queuePrefix,
   ReEncryption,
-  type RefreshJobData,
-  RefreshScheduler,
-  RefreshService,
-  type StoredSecrets,
   TokenSourceForbiddenError,
 } from '#refresh';
-import { CredentialStore, KeySpace, LeaseManager } from '#store';
 import { TEST_ENCRYPTION_KEYS } from '../support/processes.js';
-import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
-
-/** Records every grant the refresh performs (what would have been sent) and rotates refresh tokens. */
-class RecordingGrants implements GrantClient {
-  readonly requests: GrantRequest[] = [];
-  private n = 0;
-  async execute(request: GrantRequest): Promise<GrantResult> {
-    this.requests.push(request);
-    this.n += 1;
-    return {
-      accessToken: `at-${this.n}`,
-      tokenType: 'Bearer',
-      expiresInSeconds: 3600,
-      sentAt: Date.now(),
-      receivedAt: Date.now(),
-      ...(request.kind === 'oauth2.refresh_token' ? { refreshToken: `rt-${this.n}` } : {}),
-    };
-  }
-}
+import { errorOf, startUseCaseHarness, type UseCaseHarness } from '../support/use-case-harness.js';
 
 /**
  * Secrets bound to their destination, through the real use cases on a real Redis: what
  * registration and PATCH store, what a refresh refuses before sending anything.
  */
 describe('secrets bound to their destination', () => {
-  let redis: RedisServer;
-  let conn: Redis;
-  let queue: Queue<RefreshJobData>;
-  let keys: KeySpace;
-  let store: CredentialStore;
-  let cipher: CredentialCipher;
-  let credentials: CredentialService;
-  let refresh: RefreshService;
-  const grants = new RecordingGrants();
+  let h: UseCaseHarness;
+  let conn: UseCaseHarness['conn'];
+  let keys: UseCaseHarness['keys'];
+  let store: UseCaseHarness['store'];
+  let cipher: UseCaseHarness['cipher'];
+  let credentials: UseCaseHarness['credentials'];
+  let grants: UseCaseHarness['grants'];
 
   beforeAll(async () => {
-    redis = await startRedis();
-    conn = new Redis(redis.url, { maxRetriesPerRequest: null });
-    const prefix = uniquePrefix('binding');
-    keys = new KeySpace(prefix, 1);
-    store = new CredentialStore(conn, keys, { historyMaxLen: 1000, feedMaxLen: 10_000 });
-    queue = new Queue<RefreshJobData>('token-refresh', { connection: conn, prefix: queuePrefix(prefix) });
-    cipher = new CredentialCipher(KeyRing.parse(TEST_ENCRYPTION_KEYS));
-    const scheduler = new RefreshScheduler(queue);
-    credentials = new CredentialService(store, cipher, scheduler, {
-      policy: DEFAULT_REFRESH_POLICY,
-      grantTimeoutMs: 2000,
-    });
-    refresh = new RefreshService(store, new LeaseManager(conn, keys), cipher, grants, scheduler, {
-      policy: DEFAULT_REFRESH_POLICY,
-      backoff: DEFAULT_BACKOFF,
-      grantTimeoutMs: 2000,
-      leaseTtlMs: 5000,
-    });
+    h = await startUseCaseHarness('binding', { rotates: true });
+    ({ conn, keys, store, cipher, credentials, grants } = h);
   });
 
-  afterAll(async () => {
-    await queue?.close();
-    conn?.disconnect();
-    await redis?.destroy();
-  });
+  afterAll(() => h?.close());
 
-  const run = async (id: string) => {
-    const p = (await store.getProjection(id))!;
-    return refresh.run({
-      credentialId: id,
-      tokenVersion: p.token?.tokenVersion ?? 0,
-      attempt: p.failures,
-      trigger: 'manual',
-      dueAt: Date.now(),
-      demand: true,
-    });
-  };
-  const storedSecrets = async (id: string): Promise<StoredSecrets> =>
-    cipher.decryptSecrets(id, (await conn.hget(keys.credential(id), 's')) ?? undefined);
+  const run = (id: string) => h.run(id);
+  const storedSecrets = (id: string) => h.storedSecrets(id);
   const refreshTokenCredential = () =>
     credentials.register({
       namespace: 'default',
@@ -103,11 +42,6 @@ describe('secrets bound to their destination', () => {
       refreshToken: 'rt-0',
       clientSecret: 'cs',
     });
-  const errorOf = async (p: Promise<unknown>) =>
-    p.then(
-      () => undefined,
-      (e: unknown) => e,
-    );
 
   it('registration binds the secrets, and every kind gets a ciphertext (static included)', async () => {
     const p = await refreshTokenCredential();
