@@ -411,11 +411,17 @@ export class RefreshService {
     // The provider issued the token at some point after the request left: lifetimes count from then.
     const issuedAt = Math.min(result.sentAt ?? sentAt, result.receivedAt);
     const answerMs = result.receivedAt - issuedAt;
+    // Providers count `expires_in` from an issue time they keep in whole seconds (`iat`), up to a
+    // second before the request arrived: count it a second early (a tenth of a very short lifetime),
+    // so the expiry is never later than the provider's. A fixed offset rather than rounding to the
+    // second keeps the credentials' refresh times spread out instead of bunched on whole seconds.
+    const skewMs =
+      result.expiresInSeconds !== undefined && result.expiresInSeconds > 0
+        ? Math.min(1000, Math.floor(result.expiresInSeconds * 100))
+        : 0;
     const lifetime = tokenLifetime(
       {
-        // Providers count `expires_in` from an issue time they keep in whole seconds (`iat`): from
-        // the second the request left in, so the expiry is never later than the provider's.
-        receivedAt: Math.floor(issuedAt / 1000) * 1000,
+        receivedAt: issuedAt - skewMs,
         ...(result.expiresInSeconds !== undefined ? { expiresInSeconds: result.expiresInSeconds } : {}),
         accessToken: result.accessToken,
       },
