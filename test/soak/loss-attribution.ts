@@ -71,18 +71,26 @@ export function attributeLoss(
   const messages = `${reauth.data.message ?? ''} ${failed?.data.message ?? ''}`;
   // Whole `host:pid` names only: `host:42` must not match inside `host:420`.
   const named = new Set(messages.match(/[\w.-]+:\d+/g) ?? []);
-  const kill = kills.find((k) => named.has(k.workerId));
-  if (!kill) return unexplained('its attempt record names no killed worker');
+  const namedKills = kills.filter((k) => named.has(k.workerId));
+  if (namedKills.length === 0) return unexplained('its attempt record names no killed worker');
   const rotation = lastRotation(lost.initialToken, record);
   if (!rotation) return unexplained('the proxy saw no rotation of its refresh tokens');
   const p = rotation.presentation;
-  if (p.worker !== kill.workerId)
-    return unexplained(`the last rotation answered ${p.worker ?? 'an unnamed sender'}, not ${kill.workerId}`);
+  // The message names the lost attempt, and its re-presentation when that was lost too: the
+  // evidence must point at one of them.
+  const kill = namedKills.find((k) => k.workerId === p.worker);
+  if (!kill)
+    return unexplained(
+      `the last rotation answered ${p.worker ?? 'an unnamed sender'}, not ${namedKills.map((k) => k.workerId).join(' or ')}`,
+    );
   if (p.at > kill.at) return unexplained('the last rotation was presented after the worker was killed');
   const reached = p.delivered && p.settledAt !== undefined && p.settledAt <= kill.at;
   if (p.delivered && !reached) return unexplained('the lost answer reached the worker after it was killed');
   const later = (record.get(rotation.token) ?? []).slice(rotation.index + 1);
-  if (later.length > 1) return unexplained(`the rotated-away token was presented ${later.length} more times`);
+  // Once by the worker that took over; once more for each re-presenting worker killed in turn
+  // (the failure message names each of them).
+  if (later.length > namedKills.length)
+    return unexplained(`the rotated-away token was presented ${later.length} more times`);
   return {
     id: lost.id,
     verdict: 'crash-window',

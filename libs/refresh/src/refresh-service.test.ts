@@ -76,6 +76,7 @@ async function setup(opts: { rotation?: RotationSettings; providerGraceSeconds?:
     storedRefreshToken,
     a: worker('host-a:101'),
     b: worker('host-b:202'),
+    c: worker('host-c:303'),
   };
 }
 
@@ -278,6 +279,38 @@ describe('RefreshService: a worker that died with an attempt record', () => {
     await t.clock.advance(10_000);
     expect((await t.b.run(t.job)).type).toBe('refreshed');
     expect(t.provider.presented.map((x) => x.accepted)).toEqual([true, true]);
+    expect(t.provider.revoked).toBe(false);
+  });
+
+  it('strict: when a re-presentation was lost too, REFRESH_TOKEN_LOST names both workers', async () => {
+    const t = await setup();
+    t.grants.plan.push('hang', 'hang');
+    void t.a.run(t.job); // arrives (the provider rotates); the worker dies
+    await settle();
+    t.store.expireLease(ID);
+    void t.b.run(t.job); // its re-presentation arrives too; that worker dies as well
+    await settle();
+    t.store.expireLease(ID);
+    const out = await t.c.run(t.job);
+    expect(out).toMatchObject({ type: 'failed', failure: { code: 'REFRESH_TOKEN_LOST' } });
+    if (out.type === 'failed') {
+      expect(out.failure.message).toContain('host-a:101');
+      expect(out.failure.message).toContain('host-b:202');
+    }
+    expect(t.store.attemptOf(ID)).toBeUndefined();
+  });
+
+  it('grace: a re-presentation lost too is presented again inside the window', async () => {
+    const t = await setup({ rotation: { mode: 'grace', graceSeconds: 30 }, providerGraceSeconds: 30 });
+    t.grants.plan.push('hang', 'hang');
+    void t.a.run(t.job);
+    await settle();
+    t.store.expireLease(ID);
+    void t.b.run(t.job);
+    await settle();
+    t.store.expireLease(ID);
+    await t.clock.advance(5_000);
+    expect((await t.c.run(t.job)).type).toBe('refreshed');
     expect(t.provider.revoked).toBe(false);
   });
 

@@ -322,6 +322,11 @@ export class RefreshService {
           outcome: 'unknown',
         }),
       );
+      // The record is itself a re-presentation whose answer was lost too: either request may have
+      // consumed the token, and the failure names both. Presenting it again is still the only way
+      // to keep a credential whose requests never arrived (a strict provider's grant is revoked by
+      // the first reuse already, so a further presentation costs nothing more).
+      if (found.lost) ctx.relost = { sentAt: found.sentAt, worker: found.worker };
     }
 
     for (let presentations = 1; ; presentations++) {
@@ -374,7 +379,7 @@ export class RefreshService {
           failure = {
             class: 'permanent',
             code: 'REFRESH_TOKEN_LOST',
-            message: `the refresh token was consumed by the request sent at ${iso(ctx.lost.sentAt)} by worker ${ctx.lost.worker}, whose answer was lost; presenting it again was refused (${failure.message})`,
+            message: `the refresh token was consumed by the request sent at ${iso(ctx.lost.sentAt)} by worker ${ctx.lost.worker}${relostText(ctx)}, whose answer was lost; presenting it again was refused (${failure.message})`,
             ...statusOf(failure),
           };
         }
@@ -415,8 +420,9 @@ export class RefreshService {
     // second before the request arrived: count it a second early (a tenth of a very short lifetime),
     // so the expiry is never later than the provider's. A fixed offset rather than rounding to the
     // second keeps the credentials' refresh times spread out instead of bunched on whole seconds.
+    // A JWT tokenkeeper mints itself has exactly the lifetime it was given.
     const skewMs =
-      result.expiresInSeconds !== undefined && result.expiresInSeconds > 0
+      p.kind !== 'jwt.mint' && result.expiresInSeconds !== undefined && result.expiresInSeconds > 0
         ? Math.min(1000, Math.floor(result.expiresInSeconds * 100))
         : 0;
     const lifetime = tokenLifetime(
@@ -710,6 +716,15 @@ interface Resolution {
   lost?: { sentAt: number; worker: string };
   /** The lost attempt came from a record left by another run. */
   fromRecord?: boolean;
+  /** A re-presentation of the lost attempt's token whose answer was lost too (from a record). */
+  relost?: { sentAt: number; worker: string };
+}
+
+/** `, or by its re-presentation at … by worker …` when a re-presentation's answer was lost too. */
+function relostText(ctx: Resolution): string {
+  return ctx.relost
+    ? ` or by its re-presentation at ${iso(ctx.relost.sentAt)} by worker ${ctx.relost.worker}`
+    : '';
 }
 
 function backoffMs(attempt: number): number {
