@@ -11,6 +11,7 @@ import type { RefreshJobData } from './queues.js';
 import { RefreshService } from './refresh-service.js';
 import { InMemoryCredentials, plainCipher, RecordingScheduler } from './testing/in-memory-credentials.js';
 import { ManualClock, settle } from './testing/manual-clock.js';
+import { registeredEvent } from './testing/registered-event.js';
 import { RotatingProvider, ScriptedGrantClient } from './testing/rotating-provider.js';
 import { TokenService } from './token-service.js';
 
@@ -35,22 +36,18 @@ async function setup(opts: { rotation?: RotationSettings; providerGraceSeconds?:
       random: () => 0.5,
       onAlert: (msg) => alerts.push(msg),
     });
-  await store.append(
-    ID,
-    undefined,
-    [
-      newEvent('credential.registered', clock.now(), {
-        namespace: 'default',
-        kind: 'oauth2.refresh_token',
-        name: 'crm',
-        labels: {},
-        grant: { tokenEndpoint: 'https://idp.example/token', clientId: 'crm', clientAuth: 'none' },
-        policy: {},
-        ...(opts.rotation ? { rotation: opts.rotation } : {}),
-      }),
-    ],
-    { secrets: await plainCipher.encryptSecrets(ID, { refreshToken: provider.current }) },
+  const registered = registeredEvent(
+    'crm',
+    {
+      kind: 'oauth2.refresh_token',
+      grant: { tokenEndpoint: 'https://idp.example/token', clientId: 'crm', clientAuth: 'none' },
+      ...(opts.rotation ? { rotation: opts.rotation } : {}),
+    },
+    clock.now(),
   );
+  await store.append(ID, undefined, [registered], {
+    secrets: await plainCipher.encryptSecrets(ID, { refreshToken: provider.current }),
+  });
   const job: RefreshJobData = {
     credentialId: ID,
     tokenVersion: 0,
