@@ -3,12 +3,7 @@ import type { CredentialProjection } from './credential.js';
 import { staticTokenCheck } from './static-token.js';
 import { testProjection } from './testing/projection.js';
 
-const projection = (over: Partial<CredentialProjection> = {}): CredentialProjection =>
-  testProjection({
-    kind: 'static',
-    token: { tokenVersion: 1, issuedAt: 0, expiresAt: 100_000, refreshAt: 70_000, tokenType: 'Bearer' },
-    ...over,
-  });
+const projection = (over: Partial<CredentialProjection> = {}) => testProjection({ kind: 'static', ...over });
 
 describe('staticTokenCheck', () => {
   it('warns at the refresh time with a transient STATIC_TOKEN_EXPIRING and checks again at expiry', () => {

@@ -60,6 +60,13 @@ async function setup(opts: { rotation?: RotationSettings; providerGraceSeconds?:
   const types = () => store.history(ID).map(describeEvent);
   const storedRefreshToken = async () =>
     (await plainCipher.decryptSecrets(ID, (await store.get(ID))?.secrets)).refreshToken;
+  /** Starts worker `w`'s refresh with the provider holding its answer; resolves once the request is out. */
+  const startHeld = async (w: RefreshService) => {
+    grants.plan.push('hold');
+    const run = w.run(job);
+    await settle();
+    return { run };
+  };
   return {
     clock,
     store,
@@ -71,6 +78,7 @@ async function setup(opts: { rotation?: RotationSettings; providerGraceSeconds?:
     tokens,
     types,
     storedRefreshToken,
+    startHeld,
     a: worker('host-a:101'),
     b: worker('host-b:202'),
     c: worker('host-c:303'),
@@ -90,9 +98,7 @@ describe('RefreshService: leases and the write-ahead attempt record', () => {
   it('keeps an answer that arrives after the soft timeout, renewing the lease meanwhile, and records its lateness', async () => {
     const t = await setup();
     const started = t.clock.now();
-    t.grants.plan.push('hold');
-    const run = t.a.run(t.job);
-    await settle();
+    const { run } = await t.startHeld(t.a);
     // Attempt recorded before the request left; no other worker can present meanwhile.
     expect(t.store.attemptOf(ID)).toMatchObject({ worker: 'host-a:101', sentAt: started, tokenVersion: 0 });
     expect(JSON.stringify(t.store.attemptOf(ID))).not.toContain('rt-0');
@@ -126,9 +132,7 @@ describe('RefreshService: leases and the write-ahead attempt record', () => {
 
   it('a job that finds the lease busy retries at a jittered time, not at the holder’s expiry', async () => {
     const t = await setup();
-    t.grants.plan.push('hold');
-    const run = t.a.run(t.job);
-    await settle();
+    const { run } = await t.startHeld(t.a);
     const busy = await t.b.run(t.job);
     expect(busy.type).toBe('busy');
     if (busy.type === 'busy') {
@@ -169,9 +173,7 @@ describe('RefreshService: a lapsed lease while its holder is slow', () => {
   it('strict: the second worker finds the attempt record, re-presents once, ends in REFRESH_TOKEN_LOST naming the first; the first cannot persist', async () => {
     const t = await setup();
     const sentAt = t.clock.now();
-    t.grants.plan.push('hold');
-    const first = t.a.run(t.job);
-    await settle();
+    const { run: first } = await t.startHeld(t.a);
     t.store.expireLease(ID); // the holder stalled: its heartbeat never ran
     await t.clock.advance(1_000);
     const second = await t.b.run(t.job);
@@ -199,9 +201,7 @@ describe('RefreshService: a lapsed lease while its holder is slow', () => {
 
   it('grace: the second worker re-presents inside the window and succeeds; the first one’s late answer is refused', async () => {
     const t = await setup({ rotation: { provider: 'okta' }, providerGraceSeconds: 30 });
-    t.grants.plan.push('hold');
-    const first = t.a.run(t.job);
-    await settle();
+    const { run: first } = await t.startHeld(t.a);
     t.store.expireLease(ID);
     await t.clock.advance(5_000);
     const second = await t.b.run(t.job);
@@ -220,9 +220,7 @@ describe('RefreshService: a lapsed lease while its holder is slow', () => {
 
   it('the first one persists when it answers before the second records an attempt: the second ends stale without sending', async () => {
     const t = await setup();
-    t.grants.plan.push('hold');
-    const first = t.a.run(t.job);
-    await settle();
+    const { run: first } = await t.startHeld(t.a);
     t.store.expireLease(ID);
     // The second worker takes the lease and reads; the first one's answer lands right then.
     const taken = await t.store.acquireAndRead(ID, LEASE_TTL);

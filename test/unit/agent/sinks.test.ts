@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ExecSinkConfig, HttpSinkConfig } from '../../../apps/agent/src/config/agent-config.js';
 import { type AgentOutboundSettings, outboundPolicy } from '../../../apps/agent/src/http/outbound.js';
 import { SecretRedactor } from '../../../apps/agent/src/http/secret-redactor.js';
@@ -242,50 +242,45 @@ describe('http sink: what may be sent where', () => {
   }
   const sink = (url: string, context = localRegistrar) =>
     httpSink({ url, headers: { authorization: 'Bearer {{access_token}}' } }, context);
+  let server: Awaited<ReturnType<typeof registrar>>;
+  beforeEach(async () => {
+    server = await registrar();
+  });
+  afterEach(() => server.close());
 
   it('refuses a token with CR/LF for a header, names the header, never quotes the token', async () => {
-    const server = await registrar();
     const bad = { ...token, accessToken: 'crlf-secret-part1\r\nX-Injected: crlf-secret-part2' };
-    try {
-      const err = await failureOf(
-        sink(`http://127.0.0.1:${server.port}/r`).run({ ...input, token: bad }, never),
-      );
-      expect(err).toMatch(
-        /header authorization rendered from credential cred_aaaaaaaaaaaa holds a character not allowed/,
-      );
-      expect(err).not.toMatch(/crlf-secret|X-Injected/);
-      expect(server.received).toEqual([]);
-    } finally {
-      await server.close();
-    }
+    const err = await failureOf(
+      sink(`http://127.0.0.1:${server.port}/r`).run({ ...input, token: bad }, never),
+    );
+    expect(err).toMatch(
+      /header authorization rendered from credential cred_aaaaaaaaaaaa holds a character not allowed/,
+    );
+    expect(err).not.toMatch(/crlf-secret|X-Injected/);
+    expect(server.received).toEqual([]);
   });
 
   it('calls a registrar on this host only when the configuration allows loopback', async () => {
-    const server = await registrar();
-    try {
-      const url = `http://127.0.0.1:${server.port}/register`;
-      const refused = await failureOf(sink(url, sinkContext({ allowLoopback: false })).run(input, never));
-      expect(refused).toMatch(
-        /refused by the outbound policy \(loopback\): 127\.0\.0\.1 is a loopback address; set outbound\.allowLoopback/,
-      );
-      // A name is checked on the address it resolves to, when connecting.
-      const byName = await failureOf(
-        sink(`http://localhost:${server.port}/register`, sinkContext({ allowLoopback: false })).run(
-          input,
-          never,
-        ),
-      );
-      expect(byName).toMatch(/refused by the outbound policy \(loopback\): localhost \(/);
-      const plainHttp = await failureOf(sink(url, sinkContext({ allowHttpHosts: [] })).run(input, never));
-      expect(plainHttp).toMatch(/\(https_required\).*outbound\.allowHttpHosts/);
-      const metadata = await failureOf(sink('http://169.254.169.254/latest').run(input, never));
-      expect(metadata).toMatch(/\(metadata\)/);
-      expect(server.received).toEqual([]);
-      await sink(url).run(input, never);
-      expect(server.received).toHaveLength(1);
-    } finally {
-      await server.close();
-    }
+    const url = `http://127.0.0.1:${server.port}/register`;
+    const refused = await failureOf(sink(url, sinkContext({ allowLoopback: false })).run(input, never));
+    expect(refused).toMatch(
+      /refused by the outbound policy \(loopback\): 127\.0\.0\.1 is a loopback address; set outbound\.allowLoopback/,
+    );
+    // A name is checked on the address it resolves to, when connecting.
+    const byName = await failureOf(
+      sink(`http://localhost:${server.port}/register`, sinkContext({ allowLoopback: false })).run(
+        input,
+        never,
+      ),
+    );
+    expect(byName).toMatch(/refused by the outbound policy \(loopback\): localhost \(/);
+    const plainHttp = await failureOf(sink(url, sinkContext({ allowHttpHosts: [] })).run(input, never));
+    expect(plainHttp).toMatch(/\(https_required\).*outbound\.allowHttpHosts/);
+    const metadata = await failureOf(sink('http://169.254.169.254/latest').run(input, never));
+    expect(metadata).toMatch(/\(metadata\)/);
+    expect(server.received).toEqual([]);
+    await sink(url).run(input, never);
+    expect(server.received).toHaveLength(1);
   });
 });
 
