@@ -1,4 +1,4 @@
-import { expect } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { lastRotation } from '../soak/loss-attribution.js';
 import {
   historyLine,
@@ -74,14 +74,27 @@ export function printSoak(label: string, r: RotationSoakResult): void {
   for (const bad of r.badTokens.slice(0, 5)) process.stdout.write(`[${label}] bad token: ${bad}\n`);
 }
 
-/** Runs one CI soak of the shared shape and prints its figures under `label`. */
-export async function runCiSoak(
-  label: string,
+/**
+ * Declares one CI soak of the shared shape: runs it, prints its figures under `label`, checks what
+ * every CI soak must show (`expectSoakHeld`) and then what this one adds (`expectMore`).
+ */
+export function ciSoak(
+  title: { describe: string; it: string; label: string },
   options: Pick<RotationSoakOptions, 'provider' | 'workerKills' | 'rotation' | 'faults' | 'graceSeconds'>,
-): Promise<RotationSoakResult> {
-  const r = await runRotationSoak({ ...CI_SOAK, ...options, log: soakLog(label) });
-  printSoak(label, r);
-  return r;
+  expectMore: (r: RotationSoakResult) => void,
+): void {
+  describe(title.describe, () => {
+    it(
+      title.it,
+      async () => {
+        const r = await runRotationSoak({ ...CI_SOAK, ...options, log: soakLog(title.label) });
+        printSoak(title.label, r);
+        expectMore(r);
+        expectSoakHeld(r);
+      },
+      CI_SOAK_TIMEOUT_MS,
+    );
+  });
 }
 
 /**

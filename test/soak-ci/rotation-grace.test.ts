@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { CI_FAULTS, CI_SOAK_TIMEOUT_MS, expectSoakHeld, runCiSoak } from './ci-soak.js';
+import { expect } from 'vitest';
+import { CI_FAULTS, ciSoak } from './ci-soak.js';
 
 const GRACE_SECONDS = 30;
 
@@ -9,20 +9,18 @@ const GRACE_SECONDS = 30;
  * worker SIGKILL every 10–20 s. Every lost answer can be recovered by re-presenting inside the
  * window: zero credentials lost, zero reuse outside the window, zero bad tokens served.
  */
-describe('rotation soak (b): grace-period provider, lost answers, worker SIGKILLs', () => {
-  it(
-    'loses no credential, never reuses a refresh token outside the window and serves no bad token',
-    async () => {
-      const r = await runCiSoak('soak-grace', {
-        provider: 'grace',
-        graceSeconds: GRACE_SECONDS,
-        rotation: { mode: 'grace', graceSeconds: GRACE_SECONDS },
-        faults: { ...CI_FAULTS, resetAfterForward: 0.03, badGatewayAfterForward: 0.03 },
-        workerKills: true,
-      });
-      expect(r.kills.length).toBeGreaterThanOrEqual(3);
-      expectSoakHeld(r);
-    },
-    CI_SOAK_TIMEOUT_MS,
-  );
-});
+ciSoak(
+  {
+    describe: 'rotation soak (b): grace-period provider, lost answers, worker SIGKILLs',
+    it: 'loses no credential, never reuses a refresh token outside the window and serves no bad token',
+    label: 'soak-grace',
+  },
+  {
+    provider: 'grace',
+    graceSeconds: GRACE_SECONDS,
+    rotation: { mode: 'grace', graceSeconds: GRACE_SECONDS },
+    faults: { ...CI_FAULTS, resetAfterForward: 0.03, badGatewayAfterForward: 0.03 },
+    workerKills: true,
+  },
+  (r) => expect(r.kills.length).toBeGreaterThanOrEqual(3),
+);

@@ -17,6 +17,8 @@ import { TokenService } from './token-service.js';
 
 const ID = 'cred_rotation00000000001';
 const LEASE_TTL = 30_000;
+/** A credential with a 30 s reuse window at a provider that allows 30 s. */
+const GRACE_30 = { rotation: { mode: 'grace', graceSeconds: 30 }, providerGraceSeconds: 30 } as const;
 
 async function setup(opts: { rotation?: RotationSettings; providerGraceSeconds?: number } = {}) {
   const clock = new ManualClock();
@@ -67,6 +69,13 @@ async function setup(opts: { rotation?: RotationSettings; providerGraceSeconds?:
     await settle();
     return { run };
   };
+  /** Worker `w` sends a refresh the provider answers with `answer`, then dies: its lease lapses. */
+  const sendsAndDies = async (w: RefreshService, answer: 'hang' | 'vanish') => {
+    grants.plan.push(answer);
+    void w.run(job);
+    await settle();
+    store.expireLease(ID);
+  };
   return {
     clock,
     store,
@@ -79,6 +88,7 @@ async function setup(opts: { rotation?: RotationSettings; providerGraceSeconds?:
     types,
     storedRefreshToken,
     startHeld,
+    sendsAndDies,
     a: worker('host-a:101'),
     b: worker('host-b:202'),
     c: worker('host-c:303'),
@@ -256,21 +266,15 @@ describe('RefreshService: a worker that died with an attempt record', () => {
 
   it('strict: a request that never arrived is presented again and succeeds', async () => {
     const t = await setup();
-    t.grants.plan.push('vanish');
-    void t.a.run(t.job);
-    await settle();
-    t.store.expireLease(ID);
+    await t.sendsAndDies(t.a, 'vanish');
     expect((await t.b.run(t.job)).type).toBe('refreshed');
     expect(t.provider.presented).toEqual([{ refreshToken: 'rt-0', accepted: true }]);
     expect(await t.storedRefreshToken()).toBe('rt-1');
   });
 
   it('grace: re-presents inside the window and succeeds', async () => {
-    const t = await setup({ rotation: { mode: 'grace', graceSeconds: 30 }, providerGraceSeconds: 30 });
-    t.grants.plan.push('hang');
-    void t.a.run(t.job);
-    await settle();
-    t.store.expireLease(ID);
+    const t = await setup(GRACE_30);
+    await t.sendsAndDies(t.a, 'hang');
     await t.clock.advance(10_000);
     expect((await t.b.run(t.job)).type).toBe('refreshed');
     expect(t.provider.presented.map((x) => x.accepted)).toEqual([true, true]);
@@ -279,13 +283,8 @@ describe('RefreshService: a worker that died with an attempt record', () => {
 
   it('strict: when a re-presentation was lost too, REFRESH_TOKEN_LOST names both workers', async () => {
     const t = await setup();
-    t.grants.plan.push('hang', 'hang');
-    void t.a.run(t.job); // arrives (the provider rotates); the worker dies
-    await settle();
-    t.store.expireLease(ID);
-    void t.b.run(t.job); // its re-presentation arrives too; that worker dies as well
-    await settle();
-    t.store.expireLease(ID);
+    await t.sendsAndDies(t.a, 'hang'); // arrives (the provider rotates); the worker dies
+    await t.sendsAndDies(t.b, 'hang'); // its re-presentation arrives too; that worker dies as well
     const out = await t.c.run(t.job);
     expect(out).toMatchObject({ type: 'failed', failure: { code: 'REFRESH_TOKEN_LOST' } });
     if (out.type === 'failed') {
@@ -296,25 +295,17 @@ describe('RefreshService: a worker that died with an attempt record', () => {
   });
 
   it('grace: a re-presentation lost too is presented again inside the window', async () => {
-    const t = await setup({ rotation: { mode: 'grace', graceSeconds: 30 }, providerGraceSeconds: 30 });
-    t.grants.plan.push('hang', 'hang');
-    void t.a.run(t.job);
-    await settle();
-    t.store.expireLease(ID);
-    void t.b.run(t.job);
-    await settle();
-    t.store.expireLease(ID);
+    const t = await setup(GRACE_30);
+    await t.sendsAndDies(t.a, 'hang');
+    await t.sendsAndDies(t.b, 'hang');
     await t.clock.advance(5_000);
     expect((await t.c.run(t.job)).type).toBe('refreshed');
     expect(t.provider.revoked).toBe(false);
   });
 
   it('grace: past the window it resolves as strict', async () => {
-    const t = await setup({ rotation: { mode: 'grace', graceSeconds: 30 }, providerGraceSeconds: 30 });
-    t.grants.plan.push('hang');
-    void t.a.run(t.job);
-    await settle();
-    t.store.expireLease(ID);
+    const t = await setup(GRACE_30);
+    await t.sendsAndDies(t.a, 'hang');
     await t.clock.advance(60_000);
     const out = await t.b.run(t.job);
     expect(out).toMatchObject({ type: 'failed', failure: { code: 'REFRESH_TOKEN_LOST' } });
