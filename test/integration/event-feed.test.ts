@@ -37,7 +37,6 @@ describe('global event feed', () => {
     }
   });
 
-
   it('pages through every partition after a cursor, in order per credential, namespace-scoped', async () => {
     const seen: { credentialId: string; revision: number }[] = [];
     let cursor: string | undefined;
