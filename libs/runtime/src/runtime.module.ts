@@ -34,6 +34,7 @@ import {
   TokenService,
 } from '#refresh';
 import { CredentialStore, KeySpace, LeaseManager, PoolStore, type RedisClient } from '#store';
+import { traceEventAppend } from '#telemetry';
 import { createRedis } from './redis-connection.js';
 import { CONFIG, OUTBOUND_FETCH, REDIS } from './tokens.js';
 
@@ -89,13 +90,18 @@ export class RuntimeModule {
           provide: CredentialStore,
           inject: [REDIS, KeySpace],
           useFactory: (redis: RedisClient, keys: KeySpace) =>
-            new CredentialStore(redis, keys, {
-              historyMaxLen: config.historyMaxLen,
-              feedMaxLen: config.feedMaxLen,
-              feedRetentionMs: config.feedRetentionMs,
-              waitReplicas: config.redisWait.replicas,
-              waitTimeoutMs: config.redisWait.timeoutMs,
-            }),
+            new CredentialStore(
+              redis,
+              keys,
+              {
+                historyMaxLen: config.historyMaxLen,
+                feedMaxLen: config.feedMaxLen,
+                feedRetentionMs: config.feedRetentionMs,
+                waitReplicas: config.redisWait.replicas,
+                waitTimeoutMs: config.redisWait.timeoutMs,
+              },
+              traceEventAppend,
+            ),
         },
         {
           provide: LeaseManager,
