@@ -1,6 +1,6 @@
 import type { Job, Queue } from 'bullmq';
 import { type CredentialProjection, isRefreshing, type RefreshTrigger } from '#core';
-import { type RefreshJobData, RefreshJobName, refreshJobId } from './queues.js';
+import { parseJobData, QueueName, type RefreshJobData, RefreshJobName, refreshJobId } from '#queues';
 
 export interface PlannedJob {
   jobId: string;
@@ -86,6 +86,7 @@ export class RefreshScheduler {
 
   async add(plan: PlannedJob): Promise<Job<RefreshJobData>> {
     const delay = Math.max(0, plan.runAt - this.now());
-    return this.queue.add(RefreshJobName, plan.data, { ...JOB_OPTIONS, jobId: plan.jobId, delay });
+    const data = parseJobData(QueueName.TokenRefresh, plan.data, 'enqueue');
+    return this.queue.add(RefreshJobName, data, { ...JOB_OPTIONS, jobId: plan.jobId, delay });
   }
 }

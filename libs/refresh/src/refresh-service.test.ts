@@ -6,8 +6,8 @@ import {
   newEvent,
   type RotationSettings,
 } from '#core';
+import type { RefreshJobData } from '#queues';
 import { TokenUnavailableError } from './errors.js';
-import type { RefreshJobData } from './queues.js';
 import { RefreshService } from './refresh-service.js';
 import { InMemoryCredentials, plainCipher, RecordingScheduler } from './testing/in-memory-credentials.js';
 import { ManualClock, settle } from './testing/manual-clock.js';

@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
+import type { RefreshJobData } from '#queues';
 import type { CredentialStore, RedisClient } from '#store';
-import type { RefreshJobData } from './queues.js';
 import { plannedRefresh, type RefreshScheduler } from './refresh-scheduler.js';
 
 export interface SweepResult {

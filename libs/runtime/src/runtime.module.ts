@@ -18,15 +18,13 @@ import {
   OutboundPolicy,
 } from '#common';
 import { type GrantClient, GrantClientRegistry } from '#grants';
+import { QueueName, queuePrefix, type RefreshJobData } from '#queues';
 import {
   CredentialCipher,
   CredentialService,
   PoolService,
-  QueueName,
-  queuePrefix,
   RedisReadRefreshGate,
   ReEncryption,
-  type RefreshJobData,
   RefreshScheduler,
   RefreshService,
   ScheduleSweeper,

@@ -5,7 +5,8 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { type AppConfig, KeyRing, OutboundPolicy } from '#common';
 import { EventFeedReader } from '#events';
-import { QueueName, ReEncryption, type WebhookDeliveryJobData } from '#refresh';
+import { QueueName, type WebhookDeliveryJobData } from '#queues';
+import { ReEncryption } from '#refresh';
 import { CredentialStore, KeySpace } from '#store';
 import {
   DeliveryLog,
