@@ -1,4 +1,4 @@
-import { TokenkeeperError } from '#core';
+import { type ProblemCode, TokenkeeperError } from '#core';
 import type { KeySpace } from './keys.js';
 import type { RedisClient } from './redis-client.js';
 
@@ -12,8 +12,9 @@ export interface Pool {
 }
 
 export class PoolNotFoundError extends TokenkeeperError {
+  static override readonly code = 'POOL_NOT_FOUND' satisfies ProblemCode;
   constructor(id: string) {
-    super('POOL_NOT_FOUND', `no pool ${id}`);
+    super(`no pool ${id}`);
   }
 }
 

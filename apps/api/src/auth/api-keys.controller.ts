@@ -1,7 +1,7 @@
-import { Body, Controller, Delete, Get, HttpCode, HttpException, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
-import { problem } from '../http/problem.js';
+import { ProblemException } from '../http/problem.js';
 import { ZodValidationPipe } from '../http/zod-validation.pipe.js';
 import { ApiKeyAuthenticator } from './api-key-authenticator.js';
 import type { ApiKeyRecord } from './api-key-store.js';
@@ -38,11 +38,7 @@ function view(r: ApiKeyRecord) {
   };
 }
 
-const notFound = (id: string) =>
-  new HttpException(
-    problem(404, 'API_KEY_NOT_FOUND', 'API key not found', { detail: `no API key ${id}` }),
-    404,
-  );
+const notFound = (id: string) => new ProblemException('API_KEY_NOT_FOUND', { detail: `no API key ${id}` });
 
 /**
  * Managing API keys (admin). An admin manages its own namespace; admins of the operator namespace
@@ -110,12 +106,9 @@ export class ApiKeysController {
 
   private checkNamespace(principal: Principal, namespace: string): void {
     if (namespace !== principal.namespace && principal.namespace !== OPERATOR_NAMESPACE) {
-      throw new HttpException(
-        problem(403, 'FORBIDDEN', 'Admins manage the keys of their own namespace only', {
-          detail: `this key administers namespace ${principal.namespace}, not ${namespace}`,
-        }),
-        403,
-      );
+      throw new ProblemException('FORBIDDEN', {
+        detail: `admins manage the keys of their own namespace only: this key administers namespace ${principal.namespace}, not ${namespace}`,
+      });
     }
   }
 }

@@ -1,6 +1,6 @@
-import { HttpException, HttpStatus, type PipeTransform } from '@nestjs/common';
+import { type PipeTransform } from '@nestjs/common';
 import type { z } from 'zod';
-import { problem } from './problem.js';
+import { ProblemException } from './problem.js';
 
 /** Validates a body or query with a zod schema; failures become a 400 problem listing each field. */
 export class ZodValidationPipe<S extends z.ZodType> implements PipeTransform<unknown, z.infer<S>> {
@@ -14,12 +14,10 @@ export class ZodValidationPipe<S extends z.ZodType> implements PipeTransform<unk
       this.where === 'body' &&
       (value === undefined || value === null || typeof value !== 'object' || Array.isArray(value))
     ) {
-      throw new HttpException(
-        problem(400, 'INVALID_BODY', 'The request body must be a JSON object', {
-          detail: 'send Content-Type: application/json with a JSON object body',
-        }),
-        HttpStatus.BAD_REQUEST,
-      );
+      throw new ProblemException('INVALID_BODY', {
+        detail:
+          'the request body must be a JSON object: send Content-Type: application/json with a JSON object body',
+      });
     }
     const result = this.schema.safeParse(value ?? {});
     if (result.success) return result.data;
@@ -27,12 +25,9 @@ export class ZodValidationPipe<S extends z.ZodType> implements PipeTransform<unk
       field: i.path.length ? i.path.map(String).join('.') : this.where,
       message: i.code === 'unrecognized_keys' ? `unknown field(s): ${i.keys.join(', ')}` : i.message,
     }));
-    throw new HttpException(
-      problem(400, 'VALIDATION_FAILED', `Invalid request ${this.where}`, {
-        detail: errors.map((e) => `${e.field}: ${e.message}`).join('; '),
-        errors,
-      }),
-      HttpStatus.BAD_REQUEST,
-    );
+    throw new ProblemException('VALIDATION_FAILED', {
+      detail: `invalid request ${this.where}: ${errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`,
+      errors,
+    });
   }
 }
