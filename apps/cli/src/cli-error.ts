@@ -48,6 +48,8 @@ export function exitCodeForStatus(status: number): ExitCode {
 const LOGIN = 'log in with `tokenkeeper login --url <api> --api-key <key>` or set TOKENKEEPER_API_KEY';
 const LIST = 'list what exists with `tokenkeeper creds ls` (or `tokenkeeper keys ls`)';
 const FIX_FIELDS = 'fix the fields listed above and run the command again';
+const CHANGED = 'it changed meanwhile: read it again and retry';
+const LOGGED = 'the server logged the error; retry later or check its logs';
 const REAUTH =
   'the credential needs re-authentication: `tokenkeeper creds show <id>` says which secrets to give `tokenkeeper creds update`';
 const lacksScope = (what: string) =>
@@ -56,46 +58,60 @@ const retryLater = (problem: ProblemBody) =>
   problem.retryAfter !== undefined ? `retry in ${problem.retryAfter} s` : 'retry later';
 
 /** What to do next, by the code the API answered with (codes not listed here need no hint). */
-const HINTS: Partial<Record<ProblemCode, (what: string, problem: ProblemBody) => string>> = {
-  UNAUTHENTICATED: () => LOGIN,
-  FORBIDDEN: lacksScope,
-  TOKEN_SOURCE_FORBIDDEN: lacksScope,
-  NOT_FOUND: () => 'this API server does not offer that route: check --url, or upgrade the server',
-  CREDENTIAL_NOT_FOUND: () => LIST,
-  POOL_NOT_FOUND: () => LIST,
-  SUBSCRIPTION_NOT_FOUND: () => LIST,
-  DELIVERY_NOT_FOUND: () => LIST,
-  API_KEY_NOT_FOUND: () => LIST,
-  REVISION_CONFLICT: () => 'it changed meanwhile: read it again and retry',
-  VALIDATION_FAILED: () => FIX_FIELDS,
-  INVALID_BODY: () => FIX_FIELDS,
-  INVALID_CREDENTIAL_INPUT: () => FIX_FIELDS,
-  INVALID_SUBSCRIPTION_INPUT: () => FIX_FIELDS,
-  OUTBOUND_URL_REFUSED: () => FIX_FIELDS,
-  RATE_LIMITED: (_, problem) => retryLater(problem),
-  TOO_MANY_STREAMS: (_, problem) => retryLater(problem),
-  TOO_MANY_STREAMS_FOR_NAMESPACE: (_, problem) => retryLater(problem),
-  TOKEN_UNAVAILABLE: (_, problem) => (problem.reason === 'auth' ? REAUTH : retryLater(problem)),
-  SECRET_DECRYPTION_FAILED: () => 'give the credential its secrets again with `tokenkeeper creds update`',
-  ENCRYPTION_KEY_MISSING: (_, problem) =>
-    `${retryLater(problem)}: the API process lacks the encryption key the secrets were stored with`,
-  INTERNAL: () => 'the server logged the error; retry later or check its logs',
-};
+function hintForCode(code: ProblemCode, problem: ProblemBody, what: string): string | undefined {
+  switch (code) {
+    case 'UNAUTHENTICATED':
+      return LOGIN;
+    case 'FORBIDDEN':
+    case 'TOKEN_SOURCE_FORBIDDEN':
+      return lacksScope(what);
+    case 'NOT_FOUND':
+      return 'this API server does not offer that route: check --url, or upgrade the server';
+    case 'CREDENTIAL_NOT_FOUND':
+    case 'POOL_NOT_FOUND':
+    case 'SUBSCRIPTION_NOT_FOUND':
+    case 'DELIVERY_NOT_FOUND':
+    case 'API_KEY_NOT_FOUND':
+      return LIST;
+    case 'REVISION_CONFLICT':
+      return CHANGED;
+    case 'VALIDATION_FAILED':
+    case 'INVALID_BODY':
+    case 'INVALID_CREDENTIAL_INPUT':
+    case 'INVALID_SUBSCRIPTION_INPUT':
+    case 'OUTBOUND_URL_REFUSED':
+      return FIX_FIELDS;
+    case 'TOKEN_UNAVAILABLE':
+      return problem.reason === 'auth' ? REAUTH : retryLater(problem);
+    case 'RATE_LIMITED':
+    case 'TOO_MANY_STREAMS':
+    case 'TOO_MANY_STREAMS_FOR_NAMESPACE':
+      return retryLater(problem);
+    case 'SECRET_DECRYPTION_FAILED':
+      return 'give the credential its secrets again with `tokenkeeper creds update`';
+    case 'ENCRYPTION_KEY_MISSING':
+      return `${retryLater(problem)}: the API process lacks the encryption key the secrets were stored with`;
+    case 'INTERNAL':
+      return LOGGED;
+    default:
+      return undefined;
+  }
+}
 
 /**
  * What to do next, for a failed API call: by the problem's code, or by the status when the answer
  * names no code this CLI knows (a proxy's error page, an older or newer server).
  */
 export function hintFor(status: number, problem: ProblemBody | undefined, what: string): string | undefined {
-  if (isProblemCode(problem?.code)) return HINTS[problem.code]?.(what, problem);
+  if (isProblemCode(problem?.code)) return hintForCode(problem.code, problem, what);
   if (status === 401) return LOGIN;
   if (status === 403) return lacksScope(what);
   if (status === 404) return LIST;
-  if (status === 409) return 'it changed meanwhile: read it again and retry';
+  if (status === 409) return CHANGED;
   if (status === 400 || status === 422) return FIX_FIELDS;
   if (status === 503 && problem?.reason === 'auth') return REAUTH;
   if (status === 503 || status === 502 || status === 504) return retryLater(problem ?? {});
-  if (status >= 500) return 'the server logged the error; retry later or check its logs';
+  if (status >= 500) return LOGGED;
   return undefined;
 }
 

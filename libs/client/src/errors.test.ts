@@ -1,12 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import {
+import * as sdk from './index.js';
+
+const {
   CLIENT_ERROR_CODES,
   ClientClosedError,
   isProblemCode,
   PROBLEM_CODE_LIST,
   PROBLEM_CODES,
   TokenkeeperApiError,
-} from './index.js';
+} = sdk;
 
 describe('error codes', () => {
   it('lists every problem code of the table once', () => {

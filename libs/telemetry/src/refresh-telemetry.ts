@@ -29,29 +29,36 @@ let instruments: Instruments | undefined;
 function meterInstruments(): Instruments {
   if (instruments) return instruments;
   const meter = metrics.getMeter('tokenkeeper');
+  const counter = (name: string, description: string, unit: string) =>
+    meter.createCounter(name, { description, unit });
+  const seconds = (name: string, description: string, buckets: number[]) =>
+    meter.createHistogram(name, { description, unit: 's', advice: { explicitBucketBoundaries: buckets } });
   instruments = {
-    refreshes: meter.createCounter('tokenkeeper.refreshes', {
-      description: 'Refresh attempts that reached the provider (or a static check), by kind and outcome',
-      unit: '{refresh}',
-    }),
-    duration: meter.createHistogram('tokenkeeper.refresh.duration', {
-      description: 'Time to run one refresh job, lease to persisted event',
-      unit: 's',
-      advice: { explicitBucketBoundaries: DURATION_BUCKETS },
-    }),
-    lateness: meter.createHistogram('tokenkeeper.refresh.lateness', {
-      description: 'How late a refresh started against the time it was due',
-      unit: 's',
-      advice: { explicitBucketBoundaries: LATENESS_BUCKETS },
-    }),
-    contention: meter.createCounter('tokenkeeper.lease.contention', {
-      description: 'Refresh jobs that found another refresh of the same credential holding its lease',
-      unit: '{job}',
-    }),
-    deliveries: meter.createCounter('tokenkeeper.webhook.deliveries', {
-      description: 'Webhook delivery attempts by outcome',
-      unit: '{delivery}',
-    }),
+    refreshes: counter(
+      'tokenkeeper.refreshes',
+      'Refresh attempts that reached the provider (or a static check), by kind and outcome',
+      '{refresh}',
+    ),
+    duration: seconds(
+      'tokenkeeper.refresh.duration',
+      'Time to run one refresh job, lease to persisted event',
+      DURATION_BUCKETS,
+    ),
+    lateness: seconds(
+      'tokenkeeper.refresh.lateness',
+      'How late a refresh started against the time it was due',
+      LATENESS_BUCKETS,
+    ),
+    contention: counter(
+      'tokenkeeper.lease.contention',
+      'Refresh jobs that found another refresh of the same credential holding its lease',
+      '{job}',
+    ),
+    deliveries: counter(
+      'tokenkeeper.webhook.deliveries',
+      'Webhook delivery attempts by outcome',
+      '{delivery}',
+    ),
   };
   return instruments;
 }

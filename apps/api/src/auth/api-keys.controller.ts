@@ -1,8 +1,9 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { ProblemException } from '../http/problem.js';
-import { ZodValidationPipe } from '../http/zod-validation.pipe.js';
+import { isoTime } from '../http/views.js';
+import { ApiJsonBody, ZodValidationPipe } from '../http/zod-validation.pipe.js';
 import { ApiKeyAuthenticator } from './api-key-authenticator.js';
 import type { ApiKeyRecord } from './api-key-store.js';
 import { API_KEY_SCOPES, generateApiKey, generateKeyId, hashApiKey, OPERATOR_NAMESPACE } from './api-keys.js';
@@ -33,8 +34,8 @@ function view(r: ApiKeyRecord) {
     name: r.name,
     namespace: r.namespace,
     scopes: r.scopes,
-    createdAt: new Date(r.createdAt).toISOString(),
-    ...(r.revokedAt !== undefined ? { revokedAt: new Date(r.revokedAt).toISOString() } : {}),
+    createdAt: isoTime(r.createdAt),
+    ...(r.revokedAt !== undefined ? { revokedAt: isoTime(r.revokedAt) } : {}),
   };
 }
 
@@ -52,7 +53,7 @@ export class ApiKeysController {
   @Post()
   @RequireScope('admin')
   @ApiOperation({ summary: 'Create an API key; the key is in this response only, stored as an HMAC' })
-  @ApiBody({ schema: z.toJSONSchema(createApiKeySchema, { io: 'input' }) as Record<string, unknown> })
+  @ApiJsonBody(createApiKeySchema)
   async create(
     @CurrentPrincipal() principal: Principal,
     @Body(new ZodValidationPipe(createApiKeySchema, 'body')) body: z.infer<typeof createApiKeySchema>,

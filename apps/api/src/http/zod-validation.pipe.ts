@@ -1,5 +1,6 @@
 import { type PipeTransform } from '@nestjs/common';
-import type { z } from 'zod';
+import { ApiBody } from '@nestjs/swagger';
+import { z } from 'zod';
 import { ProblemException } from './problem.js';
 
 /** Validates a body or query with a zod schema; failures become a 400 problem listing each field. */
@@ -31,3 +32,9 @@ export class ZodValidationPipe<S extends z.ZodType> implements PipeTransform<unk
     });
   }
 }
+
+/** Documents a route's JSON body in OpenAPI with the zod schema its ZodValidationPipe checks. */
+export const ApiJsonBody = (schema: z.ZodType) =>
+  ApiBody({
+    schema: z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>,
+  });

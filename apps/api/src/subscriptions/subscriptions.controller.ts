@@ -1,9 +1,9 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
-import { ApiBody, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
-import { z } from 'zod';
+import { ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { DeliveryNotFoundError, SubscriptionNotFoundError, SubscriptionService } from '#webhooks';
 import { CurrentPrincipal, type Principal, RequireScope } from '../auth/principal.js';
-import { ZodValidationPipe } from '../http/zod-validation.pipe.js';
+import { idCheck } from '../http/views.js';
+import { ApiJsonBody, ZodValidationPipe } from '../http/zod-validation.pipe.js';
 import {
   type CreateSubscriptionBody,
   createSubscriptionSchema,
@@ -16,18 +16,9 @@ import {
 } from './subscription.schemas.js';
 import { deliveryView, subscriptionView } from './subscription-view.js';
 
-const jsonSchema = (s: z.ZodType) =>
-  z.toJSONSchema(s, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
-
-function checkId(id: string): string {
-  if (!SUBSCRIPTION_ID.test(id)) throw new SubscriptionNotFoundError(id.slice(0, 80));
-  return id;
-}
-
-function checkDeliveryId(id: string, deliveryId: string): string {
-  if (!DELIVERY_ID.test(deliveryId)) throw new DeliveryNotFoundError(id, deliveryId.slice(0, 80));
-  return deliveryId;
-}
+const checkId = idCheck(SUBSCRIPTION_ID, (id) => new SubscriptionNotFoundError(id));
+const checkDeliveryId = (id: string, deliveryId: string) =>
+  idCheck(DELIVERY_ID, (d) => new DeliveryNotFoundError(id, d))(deliveryId);
 
 /** Webhook subscriptions of the caller's namespace and their deliveries. */
 @ApiTags('subscriptions')
@@ -41,7 +32,7 @@ export class SubscriptionsController {
     summary:
       'Subscribe a URL to events (all types and credentials unless filtered). The signing secret (whsec_…) is in this response only.',
   })
-  @ApiBody({ schema: jsonSchema(createSubscriptionSchema) })
+  @ApiJsonBody(createSubscriptionSchema)
   async create(
     @CurrentPrincipal() principal: Principal,
     @Body(new ZodValidationPipe(createSubscriptionSchema, 'body')) body: CreateSubscriptionBody,
@@ -70,7 +61,7 @@ export class SubscriptionsController {
   @Patch(':id')
   @RequireScope('subscriptions:write')
   @ApiOperation({ summary: 'Change URL, filters, description or enabled' })
-  @ApiBody({ schema: jsonSchema(updateSubscriptionSchema) })
+  @ApiJsonBody(updateSubscriptionSchema)
   async update(
     @CurrentPrincipal() principal: Principal,
     @Param('id') id: string,
