@@ -42,6 +42,22 @@ export abstract class FieldError extends TokenkeeperError {
   }
 }
 
+/**
+ * An id that names nothing the caller may see (another namespace's resource looks the same): the
+ * message names the thing after the class's code, `CREDENTIAL_NOT_FOUND` → `no credential <id>`.
+ */
+export abstract class NotFoundError extends TokenkeeperError {
+  constructor(readonly id: string) {
+    const { code } = new.target as unknown as typeof TokenkeeperError;
+    super(
+      `no ${code
+        .replace(/_NOT_FOUND$/, '')
+        .toLowerCase()
+        .replaceAll('_', ' ')} ${id}`,
+    );
+  }
+}
+
 /** The event history does not describe a valid credential (a bug or corrupted data, never user input). */
 export class EventFoldError extends TokenkeeperError {
   static override readonly code = 'EVENT_FOLD_ERROR';

@@ -1,16 +1,12 @@
-import { boundText, FieldError, type ProblemCode, TokenkeeperError } from '#core';
+import { boundText, FieldError, NotFoundError, type ProblemCode, TokenkeeperError } from '#core';
 
 /** Input that is well-formed but unusable; `field` names what to fix. Maps to 422. */
 export class InvalidCredentialInputError extends FieldError {
   static override readonly code = 'INVALID_CREDENTIAL_INPUT' satisfies ProblemCode;
 }
 
-/** Maps to 404; also what another namespace's credential looks like. */
-export class CredentialNotFoundError extends TokenkeeperError {
+export class CredentialNotFoundError extends NotFoundError {
   static override readonly code = 'CREDENTIAL_NOT_FOUND' satisfies ProblemCode;
-  constructor(id: string) {
-    super(`no credential ${id}`);
-  }
 }
 
 /** No valid token can be served. `reason` tells an auth problem from a network one. Maps to 503. */

@@ -1,4 +1,4 @@
-import { type ProblemCode, TokenkeeperError } from '#core';
+import { NotFoundError, type ProblemCode } from '#core';
 import type { KeySpace } from './keys.js';
 import type { RedisClient } from './redis-client.js';
 
@@ -11,11 +11,8 @@ export interface Pool {
   createdAt: number;
 }
 
-export class PoolNotFoundError extends TokenkeeperError {
+export class PoolNotFoundError extends NotFoundError {
   static override readonly code = 'POOL_NOT_FOUND' satisfies ProblemCode;
-  constructor(id: string) {
-    super(`no pool ${id}`);
-  }
 }
 
 /**

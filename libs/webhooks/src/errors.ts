@@ -1,11 +1,7 @@
-import { FieldError, type ProblemCode, TokenkeeperError } from '#core';
+import { FieldError, NotFoundError, type ProblemCode, TokenkeeperError } from '#core';
 
-/** Maps to 404; also what another namespace's subscription looks like. */
-export class SubscriptionNotFoundError extends TokenkeeperError {
+export class SubscriptionNotFoundError extends NotFoundError {
   static override readonly code = 'SUBSCRIPTION_NOT_FOUND' satisfies ProblemCode;
-  constructor(id: string) {
-    super(`no subscription ${id}`);
-  }
 }
 
 /** Maps to 404. */

@@ -1,9 +1,9 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { ProblemException } from '../http/problem.js';
 import { isoTime } from '../http/views.js';
-import { ApiJsonBody, ZodValidationPipe } from '../http/zod-validation.pipe.js';
+import { JsonBody, ZodValidationPipe } from '../http/zod-validation.pipe.js';
 import { ApiKeyAuthenticator } from './api-key-authenticator.js';
 import type { ApiKeyRecord } from './api-key-store.js';
 import { API_KEY_SCOPES, generateApiKey, generateKeyId, hashApiKey, OPERATOR_NAMESPACE } from './api-keys.js';
@@ -53,10 +53,9 @@ export class ApiKeysController {
   @Post()
   @RequireScope('admin')
   @ApiOperation({ summary: 'Create an API key; the key is in this response only, stored as an HMAC' })
-  @ApiJsonBody(createApiKeySchema)
   async create(
     @CurrentPrincipal() principal: Principal,
-    @Body(new ZodValidationPipe(createApiKeySchema, 'body')) body: z.infer<typeof createApiKeySchema>,
+    @JsonBody(createApiKeySchema) body: z.infer<typeof createApiKeySchema>,
   ) {
     const namespace = body.namespace ?? principal.namespace;
     this.checkNamespace(principal, namespace);

@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
+import { Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
 import { ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
@@ -8,7 +8,7 @@ import { CredentialStore } from '#store';
 import { hasScope } from '../auth/api-keys.js';
 import { CurrentPrincipal, type Principal, RequireScope } from '../auth/principal.js';
 import { idCheck } from '../http/views.js';
-import { ApiJsonBody, ZodValidationPipe } from '../http/zod-validation.pipe.js';
+import { JsonBody, ZodValidationPipe } from '../http/zod-validation.pipe.js';
 import {
   CREDENTIAL_ID,
   eventsQuerySchema,
@@ -40,10 +40,9 @@ export class CredentialsController {
   @Post()
   @RequireScope('credentials:write')
   @ApiOperation({ summary: 'Register a credential; its first refresh is scheduled at once' })
-  @ApiJsonBody(registerCredentialSchema)
   async register(
     @CurrentPrincipal() principal: Principal,
-    @Body(new ZodValidationPipe(registerCredentialSchema, 'body')) body: RegisterCredentialBody,
+    @JsonBody(registerCredentialSchema) body: RegisterCredentialBody,
   ) {
     await checkOutboundUrls(this.outbound, outboundUrlsOf(body));
     const projection = await this.credentials.register({
@@ -91,11 +90,10 @@ export class CredentialsController {
   @Patch(':id')
   @RequireScope('credentials:write')
   @ApiOperation({ summary: 'Change a credential; new secrets re-activate one that needs re-authentication' })
-  @ApiJsonBody(updateCredentialSchema)
   async update(
     @CurrentPrincipal() principal: Principal,
     @Param('id') id: string,
-    @Body(new ZodValidationPipe(updateCredentialSchema, 'body')) body: UpdateCredentialBody,
+    @JsonBody(updateCredentialSchema) body: UpdateCredentialBody,
   ) {
     checkId(id);
     await checkOutboundUrls(this.outbound, outboundUrlsOf(body));
@@ -144,11 +142,10 @@ export class CredentialsController {
   @ApiOperation({
     summary: 'Report that token `version` was refused (401); the first report per version refreshes',
   })
-  @ApiJsonBody(invalidateSchema)
   async invalidate(
     @CurrentPrincipal() principal: Principal,
     @Param('id') id: string,
-    @Body(new ZodValidationPipe(invalidateSchema, 'body')) body: z.infer<typeof invalidateSchema>,
+    @JsonBody(invalidateSchema) body: z.infer<typeof invalidateSchema>,
     @Res({ passthrough: true }) reply: FastifyReply,
   ) {
     return tokenBody(reply, await this.tokens.invalidate(principal.namespace, checkId(id), body.version));

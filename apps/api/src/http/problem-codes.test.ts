@@ -27,8 +27,8 @@ function errorClasses(): [string, ErrorClass][] {
   const found = new Map<string, ErrorClass>();
   for (const lib of [core, common, store, grants, refresh, webhooks]) {
     for (const [name, value] of Object.entries(lib)) {
-      // FieldError is a base for errors that name a field; it names no code itself.
-      if (value === core.FieldError) continue;
+      // Bases of errors that name a field or a missing thing; they name no code themselves.
+      if (value === core.FieldError || value === core.NotFoundError) continue;
       if (typeof value === 'function' && value.prototype instanceof TokenkeeperError)
         found.set(name, value as unknown as ErrorClass);
     }
@@ -72,7 +72,13 @@ describe('problem codes', () => {
   });
 
   it('gives an instance the static code of its class', () => {
-    expect(new refresh.CredentialNotFoundError('cred_x').code).toBe('CREDENTIAL_NOT_FOUND');
+    expect(new refresh.CredentialNotFoundError('cred_x')).toMatchObject({
+      code: 'CREDENTIAL_NOT_FOUND',
+      message: 'no credential cred_x',
+      id: 'cred_x',
+    });
+    expect(new webhooks.SubscriptionNotFoundError('sub_x').message).toBe('no subscription sub_x');
+    expect(new store.PoolNotFoundError('pool_x').message).toBe('no pool pool_x');
     expect(new common.EncryptionKeyMissingError('no key').code).toBe('ENCRYPTION_KEY_MISSING');
     expect(new common.SecretDecryptionError('tampered').code).toBe('SECRET_DECRYPTION_FAILED');
     expect(new refresh.DestinationMismatchError(['tokenEndpoint']).code).toBe('DESTINATION_MISMATCH');

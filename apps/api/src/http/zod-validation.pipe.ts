@@ -1,4 +1,4 @@
-import { type PipeTransform } from '@nestjs/common';
+import { Body, type PipeTransform } from '@nestjs/common';
 import { ApiBody } from '@nestjs/swagger';
 import { z } from 'zod';
 import { ProblemException } from './problem.js';
@@ -33,8 +33,16 @@ export class ZodValidationPipe<S extends z.ZodType> implements PipeTransform<unk
   }
 }
 
-/** Documents a route's JSON body in OpenAPI with the zod schema its ZodValidationPipe checks. */
-export const ApiJsonBody = (schema: z.ZodType) =>
-  ApiBody({
+/**
+ * The route's JSON body, validated by `schema` (a 400 problem naming each field otherwise) and
+ * documented in OpenAPI with the same schema.
+ */
+export function JsonBody(schema: z.ZodType): ParameterDecorator {
+  const document = ApiBody({
     schema: z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>,
   });
+  return (target, key, index) => {
+    Body(new ZodValidationPipe(schema, 'body'))(target, key, index);
+    if (key !== undefined) document(target, key, Object.getOwnPropertyDescriptor(target, key)!);
+  };
+}

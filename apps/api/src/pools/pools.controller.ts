@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
+import { Controller, Delete, Get, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
 import { ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
@@ -8,7 +8,7 @@ import { CurrentPrincipal, type Principal, RequireScope } from '../auth/principa
 import { CREDENTIAL_ID, tokenQuerySchema } from '../credentials/credential.schemas.js';
 import { tokenBody } from '../credentials/token-body.js';
 import { isoTime } from '../http/views.js';
-import { ApiJsonBody, ZodValidationPipe } from '../http/zod-validation.pipe.js';
+import { JsonBody, ZodValidationPipe } from '../http/zod-validation.pipe.js';
 
 const createPoolSchema = z
   .object({
@@ -32,10 +32,9 @@ export class PoolsController {
   @Post()
   @RequireScope('credentials:write')
   @ApiOperation({ summary: 'Group credentials for the same upstream; tokens come from any healthy member' })
-  @ApiJsonBody(createPoolSchema)
   async create(
     @CurrentPrincipal() principal: Principal,
-    @Body(new ZodValidationPipe(createPoolSchema, 'body')) body: z.infer<typeof createPoolSchema>,
+    @JsonBody(createPoolSchema) body: z.infer<typeof createPoolSchema>,
   ) {
     return poolView(await this.pools.create(principal.namespace, body));
   }

@@ -1,9 +1,9 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
+import { Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
 import { ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { DeliveryNotFoundError, SubscriptionNotFoundError, SubscriptionService } from '#webhooks';
 import { CurrentPrincipal, type Principal, RequireScope } from '../auth/principal.js';
 import { idCheck } from '../http/views.js';
-import { ApiJsonBody, ZodValidationPipe } from '../http/zod-validation.pipe.js';
+import { JsonBody, ZodValidationPipe } from '../http/zod-validation.pipe.js';
 import {
   type CreateSubscriptionBody,
   createSubscriptionSchema,
@@ -32,10 +32,9 @@ export class SubscriptionsController {
     summary:
       'Subscribe a URL to events (all types and credentials unless filtered). The signing secret (whsec_…) is in this response only.',
   })
-  @ApiJsonBody(createSubscriptionSchema)
   async create(
     @CurrentPrincipal() principal: Principal,
-    @Body(new ZodValidationPipe(createSubscriptionSchema, 'body')) body: CreateSubscriptionBody,
+    @JsonBody(createSubscriptionSchema) body: CreateSubscriptionBody,
   ) {
     const { subscription, secret } = await this.subscriptions.create({
       ...body,
@@ -61,11 +60,10 @@ export class SubscriptionsController {
   @Patch(':id')
   @RequireScope('subscriptions:write')
   @ApiOperation({ summary: 'Change URL, filters, description or enabled' })
-  @ApiJsonBody(updateSubscriptionSchema)
   async update(
     @CurrentPrincipal() principal: Principal,
     @Param('id') id: string,
-    @Body(new ZodValidationPipe(updateSubscriptionSchema, 'body')) body: UpdateSubscriptionBody,
+    @JsonBody(updateSubscriptionSchema) body: UpdateSubscriptionBody,
   ) {
     return subscriptionView(await this.subscriptions.update(principal.namespace, checkId(id), body));
   }
