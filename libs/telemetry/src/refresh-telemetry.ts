@@ -99,27 +99,18 @@ export async function traceRefresh<T extends RefreshOutcomeLike>(
   run: () => Promise<T>,
   now: () => number = Date.now,
 ): Promise<T> {
-  return tracer.startActiveSpan(
+  return withSpan(
     'tokenkeeper.refresh',
     {
-      attributes: {
-        'tokenkeeper.credential.id': job.credentialId,
-        'tokenkeeper.token.version': job.tokenVersion,
-        'tokenkeeper.refresh.trigger': job.trigger,
-      },
+      'tokenkeeper.credential.id': job.credentialId,
+      'tokenkeeper.token.version': job.tokenVersion,
+      'tokenkeeper.refresh.trigger': job.trigger,
     },
     async (span) => {
       const started = now();
-      try {
-        const outcome = await run();
-        recordRefresh(span, job, outcome, started, now());
-        return outcome;
-      } catch (err) {
-        failSpan(span, err);
-        throw err;
-      } finally {
-        span.end();
-      }
+      const outcome = await run();
+      recordRefresh(span, job, outcome, started, now());
+      return outcome;
     },
   );
 }
@@ -169,38 +160,36 @@ export async function traceDelivery<T>(
   run: () => Promise<T>,
   labelOf: (result: T) => DeliveryOutcomeLabel,
 ): Promise<T> {
-  return tracer.startActiveSpan(
+  return withSpan(
     'tokenkeeper.webhook.delivery',
     {
-      attributes: {
-        'tokenkeeper.subscription.id': ids.subscriptionId,
-        'tokenkeeper.delivery.id': ids.deliveryId,
-        'tokenkeeper.delivery.attempt': ids.attempt,
-      },
+      'tokenkeeper.subscription.id': ids.subscriptionId,
+      'tokenkeeper.delivery.id': ids.deliveryId,
+      'tokenkeeper.delivery.attempt': ids.attempt,
     },
     async (span) => {
-      try {
-        const result = await run();
-        const outcome = labelOf(result);
-        span.setAttribute('tokenkeeper.delivery.outcome', outcome);
-        if (outcome === 'retrying' || outcome === 'dead') span.setStatus({ code: SpanStatusCode.ERROR });
-        meterInstruments().deliveries.add(1, { outcome });
-        return result;
-      } catch (err) {
-        failSpan(span, err);
-        throw err;
-      } finally {
-        span.end();
-      }
+      const result = await run();
+      const outcome = labelOf(result);
+      span.setAttribute('tokenkeeper.delivery.outcome', outcome);
+      if (outcome === 'retrying' || outcome === 'dead') span.setStatus({ code: SpanStatusCode.ERROR });
+      meterInstruments().deliveries.add(1, { outcome });
+      return result;
     },
   );
 }
 
-/** Runs `fn` in a child span of the active one (for the event append and other steps). */
-export async function withSpan<T>(name: string, attributes: Attributes, fn: () => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` in a child span of the active one (the refresh, a delivery, the event append and other
+ * steps); an error marks the span failed by the error's code or name, and the span always ends.
+ */
+export async function withSpan<T>(
+  name: string,
+  attributes: Attributes,
+  fn: (span: Span) => Promise<T>,
+): Promise<T> {
   return tracer.startActiveSpan(name, { attributes }, async (span) => {
     try {
-      return await fn();
+      return await fn(span);
     } catch (err) {
       failSpan(span, err);
       throw err;
