@@ -4,7 +4,7 @@ import { createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeyRing } from '#common';
 import { DEFAULT_BACKOFF, DEFAULT_REFRESH_POLICY } from '#core';
-import { GrantClientRegistry } from '#grants';
+import { GrantClientRegistry } from '#kinds';
 import {
   CredentialCipher,
   CredentialService,

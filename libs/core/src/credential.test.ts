@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CREDENTIAL_KINDS, CREDENTIAL_STATES, isRefreshing } from './credential.js';
+import { CREDENTIAL_KINDS } from '#kinds';
+import { CREDENTIAL_STATES, isRefreshing } from './credential.js';
 
 describe('isRefreshing', () => {
   it.each([

@@ -1,24 +1,10 @@
 import type { RotationSettings } from './rotation.js';
 
-/** Credential kinds tokenkeeper knows how to refresh. */
-export const CREDENTIAL_KINDS = [
-  'oauth2.refresh_token',
-  'oauth2.client_credentials',
-  'oauth2.jwt_bearer',
-  'oauth2.token_exchange',
-  'jwt.mint',
-  'vault.jwt_login',
-  'static',
-] as const;
-export type CredentialKind = (typeof CREDENTIAL_KINDS)[number];
-
-/** Kinds whose refresh is a call to an OAuth token endpoint (and so need one). */
-export const OAUTH_KINDS: ReadonlySet<CredentialKind> = new Set([
-  'oauth2.refresh_token',
-  'oauth2.client_credentials',
-  'oauth2.jwt_bearer',
-  'oauth2.token_exchange',
-]);
+/**
+ * A credential kind's name (`oauth2.refresh_token`, `jwt.mint`, ...). The kinds and everything
+ * about each are described in libs/refresh/src/kinds (`#kinds`), one file per kind.
+ */
+export type CredentialKind = string;
 
 /**
  * - `pending`: registered, no token issued yet (first refresh queued).

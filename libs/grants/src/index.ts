@@ -1,5 +1,4 @@
 export * from './grant-client.js';
-export * from './grant-client-registry.js';
 export * from './jwt-mint-grant-client.js';
 export * from './jwt-template.js';
 export * from './limited-fetch.js';

@@ -17,7 +17,8 @@ import {
   KeyRing,
   OutboundPolicy,
 } from '#common';
-import { type GrantClient, GrantClientRegistry } from '#grants';
+import type { GrantClient } from '#grants';
+import { GrantClientRegistry } from '#kinds';
 import {
   CredentialCipher,
   CredentialService,

@@ -1,4 +1,5 @@
-import { type CredentialProjection, resolveRotation } from '#core';
+import type { CredentialProjection } from '#core';
+import { resolveRotation } from '#kinds';
 
 const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
 
