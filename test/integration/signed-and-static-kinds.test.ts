@@ -4,10 +4,10 @@ import { createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeyRing } from '#common';
 import { DEFAULT_BACKOFF, DEFAULT_REFRESH_POLICY } from '#core';
-import { GrantClientRegistry } from '#kinds';
 import {
   CredentialCipher,
   CredentialService,
+  GrantClientRegistry,
   InvalidCredentialInputError,
   queuePrefix,
   type RefreshJobData,

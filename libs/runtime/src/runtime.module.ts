@@ -18,10 +18,10 @@ import {
   OutboundPolicy,
 } from '#common';
 import type { GrantClient } from '#grants';
-import { GrantClientRegistry } from '#kinds';
 import {
   CredentialCipher,
   CredentialService,
+  GrantClientRegistry,
   PoolService,
   QueueName,
   queuePrefix,

@@ -1,7 +1,7 @@
 import type { FileSourcePolicy } from '#common';
 import type { ClientAuthMethod, JwtTemplate, SigningAlg, TokenSourceSettings } from '#core';
-import { GrantConfigurationError, importSigningKey } from '#grants';
 import { InvalidCredentialInputError } from '../errors.js';
+import { grants } from './lazy-grants.js';
 
 /** Non-secret settings as the API takes them: flat, each field meaningful for some kinds. */
 export interface GrantInput {
@@ -100,6 +100,7 @@ export async function checkSigningKey(
       `${kind} with these settings signs JWTs: give privateKey`,
     );
   }
+  const { GrantConfigurationError, importSigningKey } = await grants();
   try {
     await importSigningKey(privateKey, alg);
   } catch (err) {

@@ -1,4 +1,3 @@
-export * from './grant-client-registry.js';
 export * from './grant-input.js';
 export * from './kind-descriptor.js';
 export { DEFAULT_ASSERTION_TTL_SECONDS } from './oauth2-jwt-bearer.js';

@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import { SIGNING_ALGS } from '#core';
-import { JwtMintGrantClient } from '#grants';
 import { InvalidCredentialInputError } from '../errors.js';
 import { claims, claimText, kid, positiveSeconds, secret } from './fields.js';
 import { checkSigningKey, jwtTemplate } from './grant-input.js';
 import { defineKind } from './kind-descriptor.js';
+import { lazyClient } from './lazy-grants.js';
 
 /** JWTs tokenkeeper signs itself with the credential's private key; no provider involved. */
 export default defineKind({
@@ -24,7 +24,7 @@ export default defineKind({
   updateFields: { issuer: z.string().min(1).max(2048).optional() },
   secrets: ['privateKey'],
   rotation: 'none',
-  grantClient: (deps) => new JwtMintGrantClient(deps.now),
+  grantClient: (deps) => lazyClient((g) => new g.JwtMintGrantClient(deps.now)),
   exactLifetime: true,
   async settings(input, current) {
     const prev = current?.mint;

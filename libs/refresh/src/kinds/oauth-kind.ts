@@ -1,12 +1,6 @@
 import { z } from 'zod';
 import { CLIENT_AUTH_METHODS, type GrantSettings, SIGNING_ALGS } from '#core';
-import {
-  type CredentialSecrets,
-  discoverTokenEndpoint,
-  type GrantClient,
-  OAuthGrantClient,
-  requiresClientSecret,
-} from '#grants';
+import type { CredentialSecrets, GrantClient } from '#grants';
 import { InvalidCredentialInputError } from '../errors.js';
 import { secret, suppliedTokenFields, suppliedTokenFlags, url } from './fields.js';
 import type { GrantInput, GrantSettingsContext } from './grant-input.js';
@@ -18,6 +12,7 @@ import {
   type KindDescriptor,
   type SecretField,
 } from './kind-descriptor.js';
+import { grants, lazyClient } from './lazy-grants.js';
 
 /** Fields of every kind that calls an OAuth token endpoint. */
 const oauthFields = {
@@ -52,7 +47,7 @@ const oauthFlags: readonly CliFlag[] = [
 ];
 
 /** One client for every OAuth kind: the registry builds it once. */
-const oauthClient = (deps: GrantClientDeps): GrantClient => new OAuthGrantClient(deps);
+const oauthClient = (deps: GrantClientDeps): GrantClient => lazyClient((g) => new g.OAuthGrantClient(deps));
 
 /**
  * An OAuth kind: the shared token endpoint and client settings plus what the kind adds. `settings`
@@ -90,6 +85,7 @@ export function oauthKind<const K extends string, F extends z.ZodRawShape>(d: {
     },
     async checkSecrets(grant, secrets) {
       d.checkSecrets?.(grant, secrets);
+      const { requiresClientSecret } = await grants();
       if (requiresClientSecret(grant.clientAuth) && !secrets.clientSecret) {
         throw new InvalidCredentialInputError(
           'clientSecret',
@@ -114,6 +110,7 @@ async function oauthSettings(
   const issuer = input.issuer ?? current?.issuer;
   let tokenEndpoint = input.tokenEndpoint ?? (input.issuer ? undefined : current?.tokenEndpoint);
   if (!tokenEndpoint && issuer) {
+    const { discoverTokenEndpoint } = await grants();
     try {
       tokenEndpoint = await discoverTokenEndpoint(issuer, ctx.grantTimeoutMs, ctx.fetch);
     } catch (err) {

@@ -1,5 +1,5 @@
 import { type ResolvedRotation, type RotationSettings, resolveRotationOver } from '#core';
-import { GrantConfigurationError } from '#grants';
+import { InvalidCredentialInputError } from '../errors.js';
 import jwtMint from './jwt-mint.js';
 import type { CliFlag, KindDescriptor } from './kind-descriptor.js';
 import oauth2ClientCredentials from './oauth2-client-credentials.js';
@@ -35,10 +35,10 @@ export function findKind(kind: string): KindDescriptor | undefined {
   return BY_KIND.get(kind);
 }
 
-/** The descriptor of a stored credential's kind; an unknown one is a permanent grant failure. */
+/** The descriptor of a kind the API took (its schema names every kind). */
 export function kindOf(kind: string): KindDescriptor {
   const d = BY_KIND.get(kind);
-  if (!d) throw new GrantConfigurationError(`${kind.slice(0, 80)} is not a credential kind`);
+  if (!d) throw new InvalidCredentialInputError('kind', `${kind.slice(0, 80)} is not a credential kind`);
   return d;
 }
 

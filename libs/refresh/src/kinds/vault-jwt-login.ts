@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { VaultGrantClient } from '#grants';
 import { InvalidCredentialInputError } from '../errors.js';
 import { credentialRef, filePath, positiveSeconds, url } from './fields.js';
 import { tokenSource } from './grant-input.js';
 import { defineKind } from './kind-descriptor.js';
+import { lazyClient } from './lazy-grants.js';
 
 /** A Vault (or OpenBao) token from the JWT auth method, renewed until its max TTL, then a new login. */
 export default defineKind({
@@ -23,7 +23,7 @@ export default defineKind({
   },
   secrets: [],
   rotation: 'none',
-  grantClient: (deps) => new VaultGrantClient(deps),
+  grantClient: (deps) => lazyClient((g) => new g.VaultGrantClient(deps)),
   async settings(input, current) {
     const prev = current?.vault;
     const address = input.vaultAddr ?? prev?.address;
