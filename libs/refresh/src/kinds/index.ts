@@ -1,3 +1,4 @@
+export * as kindFields from './fields.js';
 export * from './grant-input.js';
 export * from './kind-descriptor.js';
 export { DEFAULT_ASSERTION_TTL_SECONDS } from './oauth2-jwt-bearer.js';
