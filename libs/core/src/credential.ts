@@ -16,25 +16,20 @@ export type CredentialKind = string;
 export const CREDENTIAL_STATES = ['pending', 'active', 'expired', 'reauth_required', 'revoked'] as const;
 export type CredentialState = (typeof CREDENTIAL_STATES)[number];
 
-export const CLIENT_AUTH_METHODS = [
-  'none',
-  'client_secret_basic',
-  'client_secret_post',
-  'private_key_jwt',
-] as const;
+/** Client authentication methods that send a client secret (RFC 6749 §2.3.1). */
+export const CLIENT_SECRET_METHODS = ['client_secret_basic', 'client_secret_post'] as const;
+/** How a client authenticates at the token endpoint: not at all, with a secret, or a signed JWT (RFC 7523). */
+export const CLIENT_AUTH_METHODS = ['none', ...CLIENT_SECRET_METHODS, 'private_key_jwt'] as const;
 export type ClientAuthMethod = (typeof CLIENT_AUTH_METHODS)[number];
 
-/** JWS algorithms tokenkeeper signs with (assertions, client authentication, minted JWTs). */
+/**
+ * JWS algorithms tokenkeeper signs with (assertions, client authentication, minted JWTs): RSA
+ * PKCS#1 v1.5, RSA-PSS and ECDSA at three hash sizes each, and EdDSA.
+ */
 export const SIGNING_ALGS = [
-  'RS256',
-  'RS384',
-  'RS512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'ES256',
-  'ES384',
-  'ES512',
+  ...(['RS256', 'RS384', 'RS512'] as const),
+  ...(['PS256', 'PS384', 'PS512'] as const),
+  ...(['ES256', 'ES384', 'ES512'] as const),
   'EdDSA',
 ] as const;
 export type SigningAlg = (typeof SIGNING_ALGS)[number];
