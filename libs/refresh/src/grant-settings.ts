@@ -38,21 +38,18 @@ export const GRANT_INPUT_FIELDS: readonly (keyof GrantInput)[] = [
 
 /**
  * Input fields that feed the destination description (destination-binding.ts): all grant fields
- * but those that change what is asked for rather than where it is sent.
+ * but those a kind says change what is asked for rather than where it is sent.
  */
 const UNBOUND_INPUT_FIELDS = new Set<string>([
-  'scope',
   'timeoutSeconds',
-  'subjectTokenType',
-  'requestedTokenType',
-  'maxTtlSeconds',
+  ...KIND_DESCRIPTORS.flatMap((d) => d.unboundFields ?? []),
 ]);
 export const BOUND_INPUT_FIELDS: readonly (keyof GrantInput)[] = GRANT_INPUT_FIELDS.filter(
   (f) => !UNBOUND_INPUT_FIELDS.has(f),
 );
 
 /** Fields naming a token file, checked against the file source policy. */
-const FILE_SOURCE_FIELDS = ['jwtFile', 'subjectTokenFile'] as const;
+const FILE_SOURCE_FIELDS = [...new Set(KIND_DESCRIPTORS.flatMap((d) => d.fileSourceFields ?? []))];
 
 /**
  * Lexical only (nothing on disk is looked at), before any other check or outbound call: the answer
@@ -61,7 +58,7 @@ const FILE_SOURCE_FIELDS = ['jwtFile', 'subjectTokenFile'] as const;
 function checkFileSources(input: GrantInput, policy: FileSourcePolicy | undefined): void {
   for (const field of FILE_SOURCE_FIELDS) {
     const path = input[field];
-    if (path === undefined) continue;
+    if (typeof path !== 'string') continue;
     try {
       (policy ?? NO_FILE_SOURCES).check(path);
     } catch (err) {

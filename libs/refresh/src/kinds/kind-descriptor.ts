@@ -41,6 +41,13 @@ export interface KindDescriptor<K extends string = string, F extends z.ZodRawSha
    * so its schema holds every kind's fields: the later kind's wins, unless overridden here).
    */
   updateFields?: z.ZodRawShape;
+  /**
+   * Settings fields that change what is asked for rather than where the secrets (or tokens, or
+   * signed JWTs) go: left out of the destination the secrets are bound to (docs/security.md).
+   */
+  unboundFields?: readonly (keyof GrantInput)[];
+  /** Fields naming a token file, checked against the file source policy before anything else. */
+  fileSourceFields?: readonly (keyof GrantInput)[];
   /** The secrets a credential of this kind may hold (a subset of SECRET_FIELDS). */
   secrets: readonly SecretField[];
   /** Rotation assumed when the credential names neither a mode nor a provider. */

@@ -57,6 +57,8 @@ export function oauthKind<const K extends string, F extends z.ZodRawShape>(d: {
   kind: K;
   fields: F;
   secrets?: readonly SecretField[];
+  unboundFields?: readonly (keyof GrantInput)[];
+  fileSourceFields?: readonly (keyof GrantInput)[];
   rotation?: KindDescriptor['rotation'];
   /** The client must authenticate (no `none`), so it needs a clientId. */
   confidential?: boolean;
@@ -75,6 +77,8 @@ export function oauthKind<const K extends string, F extends z.ZodRawShape>(d: {
   return defineKind({
     kind: d.kind,
     fields: { ...oauthFields, ...d.fields },
+    unboundFields: ['scope', ...(d.unboundFields ?? [])],
+    ...(d.fileSourceFields ? { fileSourceFields: d.fileSourceFields } : {}),
     secrets: d.secrets ?? ['clientSecret', 'privateKey'],
     rotation: d.rotation ?? 'none',
     grantClient: oauthClient,

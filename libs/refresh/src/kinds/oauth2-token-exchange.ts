@@ -14,6 +14,8 @@ export default oauthKind({
     subjectTokenType: tokenTypeUri.optional(),
     requestedTokenType: tokenTypeUri.optional(),
   },
+  unboundFields: ['subjectTokenType', 'requestedTokenType'],
+  fileSourceFields: ['subjectTokenFile'],
   settings(settings, input, current) {
     const prev = current?.tokenExchange;
     const subject = tokenSource(

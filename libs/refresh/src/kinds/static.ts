@@ -10,6 +10,7 @@ export default defineKind({
     accessToken: secret('accessToken'),
     scope: z.string().max(2048).optional(),
   },
+  unboundFields: ['scope'],
   secrets: [],
   rotation: 'none',
   async settings() {

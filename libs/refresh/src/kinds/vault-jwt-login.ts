@@ -21,6 +21,8 @@ export default defineKind({
     maxTtlSeconds: positiveSeconds(365 * 86_400).optional(),
     vaultNamespace: z.string().min(1).max(256).optional(),
   },
+  unboundFields: ['maxTtlSeconds'],
+  fileSourceFields: ['jwtFile'],
   secrets: [],
   rotation: 'none',
   grantClient: (deps) => lazyClient((g) => new g.VaultGrantClient(deps)),
