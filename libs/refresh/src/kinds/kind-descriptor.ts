@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { GrantSettings, RotationMode } from '#core';
-import type { CredentialSecrets, GrantClient, TokenSources } from '#grants';
+import type { CredentialSecrets, GrantClient, OutboundGrantClientOptions } from '#grants';
 import type { GrantInput, GrantSettingsContext } from './grant-input.js';
 
 /** Secret fields a request may set; values are never echoed. */
@@ -22,11 +22,8 @@ export interface CliFlag {
   addOnly?: boolean;
 }
 
-/** What a grant client of any kind is built from. */
-export interface GrantClientDeps extends TokenSources {
-  fetch?: typeof fetch;
-  now?: () => number;
-}
+/** What a grant client of any kind is built from: clock, outbound fetch, token sources. */
+export type GrantClientDeps = OutboundGrantClientOptions;
 
 /**
  * Everything tokenkeeper knows about one credential kind. The API schemas, the OpenAPI document,
