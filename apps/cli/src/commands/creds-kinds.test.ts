@@ -1,32 +1,17 @@
-import { PassThrough, Writable } from 'node:stream';
+import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { CREDENTIAL_KINDS, cliFlagsOf } from '#kinds';
 import { ExitCode } from '../exit-codes.js';
 import { runCli } from '../program.js';
 
-/** Runs the CLI offline (nothing here reaches the API). */
+/** Runs the CLI offline (nothing here reaches the API), collecting what it writes. */
 async function cli(args: string[]) {
-  let out = '';
-  let err = '';
-  const sink = (append: (s: string) => void) =>
-    new Writable({
-      write(chunk, _enc, cb) {
-        append(chunk.toString());
-        cb();
-      },
-    });
-  const code = await runCli(args, {
-    stdout: sink((s) => {
-      out += s;
-    }),
-    stderr: sink((s) => {
-      err += s;
-    }) as unknown as NodeJS.WriteStream,
-    stdin: new PassThrough(),
-    env: { TOKENKEEPER_URL: 'http://127.0.0.1:9' },
-    now: Date.now,
-  });
-  return { code, out, err };
+  const written = { out: '', err: '' };
+  const to = (key: 'out' | 'err') =>
+    ({ write: (s: string) => ((written[key] += s), true) }) as unknown as NodeJS.WriteStream;
+  const io = { stdout: to('out'), stderr: to('err'), stdin: new PassThrough(), now: Date.now };
+  const code = await runCli(args, { ...io, env: { TOKENKEEPER_URL: 'http://127.0.0.1:9' } });
+  return { code, ...written };
 }
 
 describe('creds add/update take their flags and kinds from the kind descriptors', () => {
