@@ -8,7 +8,12 @@ import { runCli } from '../program.js';
 async function cli(args: string[]) {
   const written = { out: '', err: '' };
   const to = (key: 'out' | 'err') =>
-    ({ write: (s: string) => ((written[key] += s), true) }) as unknown as NodeJS.WriteStream;
+    ({
+      write(s: string) {
+        written[key] += s;
+        return true;
+      },
+    }) as unknown as NodeJS.WriteStream;
   const io = { stdout: to('out'), stderr: to('err'), stdin: new PassThrough(), now: Date.now };
   const code = await runCli(args, { ...io, env: { TOKENKEEPER_URL: 'http://127.0.0.1:9' } });
   return { code, ...written };
