@@ -15,8 +15,10 @@ export default defineConfig({
     }),
   ],
   resolve: {
-    alias: Object.fromEntries(
-      [
+    alias: Object.fromEntries([
+      // The credential kinds live in libs/refresh (their settings builders throw its errors).
+      ['#kinds', fileURLToPath(new URL('./libs/refresh/src/kinds/index.ts', import.meta.url))],
+      ...[
         'core',
         'common',
         'store',
@@ -29,7 +31,7 @@ export default defineConfig({
         'client',
         'telemetry',
       ].map((n) => [`#${n}`, lib(n)]),
-    ),
+    ]),
   },
   test: {
     projects: [

@@ -4,11 +4,11 @@ import { createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeyRing } from '#common';
 import { DEFAULT_BACKOFF, DEFAULT_REFRESH_POLICY } from '#core';
-import { GrantClientRegistry } from '#grants';
 import { queuePrefix, type RefreshJobData } from '#queues';
 import {
   CredentialCipher,
   CredentialService,
+  GrantClientRegistry,
   InvalidCredentialInputError,
   RefreshScheduler,
   RefreshService,

@@ -1,3 +1,4 @@
+import { findKind } from '#kinds';
 import { type Column, formatExpiry, formatLabels, formatRelative, renderFields } from './format.js';
 
 /** A credential as `GET /v1/credentials/:id` shows it (fields the CLI reads). */
@@ -94,22 +95,7 @@ function refreshColumn(c: CredentialView, now: number): string {
 
 /** How a credential of each kind gets new secrets, as `creds update` arguments. */
 export function reauthFlags(kind: string): string {
-  switch (kind) {
-    case 'oauth2.refresh_token':
-      return '--refresh-token @<file>';
-    case 'oauth2.client_credentials':
-    case 'oauth2.token_exchange':
-      return '--client-secret @<file> (or --from-json <file> with privateKey for private_key_jwt)';
-    case 'oauth2.jwt_bearer':
-    case 'jwt.mint':
-      return '--from-json <file> (a JSON object with the new privateKey)';
-    case 'static':
-      return '--from-json <file> (a JSON object with the new accessToken and expiresIn)';
-    case 'vault.jwt_login':
-      return '--field role=<role> (after fixing the Vault role or the JWT source it logs in with)';
-    default:
-      return '--from-json <file>';
-  }
+  return findKind(kind)?.cli.reauth ?? '--from-json <file>';
 }
 
 /** What to do about a credential's state, if anything. */

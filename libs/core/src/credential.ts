@@ -1,24 +1,10 @@
 import type { RotationSettings } from './rotation.js';
 
-/** Credential kinds tokenkeeper knows how to refresh. */
-export const CREDENTIAL_KINDS = [
-  'oauth2.refresh_token',
-  'oauth2.client_credentials',
-  'oauth2.jwt_bearer',
-  'oauth2.token_exchange',
-  'jwt.mint',
-  'vault.jwt_login',
-  'static',
-] as const;
-export type CredentialKind = (typeof CREDENTIAL_KINDS)[number];
-
-/** Kinds whose refresh is a call to an OAuth token endpoint (and so need one). */
-export const OAUTH_KINDS: ReadonlySet<CredentialKind> = new Set([
-  'oauth2.refresh_token',
-  'oauth2.client_credentials',
-  'oauth2.jwt_bearer',
-  'oauth2.token_exchange',
-]);
+/**
+ * A credential kind's name (`oauth2.refresh_token`, `jwt.mint`, ...). The kinds and everything
+ * about each are described in libs/refresh/src/kinds (`#kinds`), one file per kind.
+ */
+export type CredentialKind = string;
 
 /**
  * - `pending`: registered, no token issued yet (first refresh queued).
@@ -30,25 +16,20 @@ export const OAUTH_KINDS: ReadonlySet<CredentialKind> = new Set([
 export const CREDENTIAL_STATES = ['pending', 'active', 'expired', 'reauth_required', 'revoked'] as const;
 export type CredentialState = (typeof CREDENTIAL_STATES)[number];
 
-export const CLIENT_AUTH_METHODS = [
-  'none',
-  'client_secret_basic',
-  'client_secret_post',
-  'private_key_jwt',
-] as const;
+/** Client authentication methods that send a client secret (RFC 6749 §2.3.1). */
+export const CLIENT_SECRET_METHODS = ['client_secret_basic', 'client_secret_post'] as const;
+/** How a client authenticates at the token endpoint: not at all, with a secret, or a signed JWT (RFC 7523). */
+export const CLIENT_AUTH_METHODS = ['none', ...CLIENT_SECRET_METHODS, 'private_key_jwt'] as const;
 export type ClientAuthMethod = (typeof CLIENT_AUTH_METHODS)[number];
 
-/** JWS algorithms tokenkeeper signs with (assertions, client authentication, minted JWTs). */
+/**
+ * JWS algorithms tokenkeeper signs with (assertions, client authentication, minted JWTs): RSA
+ * PKCS#1 v1.5, RSA-PSS and ECDSA at three hash sizes each, and EdDSA.
+ */
 export const SIGNING_ALGS = [
-  'RS256',
-  'RS384',
-  'RS512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'ES256',
-  'ES384',
-  'ES512',
+  ...(['RS256', 'RS384', 'RS512'] as const),
+  ...(['PS256', 'PS384', 'PS512'] as const),
+  ...(['ES256', 'ES384', 'ES512'] as const),
   'EdDSA',
 ] as const;
 export type SigningAlg = (typeof SIGNING_ALGS)[number];

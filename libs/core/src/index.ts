@@ -4,6 +4,7 @@ export * from './credential-fold.js';
 export * from './error-classification.js';
 export * from './errors.js';
 export * from './events.js';
+export * from './json-depth.js';
 export * from './problem-codes.js';
 export * from './refresh-policy.js';
 export * from './rotation.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { resolveRotation } from './rotation.js';
+import { resolveRotation } from '#kinds';
 
 describe('resolveRotation', () => {
   it('defaults to strict for refresh tokens and none for other kinds', () => {

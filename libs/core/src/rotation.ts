@@ -1,5 +1,3 @@
-import type { CredentialKind } from './credential.js';
-
 /**
  * What re-presenting a refresh token whose answer was lost does at the provider:
  * - `none`: the provider does not rotate (or keeps the old token valid): retry as usual.
@@ -59,16 +57,15 @@ export const MAX_GRACE_SECONDS = 1800;
 
 /**
  * The rotation behaviour a refresh assumes: explicit settings win, then the provider's defaults,
- * then `strict` for `oauth2.refresh_token` (a rotated token whose answer is lost may be gone) and
- * `none` for every other kind (nothing they present is consumed).
+ * then `kindDefault`, the mode of the credential's kind (see `resolveRotation` in `#kinds`).
  */
-export function resolveRotation(
-  kind: CredentialKind,
+export function resolveRotationOver(
+  kindDefault: RotationMode,
   settings: RotationSettings | undefined,
 ): ResolvedRotation {
   const base: ResolvedRotation = settings?.provider
     ? PROVIDER_DEFAULTS[settings.provider]
-    : { mode: kind === 'oauth2.refresh_token' ? 'strict' : 'none', graceSeconds: 0 };
+    : { mode: kindDefault, graceSeconds: 0 };
   const mode = settings?.mode ?? base.mode;
   if (mode !== 'grace') return { mode, graceSeconds: 0 };
   const graceSeconds = settings?.graceSeconds ?? (base.mode === 'grace' ? base.graceSeconds : 0);

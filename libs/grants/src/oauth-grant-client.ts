@@ -3,7 +3,6 @@ import { createUnpolicedOutboundFetch } from '#common';
 import { type GrantFailure, type GrantSettings, parseRetryAfter } from '#core';
 import {
   type CredentialSecrets,
-  type GrantClient,
   GrantConfigurationError,
   GrantError,
   type GrantRequest,
@@ -13,32 +12,18 @@ import {
 } from './grant-client.js';
 import { signJwt } from './jwt-template.js';
 import { exchangeFacts, type GrantExchange, limitedFetch, ResponseTooLargeError } from './limited-fetch.js';
+import { OutboundGrantClient, type OutboundGrantClientOptions } from './outbound-grant-client.js';
 import { outboundRefusal } from './outbound-refusal.js';
 import { importSigningKey } from './signing-key.js';
-import { readSourceToken, type TokenSources } from './token-source.js';
+import { readSourceToken } from './token-source.js';
 
 export const JWT_BEARER_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 export const TOKEN_EXCHANGE_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 
-export interface OAuthGrantClientOptions extends TokenSources {
-  now?: () => number;
-  /**
-   * Passed to every request; the outbound URL policy plugs in here. Default: the outbound fetch
-   * without a policy (createUnpolicedOutboundFetch), so failures still say whether they were sent.
-   */
-  fetch?: typeof fetch;
-}
+export type OAuthGrantClientOptions = OutboundGrantClientOptions;
 
 /** Performs OAuth grants at a token endpoint with openid-client. */
-export class OAuthGrantClient implements GrantClient {
-  private readonly now: () => number;
-  private readonly fetchImpl: typeof fetch;
-
-  constructor(private readonly options: OAuthGrantClientOptions = {}) {
-    this.now = options.now ?? Date.now;
-    this.fetchImpl = options.fetch ?? createUnpolicedOutboundFetch();
-  }
-
+export class OAuthGrantClient extends OutboundGrantClient {
   async execute(request: GrantRequest): Promise<GrantResult> {
     const exchange: GrantExchange = {};
     const config = await this.configuration(request, exchange);

@@ -1,8 +1,6 @@
-import { createUnpolicedOutboundFetch } from '#common';
 import type { GrantFailure, VaultLoginSettings } from '#core';
 import { parseRetryAfter } from '#core';
 import {
-  type GrantClient,
   GrantConfigurationError,
   GrantError,
   type GrantRequest,
@@ -11,17 +9,11 @@ import {
   type VaultSession,
 } from './grant-client.js';
 import { exchangeFacts, type GrantExchange, limitedFetch, ResponseTooLargeError } from './limited-fetch.js';
+import { OutboundGrantClient, type OutboundGrantClientOptions } from './outbound-grant-client.js';
 import { outboundRefusal } from './outbound-refusal.js';
-import { readSourceToken, type TokenSources } from './token-source.js';
+import { readSourceToken } from './token-source.js';
 
-export interface VaultGrantClientOptions extends TokenSources {
-  now?: () => number;
-  /**
-   * The outbound fetch (URL policy); every call also gets a timeout and a size cap. Default: the
-   * outbound fetch without a policy, so failures still say whether they were sent.
-   */
-  fetch?: typeof fetch;
-}
+export type VaultGrantClientOptions = OutboundGrantClientOptions;
 
 interface VaultAuth {
   client_token: string;
@@ -47,15 +39,7 @@ class VaultHttpError extends Error {
  * it logs in again with a freshly read JWT. The Vault token is the credential's access token;
  * the session (token, login time, max expiry) travels with the encrypted secrets.
  */
-export class VaultGrantClient implements GrantClient {
-  private readonly now: () => number;
-  private readonly fetchImpl: typeof fetch;
-
-  constructor(private readonly options: VaultGrantClientOptions = {}) {
-    this.now = options.now ?? Date.now;
-    this.fetchImpl = options.fetch ?? createUnpolicedOutboundFetch();
-  }
-
+export class VaultGrantClient extends OutboundGrantClient {
   async execute(request: GrantRequest): Promise<GrantResult> {
     const settings = request.grant.vault;
     if (!settings) throw new GrantConfigurationError('vault.jwt_login credential has no vault settings');

@@ -33,6 +33,7 @@ import {
   SECRET_FIELDS,
   sourceCredentialId,
 } from './grant-settings.js';
+import { kindOf } from './kinds/index.js';
 import type { RefreshScheduler } from './refresh-scheduler.js';
 
 export type { GrantInput } from './grant-settings.js';
@@ -102,7 +103,7 @@ export class CredentialService {
       ...(input.privateKey ? { privateKey: input.privateKey } : {}),
     };
     await checkSecrets(input.kind, grant, secrets);
-    if (input.kind === 'static') checkStaticToken(input, this.now());
+    if (importsTokens(input.kind)) checkStaticToken(input, this.now());
     const at = this.now();
     const policy = input.policy ?? {};
     const events: NewEvent[] = [
@@ -149,7 +150,7 @@ export class CredentialService {
     if (grant) await this.checkSource(namespace, grant, id);
     const secretsChanged = SECRET_FIELDS.filter((f) => input[f] !== undefined);
     const importsToken = input.accessToken !== undefined;
-    if (importsToken && p.kind !== 'static') {
+    if (importsToken && !importsTokens(p.kind)) {
       throw new InvalidCredentialInputError(
         'accessToken',
         'only static credentials take a new token by PATCH',
@@ -396,6 +397,11 @@ function requireRestated(input: UpdateCredentialInput, bound: string | undefined
     fields[0]!,
     `the stored settings (${fields.join(', ')}) differ from those this credential's secrets were stored for and this request does not set them: check them, then give them in the request`,
   );
+}
+
+/** Kinds without a grant (`static`) track tokens the caller imports. */
+function importsTokens(kind: CredentialKind): boolean {
+  return !kindOf(kind).grantClient;
 }
 
 /** A static token must come with an expiry that is still ahead: it can never be refreshed. */

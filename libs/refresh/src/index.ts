@@ -3,6 +3,7 @@ export * from './credential-service.js';
 export * from './credential-token-reader.js';
 export * from './destination-binding.js';
 export * from './errors.js';
+export * from './kinds/grant-client-registry.js';
 export * from './pool-service.js';
 export * from './ports.js';
 export * from './re-encryption.js';

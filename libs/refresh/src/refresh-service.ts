@@ -13,7 +13,6 @@ import {
   type RefreshPolicy,
   type ResolvedRotation,
   resolvePolicy,
-  resolveRotation,
   staticTokenCheck,
   tokenLifetime,
 } from '#core';
@@ -27,6 +26,7 @@ import {
   type StoredCredential,
 } from '#store';
 import { bindsOnPersist, type StoredSecrets, verifyDestination } from './destination-binding.js';
+import { findKind, resolveRotation } from './kinds/index.js';
 import {
   type Clock,
   type OutcomeFailure,
@@ -291,8 +291,9 @@ export class RefreshService {
   ): Promise<RefreshOutcome> {
     const p = stored.projection;
     const ctx: Resolution = { events: [], attempt: p.failures, job };
-    // An imported static token has no grant: its refresh time is a warning, its expiry the end.
-    if (p.kind === 'static') {
+    // An imported token (a kind without a grant) has no refresh: its refresh time is a warning,
+    // its expiry the end.
+    if (!findKind(p.kind)?.grantClient) {
       const events = staticTokenCheck(p, this.now(), job.trigger);
       return this.appendAndSchedule(lease, p, events, lastFailure(events), true);
     }
@@ -421,7 +422,7 @@ export class RefreshService {
     // second keeps the credentials' refresh times spread out instead of bunched on whole seconds.
     // A JWT tokenkeeper mints itself has exactly the lifetime it was given.
     const skewMs =
-      p.kind !== 'jwt.mint' && result.expiresInSeconds !== undefined && result.expiresInSeconds > 0
+      !findKind(p.kind)?.exactLifetime && result.expiresInSeconds !== undefined && result.expiresInSeconds > 0
         ? Math.min(1000, Math.floor(result.expiresInSeconds * 100))
         : 0;
     const lifetime = tokenLifetime(

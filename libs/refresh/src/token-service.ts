@@ -1,8 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type CredentialProjection, type RefreshTrigger, resolveRotation } from '#core';
+import type { CredentialProjection, RefreshTrigger } from '#core';
 import type { CredentialStore, StoredCredential } from '#store';
 import type { CredentialCipher } from './credential-secrets.js';
 import { CredentialNotFoundError, TokenUnavailableError } from './errors.js';
+import { resolveRotation } from './kinds/index.js';
 import { cappedRunwayMs, type ReadRefreshGate } from './read-refresh-gate.js';
 
 export interface ServedToken {

@@ -19,11 +19,12 @@ import {
   KeyRing,
   OutboundPolicy,
 } from '#common';
-import { type GrantClient, GrantClientRegistry } from '#grants';
+import type { GrantClient } from '#grants';
 import { QueueName, queuePrefix, type RefreshJobData } from '#queues';
 import {
   CredentialCipher,
   CredentialService,
+  GrantClientRegistry,
   PoolService,
   RedisReadRefreshGate,
   ReEncryption,

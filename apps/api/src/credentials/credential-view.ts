@@ -1,4 +1,5 @@
-import { type CredentialProjection, resolveRotation } from '#core';
+import type { CredentialProjection } from '#core';
+import { resolveRotation } from '#kinds';
 import { isoTime as iso } from '../http/views.js';
 
 /** A credential's status as the API shows it. Built from the projection, which holds no secret. */

@@ -1,21 +1,7 @@
 import { z } from 'zod';
-import {
-  CLIENT_AUTH_METHODS,
-  CREDENTIAL_STATES,
-  type CredentialKind,
-  MAX_GRACE_SECONDS,
-  ROTATION_MODES,
-  ROTATION_PROVIDERS,
-  SIGNING_ALGS,
-} from '#core';
-import { jsonDepthExceeds } from '../http/json-only.js';
+import { CREDENTIAL_STATES, MAX_GRACE_SECONDS, ROTATION_MODES, ROTATION_PROVIDERS } from '#core';
+import { findKind, KIND_DESCRIPTORS, type KindDescriptor } from '#kinds';
 
-const secret = (what: string) =>
-  z.string().min(1, `${what} must not be empty`).max(16_384, `${what} is longer than 16 KiB`);
-const url = z
-  .string()
-  .max(2048)
-  .refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), 'must be an http(s) URL');
 const labelKey = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$/, 'label keys are 1-63 of [A-Za-z0-9._/-]');
@@ -63,24 +49,6 @@ export const rotationSchema = z
     path: ['graceSeconds'],
   });
 
-const positiveSeconds = (max: number) => z.number().int().positive().max(max);
-/** How deeply `claims` may nest objects and arrays (the body as a whole may nest 32). */
-const MAX_CLAIMS_DEPTH = 16;
-const claims = z
-  .record(z.string().min(1).max(256), z.unknown())
-  .refine((c) => JSON.stringify(c).length <= 16_384, 'claims must serialise to at most 16 KiB')
-  .refine(
-    (c) => !jsonDepthExceeds(JSON.stringify(c), MAX_CLAIMS_DEPTH),
-    `claims must not nest objects or arrays deeper than ${MAX_CLAIMS_DEPTH} levels`,
-  );
-const filePath = z
-  .string()
-  .min(1)
-  .max(4096)
-  .refine((v) => v.startsWith('/'), 'must be an absolute path');
-const credentialRef = z.string().regex(/^cred_[A-Za-z0-9_-]{10,64}$/, 'must be a credential id (cred_...)');
-const tokenTypeUri = z.string().min(1).max(512);
-
 /** Fields every kind takes. */
 const commonFields = {
   name: z.string().min(1).max(200).optional(),
@@ -90,121 +58,51 @@ const commonFields = {
   timeoutSeconds: z.number().min(0.1).max(60).optional(),
 };
 
-/** A token the caller already holds (any kind), or the token a `static` credential tracks. */
-const suppliedTokenFields = {
-  accessToken: secret('accessToken').optional(),
-  expiresIn: positiveSeconds(10 * 365 * 86_400).optional(),
-  expiresAt: z.iso
-    .datetime({ offset: true })
-    .transform((v) => Date.parse(v))
-    .optional(),
-  tokenType: z.string().min(1).max(64).optional(),
+type KindSchema<D extends KindDescriptor> = z.ZodObject<
+  { kind: z.ZodLiteral<D['kind']> } & typeof commonFields & D['fields'],
+  z.core.$strict
+>;
+type KindSchemas<Ds extends readonly KindDescriptor[]> = { -readonly [I in keyof Ds]: KindSchema<Ds[I]> };
+type KeysOfUnion<T> = T extends unknown ? keyof T : never;
+/** Every member's fields, each optional (the value types of a field merged across members). */
+type MergedPartial<T> = {
+  [K in Exclude<KeysOfUnion<T>, 'kind'>]?: T extends { [P in K]?: infer V } ? V : never;
 };
-
-/** Fields of the kinds that call an OAuth token endpoint. */
-const oauthFields = {
-  tokenEndpoint: url.optional(),
-  issuer: url.optional(),
-  clientId: z.string().min(1).max(512).optional(),
-  clientAuth: z.enum(CLIENT_AUTH_METHODS).optional(),
-  /** `alg` of the private_key_jwt client assertion (and of a jwt-bearer assertion). */
-  signingAlg: z.enum(SIGNING_ALGS).optional(),
-  scope: z.string().max(2048).optional(),
-  audience: z.string().max(2048).optional(),
-  resource: url.optional(),
-  clientSecret: secret('clientSecret').optional(),
-  privateKey: secret('privateKey').optional(),
-};
-
-const jwtBearerFields = {
-  subject: z.string().min(1).max(1024).optional(),
-  assertionIssuer: z.string().min(1).max(1024).optional(),
-  assertionAudience: z.string().min(1).max(2048).optional(),
-  ttlSeconds: positiveSeconds(3600).optional(),
-  kid: z.string().min(1).max(256).optional(),
-  claims: claims.optional(),
-};
-
-const tokenExchangeFields = {
-  subjectCredentialId: credentialRef.optional(),
-  subjectTokenFile: filePath.optional(),
-  subjectTokenType: tokenTypeUri.optional(),
-  requestedTokenType: tokenTypeUri.optional(),
-};
-
-const jwtMintFields = {
-  privateKey: secret('privateKey'),
-  signingAlg: z.enum(SIGNING_ALGS).optional(),
-  kid: z.string().min(1).max(256).optional(),
-  ttlSeconds: positiveSeconds(30 * 86_400),
-  /** Claims of the minted JWT (not URLs tokenkeeper calls). */
-  issuer: z.string().min(1).max(1024).optional(),
-  subject: z.string().min(1).max(1024).optional(),
-  audience: z
-    .union([z.string().min(1).max(1024), z.array(z.string().min(1).max(1024)).min(1).max(16)])
-    .optional(),
-  claims: claims.optional(),
-};
-
-const vaultFields = {
-  vaultAddr: url,
-  mount: z
-    .string()
-    .regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/, 'a Vault auth mount path such as "jwt"')
-    .max(256)
-    .optional(),
-  role: z.string().min(1).max(256),
-  jwtFile: filePath.optional(),
-  jwtCredentialId: credentialRef.optional(),
-  maxTtlSeconds: positiveSeconds(365 * 86_400).optional(),
-  vaultNamespace: z.string().min(1).max(256).optional(),
-};
-
-const kindSchema = <K extends CredentialKind, F extends z.ZodRawShape>(kind: K, fields: F) =>
-  z.object({ kind: z.literal(kind), ...commonFields, ...fields }).strict();
 
 /**
- * One strict object per kind, chosen by `kind`: a field another kind takes is an unknown field
- * here, and every error names its field.
+ * The registration and update schemas of these kinds. Registration: one strict object per kind,
+ * chosen by `kind`, so a field another kind takes is an unknown field there and every error names
+ * its field. Update: every field any kind takes, all optional (a PATCH does not name the kind); the
+ * service rejects those the credential's kind cannot use.
  */
-export const registerCredentialSchema = z.discriminatedUnion('kind', [
-  kindSchema('oauth2.refresh_token', {
-    ...oauthFields,
-    ...suppliedTokenFields,
-    refreshToken: secret('refreshToken').optional(),
-  }),
-  kindSchema('oauth2.client_credentials', { ...oauthFields, ...suppliedTokenFields }),
-  kindSchema('oauth2.jwt_bearer', { ...oauthFields, ...suppliedTokenFields, ...jwtBearerFields }),
-  kindSchema('oauth2.token_exchange', { ...oauthFields, ...suppliedTokenFields, ...tokenExchangeFields }),
-  kindSchema('jwt.mint', jwtMintFields),
-  kindSchema('vault.jwt_login', vaultFields),
-  kindSchema('static', {
-    ...suppliedTokenFields,
-    accessToken: secret('accessToken'),
-    scope: z.string().max(2048).optional(),
-  }),
-]);
-export type RegisterCredentialBody = z.infer<typeof registerCredentialSchema>;
+export function credentialSchemasOf<const Ds extends readonly [KindDescriptor, ...KindDescriptor[]]>(
+  descriptors: Ds,
+) {
+  const perKind = descriptors.map((d) =>
+    z.object({ kind: z.literal(d.kind), ...commonFields, ...d.fields }).strict(),
+  ) as unknown as KindSchemas<Ds>;
+  const register = z.discriminatedUnion('kind', perKind);
+  const fields: Record<string, z.ZodType> = {};
+  for (const d of descriptors)
+    for (const [name, schema] of Object.entries(d.fields)) fields[name] = (schema as z.ZodType).optional();
+  for (const d of descriptors) Object.assign(fields, d.updateFields);
+  const update = z
+    .object({ ...commonFields, ...fields })
+    .strict()
+    .refine(
+      (b) => Object.keys(b).length > 0,
+      'the body changes nothing: give at least one field',
+    ) as unknown as z.ZodType<
+    MergedPartial<z.output<typeof register>>,
+    MergedPartial<z.input<typeof register>>
+  >;
+  return { register, update };
+}
 
-/** Every field any kind takes, all optional; the service rejects those the credential's kind cannot use. */
-export const updateCredentialSchema = z
-  .object({
-    ...commonFields,
-    ...oauthFields,
-    ...jwtBearerFields,
-    ...tokenExchangeFields,
-    ...jwtMintFields,
-    ...vaultFields,
-    ...suppliedTokenFields,
-    privateKey: secret('privateKey').optional(),
-    ttlSeconds: positiveSeconds(30 * 86_400).optional(),
-    issuer: z.string().min(1).max(2048).optional(),
-    vaultAddr: url.optional(),
-    role: z.string().min(1).max(256).optional(),
-    refreshToken: secret('refreshToken').optional(),
-  })
-  .strict()
-  .refine((b) => Object.keys(b).length > 0, 'the body changes nothing: give at least one field');
+const schemas = credentialSchemasOf(KIND_DESCRIPTORS);
+export const registerCredentialSchema = schemas.register;
+export type RegisterCredentialBody = z.infer<typeof registerCredentialSchema>;
+export const updateCredentialSchema = schemas.update;
 export type UpdateCredentialBody = z.infer<typeof updateCredentialSchema>;
 
 /**
@@ -220,7 +118,7 @@ export function outboundUrlsOf(body: {
 }): { tokenEndpoint?: string; issuer?: string; vaultAddr?: string } {
   const issuerIsUrl =
     body.issuer !== undefined &&
-    (body.kind === undefined ? /^https?:\/\//i.test(body.issuer) : body.kind.startsWith('oauth2.'));
+    (body.kind === undefined ? /^https?:\/\//i.test(body.issuer) : findKind(body.kind)?.issuerIsUrl === true);
   return {
     ...(body.tokenEndpoint !== undefined ? { tokenEndpoint: body.tokenEndpoint } : {}),
     ...(issuerIsUrl ? { issuer: body.issuer } : {}),

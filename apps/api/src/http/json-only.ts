@@ -1,7 +1,10 @@
 import type { Server } from 'node:http';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyInstance } from 'fastify';
+import { jsonDepthExceeds } from '#core';
 import { problemFor } from './problem.js';
+
+export { jsonDepthExceeds };
 
 const WITH_BODY = new Set(['POST', 'PUT', 'PATCH']);
 
@@ -30,28 +33,6 @@ export function requireJsonBodies(fastify: FastifyInstance, pathPrefix = '/v1/')
 
 /** How deeply a JSON body may nest objects and arrays; no request of the API needs more than a few levels. */
 export const MAX_JSON_DEPTH = 32;
-
-/**
- * The deepest nesting of objects and arrays in `text`, counted without parsing (strings are
- * skipped), and stopping as soon as it passes `limit`: a body nested thousands deep is refused
- * before anything recursive (the parser, validation, Redis' JSON decoding) sees it.
- */
-export function jsonDepthExceeds(text: string, limit: number): boolean {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c)
-        i++; // backslash: skip the escaped character
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x7b || c === 0x5b) {
-      if (++depth > limit) return true;
-    } else if (c === 0x7d || c === 0x5d) depth--;
-  }
-  return false;
-}
 
 /**
  * Parses JSON bodies as Fastify does (prototype poisoning refused), after refusing bodies nested

@@ -1,4 +1,5 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
+import { type CliFlag, CREDENTIAL_KINDS, cliFlagsOf } from '#kinds';
 import { type CliContext, collect, intOption, numberOption, parsePairs } from '../cli-context.js';
 import { CliError } from '../cli-error.js';
 import { type CredentialView, credentialColumns, renderCredential, stateHint } from '../credential-view.js';
@@ -10,44 +11,42 @@ interface FieldOptions {
   kind?: string;
   name?: string;
   label?: string[];
-  tokenEndpoint?: string;
-  issuer?: string;
-  clientId?: string;
-  clientAuth?: string;
-  clientSecret?: string;
-  refreshToken?: string;
-  accessToken?: string;
-  expiresIn?: number;
-  expiresAt?: string;
-  tokenType?: string;
-  scope?: string;
-  audience?: string;
-  resource?: string;
   timeoutSeconds?: number;
   policyFraction?: number;
   minBuffer?: number;
   maxBuffer?: number;
   defaultLifetime?: number;
   field?: string[];
+  /** The kinds' flags (see `cliFlagsOf`), by commander attribute name. */
+  [flag: string]: unknown;
 }
 
 const SECRET_HELP = '(value, @file, or - for stdin)';
+const DEFAULT_KIND = 'oauth2.refresh_token';
+
+/** The kinds' flags as commander options, with the body field each sets. */
+function kindOptions(forAdd: boolean): { option: Option; flag: CliFlag }[] {
+  return cliFlagsOf()
+    .filter((flag) => forAdd || !flag.addOnly)
+    .map((flag) => {
+      const option = new Option(flag.flag, flag.secret ? `${flag.help} ${SECRET_HELP}` : flag.help);
+      if (flag.int) option.argParser(intOption(flag.flag.split(' ')[0]!));
+      return { option, flag };
+    });
+}
 
 /** Flags shared by `creds add` and `creds update`. */
 function fieldOptions(cmd: Command, forAdd: boolean): Command {
   cmd
     .option('--from-json <file>', 'start from a JSON registration body (- for stdin); flags override it')
     .option('--name <name>', 'display name')
-    .option('--label <key=value>', 'label (repeatable)', collect)
-    .option('--token-endpoint <url>', 'token endpoint URL')
-    .option('--issuer <url>', 'issuer URL (token endpoint found by discovery)')
-    .option('--client-id <id>', 'OAuth client id')
-    .option('--client-auth <method>', 'none | client_secret_basic | client_secret_post | ...')
-    .option('--client-secret <secret>', `client secret ${SECRET_HELP}`)
-    .option('--refresh-token <token>', `refresh token ${SECRET_HELP}`)
-    .option('--scope <scope>', 'scope to request')
-    .option('--audience <aud>', 'audience to request')
-    .option('--resource <url>', 'resource indicator')
+    .option('--label <key=value>', 'label (repeatable)', collect);
+  if (forAdd)
+    cmd.addOption(
+      new Option('--kind <kind>', 'credential kind').choices(CREDENTIAL_KINDS).default(DEFAULT_KIND),
+    );
+  for (const { option } of kindOptions(forAdd)) cmd.addOption(option);
+  cmd
     .option(
       '--timeout-seconds <n>',
       'timeout of calls to the token endpoint',
@@ -70,18 +69,6 @@ function fieldOptions(cmd: Command, forAdd: boolean): Command {
       numberOption('--default-lifetime'),
     )
     .option('--field <key=value>', 'any other body field; JSON values are parsed (repeatable)', collect);
-  if (forAdd) {
-    cmd
-      .option('--kind <kind>', 'credential kind', 'oauth2.refresh_token')
-      .option('--access-token <token>', `current access token ${SECRET_HELP}`)
-      .option(
-        '--expires-in <seconds>',
-        'seconds the current access token has left',
-        intOption('--expires-in'),
-      )
-      .option('--expires-at <iso>', 'expiry of the current access token (ISO 8601)')
-      .option('--token-type <type>', 'token type of the current access token');
-  }
   return cmd;
 }
 
@@ -102,25 +89,15 @@ async function buildBody(
   const set = (key: string, value: unknown) => {
     if (value !== undefined) body[key] = value;
   };
-  if (forAdd && (o.kind !== 'oauth2.refresh_token' || body.kind === undefined)) set('kind', o.kind);
+  if (forAdd && (o.kind !== DEFAULT_KIND || body.kind === undefined)) set('kind', o.kind);
   set('name', o.name);
   if (o.label?.length)
     body.labels = { ...((body.labels as Record<string, string>) ?? {}), ...parsePairs(o.label, '--label') };
-  set('tokenEndpoint', o.tokenEndpoint);
-  set('issuer', o.issuer);
-  set('clientId', o.clientId);
-  set('clientAuth', o.clientAuth);
-  if (o.clientSecret !== undefined)
-    set('clientSecret', await ctx.secretValue(o.clientSecret, '--client-secret'));
-  if (o.refreshToken !== undefined)
-    set('refreshToken', await ctx.secretValue(o.refreshToken, '--refresh-token'));
-  if (o.accessToken !== undefined) set('accessToken', await ctx.secretValue(o.accessToken, '--access-token'));
-  set('expiresIn', o.expiresIn);
-  set('expiresAt', o.expiresAt);
-  set('tokenType', o.tokenType);
-  set('scope', o.scope);
-  set('audience', o.audience);
-  set('resource', o.resource);
+  for (const { option, flag } of kindOptions(forAdd)) {
+    const value = o[option.attributeName()];
+    if (value === undefined) continue;
+    set(flag.field, flag.secret ? await ctx.secretValue(String(value), option.long ?? flag.flag) : value);
+  }
   set('timeoutSeconds', o.timeoutSeconds);
   const policy: Record<string, number> = {};
   if (o.policyFraction !== undefined) policy.fraction = o.policyFraction;

@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest';
+import { GrantConfigurationError } from '#grants';
+import { InvalidCredentialInputError } from '../errors.js';
+import { BOUND_INPUT_FIELDS, GRANT_INPUT_FIELDS } from '../grant-settings.js';
+import { GrantClientRegistry } from './grant-client-registry.js';
+import { SECRET_FIELDS } from './kind-descriptor.js';
+import { CREDENTIAL_KINDS, cliFlagsOf, KIND_DESCRIPTORS, kindOf, resolveRotation } from './registry.js';
+
+describe('the kind descriptors', () => {
+  it('bind the same settings fields to the destination as docs/security.md lists', () => {
+    expect([...BOUND_INPUT_FIELDS].sort()).toEqual(
+      [
+        'tokenEndpoint',
+        'issuer',
+        'clientId',
+        'clientAuth',
+        'audience',
+        'resource',
+        'signingAlg',
+        'kid',
+        'ttlSeconds',
+        'subject',
+        'claims',
+        'assertionIssuer',
+        'assertionAudience',
+        'subjectCredentialId',
+        'subjectTokenFile',
+        'vaultAddr',
+        'mount',
+        'role',
+        'jwtFile',
+        'jwtCredentialId',
+        'vaultNamespace',
+      ].sort(),
+    );
+    expect(GRANT_INPUT_FIELDS.filter((f) => !BOUND_INPUT_FIELDS.includes(f)).sort()).toEqual(
+      ['maxTtlSeconds', 'requestedTokenType', 'scope', 'subjectTokenType', 'timeoutSeconds'].sort(),
+    );
+  });
+
+  it('assume strict rotation for refresh tokens only', () => {
+    for (const kind of CREDENTIAL_KINDS)
+      expect(resolveRotation(kind, undefined).mode).toBe(kind === 'oauth2.refresh_token' ? 'strict' : 'none');
+  });
+
+  it('hold only known secrets, and hint at flags the CLI has', () => {
+    const flags = cliFlagsOf().map((f) => f.flag.split(' ')[0]);
+    for (const d of KIND_DESCRIPTORS) {
+      for (const s of d.secrets) expect(SECRET_FIELDS).toContain(s);
+      const flag = d.cli.reauth.split(' ')[0]!;
+      expect(['--from-json', '--field', ...flags]).toContain(flag);
+    }
+  });
+
+  it('refuse an unknown kind, naming the field', () => {
+    expect(() => kindOf('oauth2.password')).toThrow(InvalidCredentialInputError);
+  });
+
+  it('give every kind but static a grant client', async () => {
+    const registry = GrantClientRegistry.standard({});
+    await expect(
+      registry.execute({ kind: 'static', grant: { clientAuth: 'none' }, secrets: {}, timeoutMs: 1000 }),
+    ).rejects.toThrow(GrantConfigurationError);
+    expect(KIND_DESCRIPTORS.filter((d) => !d.grantClient).map((d) => d.kind)).toEqual(['static']);
+  });
+});
+
+describe('CREDENTIAL_KINDS', () => {
+  it('lists each kind once, the OAuth ones first, each a dotted lower-case name', () => {
+    expect(new Set(CREDENTIAL_KINDS).size).toBe(CREDENTIAL_KINDS.length);
+    const oauth = CREDENTIAL_KINDS.filter((k) => k.startsWith('oauth2.'));
+    expect(CREDENTIAL_KINDS.slice(0, oauth.length)).toEqual(oauth);
+    for (const kind of CREDENTIAL_KINDS) expect(kind).toMatch(/^[a-z0-9]+(\.[a-z0-9_]+)?$/);
+  });
+});
