@@ -34,6 +34,7 @@ import {
   sourceCredentialId,
 } from './grant-settings.js';
 import type { RefreshScheduler } from './refresh-scheduler.js';
+import { visibleIn } from './visibility.js';
 
 export type { GrantInput } from './grant-settings.js';
 
@@ -135,15 +136,14 @@ export class CredentialService {
 
   async get(namespace: string, id: string): Promise<CredentialProjection> {
     const p = await this.store.getProjection(id);
-    if (!p || p.namespace !== namespace || p.state === 'revoked') throw new CredentialNotFoundError(id);
+    if (!visibleIn(p, namespace)) throw new CredentialNotFoundError(id);
     return p;
   }
 
   async update(namespace: string, id: string, input: UpdateCredentialInput): Promise<CredentialProjection> {
     const stored = await this.store.get(id);
     const p = stored?.projection;
-    if (!stored || !p || p.namespace !== namespace || p.state === 'revoked')
-      throw new CredentialNotFoundError(id);
+    if (!stored || !visibleIn(p, namespace)) throw new CredentialNotFoundError(id);
     const grantChanged = GRANT_INPUT_FIELDS.some((f) => input[f] !== undefined);
     const grant = grantChanged ? await this.grantSettings(p.kind, input, p.grant) : undefined;
     if (grant) await this.checkSource(namespace, grant, id);
@@ -260,7 +260,7 @@ export class CredentialService {
     limit?: number,
   ): Promise<StoredEvent[]> {
     const p = await this.store.getProjection(id);
-    if (!p || p.namespace !== namespace) throw new CredentialNotFoundError(id);
+    if (!visibleIn(p, namespace, { includeRevoked: true })) throw new CredentialNotFoundError(id);
     return this.store.history(id, {
       ...(afterRevision !== undefined ? { afterRevision } : {}),
       ...(limit ? { limit } : {}),
@@ -318,7 +318,7 @@ export class CredentialService {
       throw new InvalidCredentialInputError(source.field, 'a credential cannot take its token from itself');
     }
     const p = await this.store.getProjection(source.id);
-    if (!p || p.namespace !== namespace || p.state === 'revoked') {
+    if (!visibleIn(p, namespace)) {
       throw new InvalidCredentialInputError(source.field, `no credential ${source.id} in this namespace`);
     }
   }

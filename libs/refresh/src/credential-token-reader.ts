@@ -1,6 +1,7 @@
 import { type CredentialTokenReader, GrantError } from '#grants';
 import type { CredentialStore } from '#store';
 import type { CredentialCipher } from './credential-secrets.js';
+import { visibleIn } from './visibility.js';
 
 /** Minimum validity a borrowed token must have left; a token about to die is useless to exchange. */
 const MIN_REMAINING_MS = 5_000;
@@ -20,7 +21,7 @@ export class StoredCredentialTokenReader implements CredentialTokenReader {
   async currentToken(namespace: string, credentialId: string): Promise<string> {
     const stored = await this.store.get(credentialId);
     const p = stored?.projection;
-    if (!stored || !p || p.namespace !== namespace || p.state === 'revoked') {
+    if (!stored || !visibleIn(p, namespace)) {
       // Permanent: nothing will make a missing source appear except changing this credential.
       throw new GrantError({
         type: 'classified',

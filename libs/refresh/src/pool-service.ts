@@ -3,6 +3,7 @@ import type { CredentialProjection } from '#core';
 import type { CredentialStore, Pool, PoolStore } from '#store';
 import { InvalidCredentialInputError, TokenUnavailableError } from './errors.js';
 import type { ServedToken, TokenService } from './token-service.js';
+import { visibleIn } from './visibility.js';
 
 export interface PoolToken extends ServedToken {
   credentialId: string;
@@ -25,7 +26,7 @@ export class PoolService {
     const members = [...new Set(input.members)];
     const projections = await this.store.getMany(members);
     projections.forEach((p, i) => {
-      if (!p || p.namespace !== namespace || p.state === 'revoked') {
+      if (!visibleIn(p, namespace)) {
         throw new InvalidCredentialInputError(`members.${i}`, `no credential ${members[i]}`);
       }
     });
@@ -84,7 +85,7 @@ export class PoolService {
   }
 
   private skipReason(p: CredentialProjection | undefined, namespace: string): string | undefined {
-    if (!p || p.namespace !== namespace || p.state === 'revoked') return 'removed';
+    if (!visibleIn(p, namespace)) return 'removed';
     if (p.state === 'reauth_required') return 'reauth_required';
     if (p.state === 'expired') return 'expired';
     if (!p.token || p.token.expiresAt <= this.now()) return 'has no valid token';

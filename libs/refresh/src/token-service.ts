@@ -4,6 +4,7 @@ import type { CredentialStore, StoredCredential } from '#store';
 import type { CredentialCipher } from './credential-secrets.js';
 import { CredentialNotFoundError, TokenUnavailableError } from './errors.js';
 import { cappedRunwayMs, type ReadRefreshGate } from './read-refresh-gate.js';
+import { visibleIn } from './visibility.js';
 
 export interface ServedToken {
   accessToken: string;
@@ -219,9 +220,7 @@ export class TokenService {
 
   private async load(namespace: string, id: string): Promise<StoredCredential> {
     const stored = await this.store.get(id);
-    const p = stored?.projection;
-    if (!stored || !p || p.namespace !== namespace || p.state === 'revoked')
-      throw new CredentialNotFoundError(id);
+    if (!stored || !visibleIn(stored.projection, namespace)) throw new CredentialNotFoundError(id);
     return stored;
   }
 
