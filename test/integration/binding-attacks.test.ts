@@ -137,7 +137,7 @@ describe('destination binding against a Redis writer', () => {
     const { destination: _d, ...legacy } = await storedSecrets(p.id);
     await conn.hset(keys.credential(p.id), 's', await cipher.encryptSecrets(p.id, legacy));
     const ring = KeyRing.parse(`test2:${Buffer.alloc(32, 9).toString('base64url')},${TEST_ENCRYPTION_KEYS}`);
-    await new ReEncryption(conn, store, ring).run();
+    await new ReEncryption(store, ring).run();
     const rotated = new CredentialCipher(ring);
     const after = await rotated.decryptSecrets(p.id, (await conn.hget(keys.credential(p.id), 's'))!);
     expect(after).toEqual({ ...legacy, destination: describeDestination(p.kind, p.grant) });

@@ -157,7 +157,7 @@ describe('secrets bound to their destination', () => {
     const p = await refreshTokenCredential();
     const before = await storedSecrets(p.id);
     const ring = KeyRing.parse(`test2:${Buffer.alloc(32, 9).toString('base64url')},${TEST_ENCRYPTION_KEYS}`);
-    await new ReEncryption(conn, store, ring).run();
+    await new ReEncryption(store, ring).run();
     const s = await conn.hget(keys.credential(p.id), 's');
     expect(KeyRing.keyIdOf(s!)).toBe('test2');
     expect(await new CredentialCipher(ring).decryptSecrets(p.id, s!)).toEqual(before);

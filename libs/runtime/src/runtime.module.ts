@@ -33,7 +33,7 @@ import {
   StoredCredentialTokenReader,
   TokenService,
 } from '#refresh';
-import { CredentialStore, KeySpace, LeaseManager, PoolStore, type RedisClient } from '#store';
+import { CredentialStore, KeySpace, LeaderLock, LeaseManager, PoolStore, type RedisClient } from '#store';
 import { createRedis } from './redis-connection.js';
 import { CONFIG, OUTBOUND_FETCH, REDIS } from './tokens.js';
 
@@ -118,7 +118,8 @@ export class RuntimeModule {
         {
           provide: ReEncryption,
           inject: [REDIS, CredentialStore, KeyRing],
-          useFactory: (r: RedisClient, s: CredentialStore, ring: KeyRing) => new ReEncryption(r, s, ring),
+          useFactory: (r: RedisClient, s: CredentialStore, ring: KeyRing) =>
+            new ReEncryption(s, ring, new LeaderLock(r, s.keys)),
         },
         {
           provide: GRANT_CLIENT,
@@ -201,9 +202,9 @@ export class RuntimeModule {
         },
         {
           provide: ScheduleSweeper,
-          inject: [CredentialStore, queueToken, RefreshScheduler],
-          useFactory: (s: CredentialStore, q: Queue<RefreshJobData>, sch: RefreshScheduler) =>
-            new ScheduleSweeper(s, q, sch, { overdueMs: 30_000 }),
+          inject: [REDIS, CredentialStore, RefreshScheduler],
+          useFactory: (r: RedisClient, s: CredentialStore, sch: RefreshScheduler) =>
+            new ScheduleSweeper(s, sch, new LeaderLock(r, s.keys), { overdueMs: 30_000 }),
         },
       ],
       exports: [

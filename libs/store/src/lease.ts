@@ -51,9 +51,8 @@ export class LeaseManager {
   }
 
   async acquire(credentialId: string, ttlMs: number): Promise<Lease | undefined> {
-    const owner = randomBytes(12).toString('base64url');
-    const ok = await this.redis.set(this.keys.lease(credentialId), owner, 'PX', ttlMs, 'NX');
-    return ok === 'OK' ? { credentialId, owner } : undefined;
+    const owner = await takeKey(this.redis, this.keys.lease(credentialId), ttlMs);
+    return owner ? { credentialId, owner } : undefined;
   }
 
   /**
@@ -105,25 +104,58 @@ export class LeaseManager {
     return out === 1 ? 'recorded' : out === 0 ? 'lease_lost' : 'moved';
   }
 
-  async release(lease: Lease): Promise<boolean> {
-    return (
-      (await runScript<number>(
-        this.redis,
-        'release-lease-1',
-        [this.keys.lease(lease.credentialId)],
-        [lease.owner],
-      )) === 1
-    );
+  release(lease: Lease): Promise<boolean> {
+    return releaseKey(this.redis, this.keys.lease(lease.credentialId), lease.owner);
   }
 
-  async extend(lease: Lease, ttlMs: number): Promise<boolean> {
-    return (
-      (await runScript<number>(
-        this.redis,
-        'extend-lease-1',
-        [this.keys.lease(lease.credentialId)],
-        [lease.owner, ttlMs],
-      )) === 1
-    );
+  extend(lease: Lease, ttlMs: number): Promise<boolean> {
+    return extendKey(this.redis, this.keys.lease(lease.credentialId), lease.owner, ttlMs);
   }
+}
+
+/** A fleet-wide lock held by one process at a time (a leader's), by name. */
+export interface HeldLock {
+  name: string;
+  owner: string;
+}
+
+/**
+ * Named locks that elect one process of the fleet for a periodic task (the schedule sweep, the
+ * re-encryption pass): `SET NX PX` with a random owner token, like the refresh lease; only the owner
+ * extends or releases it.
+ */
+export class LeaderLock {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: KeySpace,
+  ) {
+    defineScripts(redis);
+  }
+
+  async acquire(name: string, ttlMs: number): Promise<HeldLock | undefined> {
+    const owner = await takeKey(this.redis, this.keys.global(name), ttlMs);
+    return owner ? { name, owner } : undefined;
+  }
+
+  extend(lock: HeldLock, ttlMs: number): Promise<boolean> {
+    return extendKey(this.redis, this.keys.global(lock.name), lock.owner, ttlMs);
+  }
+
+  release(lock: HeldLock): Promise<boolean> {
+    return releaseKey(this.redis, this.keys.global(lock.name), lock.owner);
+  }
+}
+
+/** Sets `key` to a new random owner token unless it exists; returns the token if it was set. */
+async function takeKey(redis: RedisClient, key: string, ttlMs: number): Promise<string | undefined> {
+  const owner = randomBytes(12).toString('base64url');
+  return (await redis.set(key, owner, 'PX', ttlMs, 'NX')) === 'OK' ? owner : undefined;
+}
+
+async function extendKey(redis: RedisClient, key: string, owner: string, ttlMs: number): Promise<boolean> {
+  return (await runScript<number>(redis, 'extend-lease-1', [key], [owner, ttlMs])) === 1;
+}
+
+async function releaseKey(redis: RedisClient, key: string, owner: string): Promise<boolean> {
+  return (await runScript<number>(redis, 'release-lease-1', [key], [owner])) === 1;
 }
