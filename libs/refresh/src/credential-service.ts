@@ -14,8 +14,7 @@ import {
   tokenLifetime,
 } from '#core';
 import type { CredentialSecrets } from '#grants';
-import type { CredentialStore, StoredEvent } from '#store';
-import type { CredentialCipher } from './credential-secrets.js';
+import type { StoredEvent } from '#store';
 import {
   bindSecrets,
   describeDestination,
@@ -33,7 +32,7 @@ import {
   SECRET_FIELDS,
   sourceCredentialId,
 } from './grant-settings.js';
-import type { RefreshScheduler } from './refresh-scheduler.js';
+import type { CredentialSchedulerPort, CredentialStorePort, RefreshCipherPort } from './ports.js';
 import { visibleIn } from './visibility.js';
 
 export type { GrantInput } from './grant-settings.js';
@@ -83,9 +82,9 @@ export class CredentialService {
   private readonly random: () => number;
 
   constructor(
-    private readonly store: CredentialStore,
-    private readonly cipher: CredentialCipher,
-    private readonly scheduler: RefreshScheduler,
+    private readonly store: CredentialStorePort,
+    private readonly cipher: RefreshCipherPort,
+    private readonly scheduler: CredentialSchedulerPort,
     private readonly options: CredentialServiceOptions,
   ) {
     this.now = options.now ?? Date.now;

@@ -1,6 +1,6 @@
 import { type CredentialTokenReader, GrantError } from '#grants';
-import type { CredentialStore } from '#store';
 import type { CredentialCipher } from './credential-secrets.js';
+import type { TokenStorePort } from './ports.js';
 import { visibleIn } from './visibility.js';
 
 /** Minimum validity a borrowed token must have left; a token about to die is useless to exchange. */
@@ -13,8 +13,8 @@ const MIN_REMAINING_MS = 5_000;
  */
 export class StoredCredentialTokenReader implements CredentialTokenReader {
   constructor(
-    private readonly store: CredentialStore,
-    private readonly cipher: CredentialCipher,
+    private readonly store: TokenStorePort,
+    private readonly cipher: Pick<CredentialCipher, 'decryptToken'>,
     private readonly now: () => number = Date.now,
   ) {}
 

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { CredentialProjection } from '#core';
-import type { CredentialStore, Pool, PoolStore } from '#store';
+import type { Pool, PoolStore } from '#store';
 import { InvalidCredentialInputError, TokenUnavailableError } from './errors.js';
+import type { CredentialStorePort } from './ports.js';
 import type { ServedToken, TokenService } from './token-service.js';
 import { visibleIn } from './visibility.js';
 
@@ -16,9 +17,9 @@ export interface PoolToken extends ServedToken {
  */
 export class PoolService {
   constructor(
-    private readonly pools: PoolStore,
-    private readonly store: CredentialStore,
-    private readonly tokens: TokenService,
+    private readonly pools: Pick<PoolStore, 'create' | 'get' | 'list' | 'delete' | 'nextIndex'>,
+    private readonly store: Pick<CredentialStorePort, 'getMany'>,
+    private readonly tokens: Pick<TokenService, 'getToken'>,
     private readonly now: () => number = Date.now,
   ) {}
 

@@ -60,7 +60,7 @@ async function setup(opts: { rotation?: RotationSettings; providerGraceSeconds?:
     demand: false,
   };
   const tokens = new TokenService(store, plainCipher, scheduler, { waitMs: 100, now: () => clock.now() });
-  const types = () => store.history(ID).map(describeEvent);
+  const types = () => store.events(ID).map(describeEvent);
   const storedRefreshToken = async () =>
     (await plainCipher.decryptSecrets(ID, (await store.get(ID))?.secrets)).refreshToken;
   return {
@@ -107,7 +107,7 @@ describe('RefreshService: leases and the write-ahead attempt record', () => {
     expect(out.type).toBe('refreshed');
     expect(t.provider.presented).toHaveLength(1);
     expect(t.types()).toEqual(['credential.registered', 'token.updated']);
-    const updated = event(t.store.history(ID), 'token.updated')!;
+    const updated = event(t.store.events(ID), 'token.updated')!;
     expect(updated.data.lateAnswerMs).toBe(45_000);
     // The token's lifetime counts from when the request was sent (less the second a provider's
     // whole-second iat may be early by).
@@ -254,7 +254,7 @@ describe('RefreshService: a worker that died with an attempt record', () => {
     const out = await t.b.run(t.job);
     expect(out).toMatchObject({ type: 'failed', failure: { code: 'REFRESH_TOKEN_LOST' } });
     if (out.type === 'failed') expect(out.failure.message).toContain('host-a:101');
-    const failed = t.store.history(ID).filter((e) => e.type === 'refresh.failed');
+    const failed = t.store.events(ID).filter((e) => e.type === 'refresh.failed');
     expect(failed.map((e) => e.type === 'refresh.failed' && e.data.outcome)).toEqual(['unknown', undefined]);
     await expect(t.tokens.getToken('default', ID, 0)).rejects.toMatchObject({ reason: 'auth' });
   });

@@ -13,11 +13,11 @@ import {
   FencedError,
   type Lease,
   type LeaseRead,
-  type RecordAttemptResult,
   RevisionConflictError,
   type StoredCredential,
+  type StoredEvent,
 } from '#store';
-import type { Clock, RefreshLeasePort, RefreshSchedulerPort, RefreshStorePort } from '../ports.js';
+import type { Clock, CredentialSchedulerPort, CredentialStorePort, RefreshLeasePort } from '../ports.js';
 
 interface Row {
   projection: CredentialProjection;
@@ -32,7 +32,7 @@ interface Row {
  * revision-checked appends fenced by the attempt record's owner (or, without one, the lease's),
  * leases that lapse by the clock, write-ahead attempt records.
  */
-export class InMemoryCredentials implements RefreshStorePort, RefreshLeasePort {
+export class InMemoryCredentials implements CredentialStorePort, RefreshLeasePort {
   private readonly rows = new Map<string, Row>();
   private readonly leases = new Map<string, { owner: string; expiresAt: number }>();
   readonly histories = new Map<string, CredentialEvent[]>();
@@ -40,6 +40,9 @@ export class InMemoryCredentials implements RefreshStorePort, RefreshLeasePort {
   failAppends = 0;
   /** Runs before each append is applied (to interleave another writer). */
   beforeAppend?: (id: string) => Promise<void> | void;
+  /** Retention asked for each deleted credential, in seconds. */
+  readonly expiring = new Map<string, number>();
+  readonly keys = { partitions: 1 };
 
   constructor(private readonly clock: Clock) {}
 
@@ -57,8 +60,31 @@ export class InMemoryCredentials implements RefreshStorePort, RefreshLeasePort {
     return (await this.get(id))?.projection;
   }
 
-  history(id: string): CredentialEvent[] {
+  async getMany(ids: string[]): Promise<(CredentialProjection | undefined)[]> {
+    return Promise.all(ids.map((id) => this.getProjection(id)));
+  }
+
+  /** Every credential id (one partition). */
+  async *idsOfPartition(_partition: number, pageSize = 500): AsyncGenerator<string[]> {
+    const ids = [...this.rows.keys()].sort();
+    for (let i = 0; i < ids.length; i += pageSize) yield ids.slice(i, i + pageSize);
+  }
+
+  /** The events appended to a credential, in order. */
+  events(id: string): CredentialEvent[] {
     return this.histories.get(id) ?? [];
+  }
+
+  async history(id: string, opts: { afterRevision?: number; limit?: number } = {}): Promise<StoredEvent[]> {
+    const namespace = this.rows.get(id)?.projection.namespace ?? '';
+    return this.events(id)
+      .filter((e) => e.revision > (opts.afterRevision ?? 0))
+      .slice(0, opts.limit ?? 1000)
+      .map((e) => ({ ...structuredClone(e), namespace }));
+  }
+
+  async expireCredential(id: string, retentionSeconds: number): Promise<void> {
+    this.expiring.set(id, retentionSeconds);
   }
 
   attemptOf(id: string): AttemptRecord | undefined {
@@ -168,12 +194,8 @@ export class InMemoryCredentials implements RefreshStorePort, RefreshLeasePort {
     return true;
   }
 
-  async recordAttempt(
-    lease: Lease,
-    revision: number,
-    record: AttemptRecord,
-    ttlMs: number,
-  ): Promise<RecordAttemptResult> {
+  /** Confirms (and extends) the lease and records the attempt, as `record-attempt-2.lua` does. */
+  recordAttempt: RefreshLeasePort['recordAttempt'] = async (lease, revision, record, ttlMs) => {
     const id = lease.credentialId;
     if (this.leaseOwner(id) !== lease.owner) return 'lease_lost';
     const row = this.rows.get(id);
@@ -182,21 +204,26 @@ export class InMemoryCredentials implements RefreshStorePort, RefreshLeasePort {
     row.attempt = structuredClone(record);
     row.attemptOwner = lease.owner;
     return 'recorded';
-  }
+  };
 }
 
 /** Records what would have been enqueued. */
-export class RecordingScheduler implements RefreshSchedulerPort {
+export class RecordingScheduler implements CredentialSchedulerPort {
   readonly scheduled: CredentialProjection[] = [];
   readonly demanded: { p: CredentialProjection; trigger: RefreshTrigger }[] = [];
+  readonly cancelled: CredentialProjection[] = [];
   async schedule(p: CredentialProjection): Promise<void> {
     this.scheduled.push(p);
   }
   /** Runs the demanded refresh (as a worker would pick the job up). */
   onDemand?: (p: CredentialProjection) => Promise<unknown>;
-  async demand(p: CredentialProjection, trigger: RefreshTrigger): Promise<void> {
+  async demand(p: CredentialProjection, trigger: RefreshTrigger): Promise<{ jobId: string }> {
     this.demanded.push({ p, trigger });
     await this.onDemand?.(p);
+    return { jobId: `demand:${p.id}:${p.token?.tokenVersion ?? 0}:${p.failures}` };
+  }
+  async cancel(p: CredentialProjection): Promise<void> {
+    this.cancelled.push(p);
   }
 }
 
