@@ -1,89 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import {
-  type CredentialEvent,
-  DEFAULT_BACKOFF,
-  DEFAULT_REFRESH_POLICY,
-  newEvent,
-  type RotationSettings,
-} from '#core';
+import { type CredentialEvent, DEFAULT_BACKOFF, DEFAULT_REFRESH_POLICY, newEvent } from '#core';
 import { TokenUnavailableError } from './errors.js';
-import type { RefreshJobData } from './queues.js';
 import { RefreshService } from './refresh-service.js';
-import { InMemoryCredentials, plainCipher, RecordingScheduler } from './testing/in-memory-credentials.js';
-import { ManualClock, settle } from './testing/manual-clock.js';
-import { RotatingProvider, ScriptedGrantClient } from './testing/rotating-provider.js';
+import { plainCipher } from './testing/in-memory-credentials.js';
+import { settle } from './testing/manual-clock.js';
+import { ID, LEASE_TTL, refreshFixture } from './testing/refresh-fixture.js';
 import { TokenService } from './token-service.js';
 
-const ID = 'cred_rotation00000000001';
-const LEASE_TTL = 30_000;
-
-async function setup(opts: { rotation?: RotationSettings; providerGraceSeconds?: number } = {}) {
-  const clock = new ManualClock();
-  const store = new InMemoryCredentials(clock);
-  const provider = new RotatingProvider(clock, opts.providerGraceSeconds ?? 0);
-  const grants = new ScriptedGrantClient(provider, clock);
-  const scheduler = new RecordingScheduler();
-  const alerts: string[] = [];
-  const worker = (workerId: string) =>
-    new RefreshService(store, store, plainCipher, grants, scheduler, {
-      policy: DEFAULT_REFRESH_POLICY,
-      backoff: DEFAULT_BACKOFF,
-      grantTimeoutMs: 10_000,
-      leaseTtlMs: LEASE_TTL,
-      workerId,
-      clock,
-      random: () => 0.5,
-      onAlert: (msg) => alerts.push(msg),
-    });
-  await store.append(
-    ID,
-    undefined,
-    [
-      newEvent('credential.registered', clock.now(), {
-        namespace: 'default',
-        kind: 'oauth2.refresh_token',
-        name: 'crm',
-        labels: {},
-        grant: { tokenEndpoint: 'https://idp.example/token', clientId: 'crm', clientAuth: 'none' },
-        policy: {},
-        ...(opts.rotation ? { rotation: opts.rotation } : {}),
-      }),
-    ],
-    { secrets: await plainCipher.encryptSecrets(ID, { refreshToken: provider.current }) },
-  );
-  const job: RefreshJobData = {
-    credentialId: ID,
-    tokenVersion: 0,
-    attempt: 0,
-    trigger: 'registration',
-    dueAt: clock.now(),
-    demand: false,
-  };
-  const tokens = new TokenService(store, plainCipher, scheduler, { waitMs: 100, now: () => clock.now() });
-  const types = () => store.events(ID).map(describeEvent);
-  const storedRefreshToken = async () =>
-    (await plainCipher.decryptSecrets(ID, (await store.get(ID))?.secrets)).refreshToken;
-  return {
-    clock,
-    store,
-    provider,
-    grants,
-    scheduler,
-    alerts,
-    job,
-    tokens,
-    types,
-    storedRefreshToken,
-    a: worker('host-a:101'),
-    b: worker('host-b:202'),
-    c: worker('host-c:303'),
-  };
-}
-
-function describeEvent(e: CredentialEvent): string {
-  if (e.type !== 'refresh.failed') return e.type;
-  return `refresh.failed ${e.data.code}${e.data.outcome ? ` (${e.data.outcome})` : ''}`;
-}
+const setup = refreshFixture;
 
 function event<T extends CredentialEvent['type']>(events: CredentialEvent[], type: T) {
   return events.find((e): e is Extract<CredentialEvent, { type: T }> => e.type === type);
