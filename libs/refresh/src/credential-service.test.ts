@@ -44,6 +44,21 @@ async function refusal(promise: Promise<unknown>): Promise<Error & { field?: str
   );
 }
 
+/** PATCHes the token endpoint with both secrets and checks they are now bound to the new settings. */
+async function expectRebound(
+  t: ReturnType<typeof setup>,
+  id: string,
+  tokenEndpoint: string,
+  refreshToken: string,
+) {
+  const next = await t.service.update(NS, id, { tokenEndpoint, refreshToken, clientSecret: 'secret-1' });
+  expect(next.grant.tokenEndpoint).toBe(tokenEndpoint);
+  expect(await t.secretsOf(id)).toMatchObject({
+    refreshToken,
+    destination: describeDestination(next.kind, next.grant),
+  });
+}
+
 describe('CredentialService.update: PATCH semantics', () => {
   it('patch: a rename changes only the name; secrets stay as stored and no refresh is demanded', async () => {
     const t = setup();
@@ -115,13 +130,7 @@ describe('CredentialService.update: destination binding', () => {
   it('moved fields: with every secret held given again, the secrets are bound to the new destination', async () => {
     const t = setup();
     const p = await t.service.register(REFRESH);
-    const next = await t.service.update(NS, p.id, {
-      tokenEndpoint: 'https://elsewhere.example/token',
-      refreshToken: 'rt-1',
-      clientSecret: 'secret-1',
-    });
-    expect(next.grant.tokenEndpoint).toBe('https://elsewhere.example/token');
-    expect((await t.secretsOf(p.id)).destination).toBe(describeDestination(p.kind, next.grant));
+    await expectRebound(t, p.id, 'https://elsewhere.example/token', 'rt-1');
   });
 
   it('restate: settings changed behind the API’s back must be restated by the next PATCH that binds secrets', async () => {
@@ -138,13 +147,7 @@ describe('CredentialService.update: destination binding', () => {
     // Without the secrets again, the owner is asked for them first.
     expect((await refusal(t.service.update(NS, p.id, { refreshToken: 'rt-2' }))).field).toBe('clientSecret');
     // Restating the (now checked) endpoint binds the secrets to it.
-    const next = await t.service.update(NS, p.id, {
-      tokenEndpoint: 'https://idp.example/token',
-      refreshToken: 'rt-2',
-      clientSecret: 'secret-1',
-    });
-    expect(next.grant.tokenEndpoint).toBe('https://idp.example/token');
-    expect((await t.secretsOf(p.id)).destination).toBe(describeDestination(p.kind, next.grant));
+    await expectRebound(t, p.id, 'https://idp.example/token', 'rt-2');
   });
 
   it('moved fields: an unreadable secrets ciphertext proves nothing: every destination field must be restated', async () => {

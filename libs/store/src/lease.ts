@@ -37,21 +37,38 @@ export type LeaseRead =
 /** `recorded`; `lease_lost`: the caller no longer holds the lease; `moved`: the credential changed. */
 export type RecordAttemptResult = 'recorded' | 'lease_lost' | 'moved';
 
+/** Keys held by an owner token: `SET NX PX` with a random owner; only the owner extends or deletes them. */
+abstract class OwnedKeys {
+  constructor(
+    protected readonly redis: RedisClient,
+    protected readonly keys: KeySpace,
+  ) {
+    defineScripts(redis);
+  }
+
+  /** Sets `key` to a new random owner token unless it exists; returns the token if it was set. */
+  protected async take(key: string, ttlMs: number): Promise<string | undefined> {
+    const owner = randomBytes(12).toString('base64url');
+    return (await this.redis.set(key, owner, 'PX', ttlMs, 'NX')) === 'OK' ? owner : undefined;
+  }
+
+  protected async extendKey(key: string, owner: string, ttlMs: number): Promise<boolean> {
+    return (await runScript<number>(this.redis, 'extend-lease-1', [key], [owner, ttlMs])) === 1;
+  }
+
+  protected async releaseKey(key: string, owner: string): Promise<boolean> {
+    return (await runScript<number>(this.redis, 'release-lease-1', [key], [owner])) === 1;
+  }
+}
+
 /**
  * One refresh per credential across the fleet: `SET NX PX` with a random owner token. Only the
  * owner can release or extend it. The lease alone is not the safety net: a refresh that outlives
  * its lease is still fenced by the revision check when it persists.
  */
-export class LeaseManager {
-  constructor(
-    private readonly redis: RedisClient,
-    private readonly keys: KeySpace,
-  ) {
-    defineScripts(redis);
-  }
-
+export class LeaseManager extends OwnedKeys {
   async acquire(credentialId: string, ttlMs: number): Promise<Lease | undefined> {
-    const owner = await takeKey(this.redis, this.keys.lease(credentialId), ttlMs);
+    const owner = await this.take(this.keys.lease(credentialId), ttlMs);
     return owner ? { credentialId, owner } : undefined;
   }
 
@@ -105,11 +122,11 @@ export class LeaseManager {
   }
 
   release(lease: Lease): Promise<boolean> {
-    return releaseKey(this.redis, this.keys.lease(lease.credentialId), lease.owner);
+    return this.releaseKey(this.keys.lease(lease.credentialId), lease.owner);
   }
 
   extend(lease: Lease, ttlMs: number): Promise<boolean> {
-    return extendKey(this.redis, this.keys.lease(lease.credentialId), lease.owner, ttlMs);
+    return this.extendKey(this.keys.lease(lease.credentialId), lease.owner, ttlMs);
   }
 }
 
@@ -124,38 +141,17 @@ export interface HeldLock {
  * re-encryption pass): `SET NX PX` with a random owner token, like the refresh lease; only the owner
  * extends or releases it.
  */
-export class LeaderLock {
-  constructor(
-    private readonly redis: RedisClient,
-    private readonly keys: KeySpace,
-  ) {
-    defineScripts(redis);
-  }
-
+export class LeaderLock extends OwnedKeys {
   async acquire(name: string, ttlMs: number): Promise<HeldLock | undefined> {
-    const owner = await takeKey(this.redis, this.keys.global(name), ttlMs);
+    const owner = await this.take(this.keys.global(name), ttlMs);
     return owner ? { name, owner } : undefined;
   }
 
   extend(lock: HeldLock, ttlMs: number): Promise<boolean> {
-    return extendKey(this.redis, this.keys.global(lock.name), lock.owner, ttlMs);
+    return this.extendKey(this.keys.global(lock.name), lock.owner, ttlMs);
   }
 
   release(lock: HeldLock): Promise<boolean> {
-    return releaseKey(this.redis, this.keys.global(lock.name), lock.owner);
+    return this.releaseKey(this.keys.global(lock.name), lock.owner);
   }
-}
-
-/** Sets `key` to a new random owner token unless it exists; returns the token if it was set. */
-async function takeKey(redis: RedisClient, key: string, ttlMs: number): Promise<string | undefined> {
-  const owner = randomBytes(12).toString('base64url');
-  return (await redis.set(key, owner, 'PX', ttlMs, 'NX')) === 'OK' ? owner : undefined;
-}
-
-async function extendKey(redis: RedisClient, key: string, owner: string, ttlMs: number): Promise<boolean> {
-  return (await runScript<number>(redis, 'extend-lease-1', [key], [owner, ttlMs])) === 1;
-}
-
-async function releaseKey(redis: RedisClient, key: string, owner: string): Promise<boolean> {
-  return (await runScript<number>(redis, 'release-lease-1', [key], [owner])) === 1;
 }

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import {
   applyEvent,
   type CredentialEvent,
@@ -18,6 +17,7 @@ import {
   type StoredEvent,
 } from '#store';
 import type { Clock, CredentialSchedulerPort, CredentialStorePort, RefreshLeasePort } from '../ports.js';
+import { ExpiringLocks } from './expiring-locks.js';
 
 interface Row {
   projection: CredentialProjection;
@@ -34,7 +34,7 @@ interface Row {
  */
 export class InMemoryCredentials implements CredentialStorePort, RefreshLeasePort {
   private readonly rows = new Map<string, Row>();
-  private readonly leases = new Map<string, { owner: string; expiresAt: number }>();
+  private readonly leases: ExpiringLocks;
   readonly histories = new Map<string, CredentialEvent[]>();
   /** The next this-many appends fail as if Redis refused them. */
   failAppends = 0;
@@ -44,7 +44,9 @@ export class InMemoryCredentials implements CredentialStorePort, RefreshLeasePor
   readonly expiring = new Map<string, number>();
   readonly keys = { partitions: 1 };
 
-  constructor(private readonly clock: Clock) {}
+  constructor(clock: Clock) {
+    this.leases = new ExpiringLocks(clock);
+  }
 
   async get(id: string): Promise<StoredCredential | undefined> {
     const row = this.rows.get(id);
@@ -134,13 +136,12 @@ export class InMemoryCredentials implements CredentialStorePort, RefreshLeasePor
       delete next.attemptOwner;
     }
     this.rows.set(id, next);
-    if (options.releaseLease && this.leaseOwner(id) === options.releaseLease.owner) this.leases.delete(id);
+    if (options.releaseLease) this.leases.drop(id, options.releaseLease.owner);
     return { projection: structuredClone(projection!) };
   }
 
   leaseOwner(id: string): string | undefined {
-    const lease = this.leases.get(id);
-    return lease && lease.expiresAt > this.clock.now() ? lease.owner : undefined;
+    return this.leases.owner(id);
   }
 
   /** What a crash could roll Redis back to: `restore` brings it back (leases gone). */
@@ -152,28 +153,26 @@ export class InMemoryCredentials implements CredentialStorePort, RefreshLeasePor
       for (const [k, v] of rows) this.rows.set(k, v);
       this.histories.clear();
       for (const [k, v] of histories) this.histories.set(k, v);
-      this.leases.clear();
+      this.leases.forget();
     };
   }
 
   /** The holder stalled past its TTL: its lease is gone, whatever its heartbeat would have done. */
   expireLease(id: string): void {
-    this.leases.delete(id);
+    this.leases.forget(id);
   }
 
   async acquireAndRead(id: string, ttlMs: number): Promise<LeaseRead> {
     const row = this.rows.get(id);
     if (!row) return { status: 'missing' };
-    const holder = this.leases.get(id);
-    if (this.leaseOwner(id)) {
+    const owner = this.leases.take(id, ttlMs);
+    if (!owner) {
       return {
         status: 'busy',
         projection: structuredClone(row.projection),
-        remainingMs: holder!.expiresAt - this.clock.now(),
+        remainingMs: this.leases.remainingMs(id),
       };
     }
-    const owner = randomBytes(12).toString('base64url');
-    this.leases.set(id, { owner, expiresAt: this.clock.now() + ttlMs });
     const stored = (await this.get(id))!;
     return {
       status: 'leased',
@@ -183,15 +182,11 @@ export class InMemoryCredentials implements CredentialStorePort, RefreshLeasePor
   }
 
   async extend(lease: Lease, ttlMs: number): Promise<boolean> {
-    if (this.leaseOwner(lease.credentialId) !== lease.owner) return false;
-    this.leases.set(lease.credentialId, { owner: lease.owner, expiresAt: this.clock.now() + ttlMs });
-    return true;
+    return this.leases.renew(lease.credentialId, lease.owner, ttlMs);
   }
 
   async release(lease: Lease): Promise<boolean> {
-    if (this.leaseOwner(lease.credentialId) !== lease.owner) return false;
-    this.leases.delete(lease.credentialId);
-    return true;
+    return this.leases.drop(lease.credentialId, lease.owner);
   }
 
   /** Confirms (and extends) the lease and records the attempt, as `record-attempt-2.lua` does. */
@@ -200,7 +195,7 @@ export class InMemoryCredentials implements CredentialStorePort, RefreshLeasePor
     if (this.leaseOwner(id) !== lease.owner) return 'lease_lost';
     const row = this.rows.get(id);
     if (!row || row.projection.revision !== revision) return 'moved';
-    this.leases.set(id, { owner: lease.owner, expiresAt: this.clock.now() + ttlMs });
+    this.leases.renew(id, lease.owner, ttlMs);
     row.attempt = structuredClone(record);
     row.attemptOwner = lease.owner;
     return 'recorded';

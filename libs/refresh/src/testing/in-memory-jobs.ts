@@ -1,36 +1,31 @@
-import { randomBytes } from 'node:crypto';
 import type { HeldLock } from '#store';
 import type { Clock, LeaderLockPort, PlannedJobsPort } from '../ports.js';
 import type { PlannedJob } from '../refresh-scheduler.js';
+import { ExpiringLocks } from './expiring-locks.js';
 
 /** Named leader locks that lapse by the clock, owner-checked like the Redis ones. */
 export class InMemoryLeaderLock implements LeaderLockPort {
-  private readonly held = new Map<string, { owner: string; expiresAt: number }>();
+  private readonly locks: ExpiringLocks;
 
-  constructor(private readonly clock: Clock) {}
+  constructor(clock: Clock) {
+    this.locks = new ExpiringLocks(clock);
+  }
 
   holder(name: string): string | undefined {
-    const lock = this.held.get(name);
-    return lock && lock.expiresAt > this.clock.now() ? lock.owner : undefined;
+    return this.locks.owner(name);
   }
 
   async acquire(name: string, ttlMs: number): Promise<HeldLock | undefined> {
-    if (this.holder(name)) return undefined;
-    const owner = randomBytes(12).toString('base64url');
-    this.held.set(name, { owner, expiresAt: this.clock.now() + ttlMs });
-    return { name, owner };
+    const owner = this.locks.take(name, ttlMs);
+    return owner ? { name, owner } : undefined;
   }
 
   async extend(lock: HeldLock, ttlMs: number): Promise<boolean> {
-    if (this.holder(lock.name) !== lock.owner) return false;
-    this.held.set(lock.name, { owner: lock.owner, expiresAt: this.clock.now() + ttlMs });
-    return true;
+    return this.locks.renew(lock.name, lock.owner, ttlMs);
   }
 
   async release(lock: HeldLock): Promise<boolean> {
-    if (this.holder(lock.name) !== lock.owner) return false;
-    this.held.delete(lock.name);
-    return true;
+    return this.locks.drop(lock.name, lock.owner);
   }
 }
 
