@@ -1,17 +1,13 @@
 import { exportJWK, generateKeyPair } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KeyRing } from '#common';
-import { type CredentialProjection } from '#core';
+import { describe, expect, it } from 'vitest';
 import {
   CredentialCipher,
   describeDestination,
   InvalidCredentialInputError,
-  ReEncryption,
   type RegisterCredentialInput,
   type UpdateCredentialInput,
 } from '#refresh';
-import { TEST_ENCRYPTION_KEYS } from '../support/processes.js';
-import { errorOf, startUseCaseHarness, type UseCaseHarness } from '../support/use-case-harness.js';
+import { errorOf, useUseCaseHarness } from '../support/use-case-harness.js';
 
 const ATTACKER = 'https://attacker.example/token';
 
@@ -20,132 +16,74 @@ const ATTACKER = 'https://attacker.example/token';
  * ordinary change or the key rotation must not turn into a trusted destination.
  */
 describe('destination binding against a Redis writer', () => {
-  let h: UseCaseHarness;
-  let conn: UseCaseHarness['conn'];
-  let keys: UseCaseHarness['keys'];
-  let store: UseCaseHarness['store'];
-  let cipher: UseCaseHarness['cipher'];
-  let credentials: UseCaseHarness['credentials'];
-  let grants: UseCaseHarness['grants'];
-
-  beforeAll(async () => {
-    h = await startUseCaseHarness('binding-attacks', { rotates: false });
-    ({ conn, keys, store, cipher, credentials, grants } = h);
-  });
-
-  afterAll(() => h?.close());
-
-  const run = (id: string) => h.run(id);
-  const storedSecrets = (id: string) => h.storedSecrets(id);
-  const tamper = (id: string, edit: (p: CredentialProjection) => void) => h.tamper(id, edit);
-  const source = () =>
-    credentials.register({
-      namespace: 'default',
-      kind: 'static',
-      accessToken: 'source-token',
-      expiresIn: 3600,
-    });
+  const h = useUseCaseHarness('binding-attacks', { rotates: false });
 
   it("an owner's unrelated PATCH does not bind a token exchange to a target changed in Redis", async () => {
-    const s = await source();
-    const p = await credentials.register({
-      namespace: 'default',
-      kind: 'oauth2.token_exchange',
-      tokenEndpoint: 'https://as.example/token',
-      subjectCredentialId: s.id,
-      canReadTokens: true,
-    });
-    await tamper(p.id, (x) => {
+    const p = await h.registerTokenExchange((await h.registerStatic()).id);
+    await h.tamper(p.id, (x) => {
       x.grant.tokenEndpoint = ATTACKER;
     });
-    expect(await run(p.id)).toMatchObject({ failure: { code: 'DESTINATION_MISMATCH' } });
+    expect(await h.run(p.id)).toMatchObject({ failure: { code: 'DESTINATION_MISMATCH' } });
     // The owner (a key with token:read) changes something that sends nothing anywhere new.
-    const err = await errorOf(credentials.update('default', p.id, { scope: 'other', canReadTokens: true }));
+    const err = await errorOf(h.credentials.update('default', p.id, { scope: 'other', canReadTokens: true }));
     expect(err).toBeInstanceOf(InvalidCredentialInputError);
     expect((err as InvalidCredentialInputError).field).toBe('tokenEndpoint');
-    expect((await storedSecrets(p.id)).destination).toBe(
+    expect((await h.storedSecrets(p.id)).destination).toBe(
       describeDestination(p.kind, { ...p.grant, tokenEndpoint: 'https://as.example/token' }),
     );
     // Restating the target (the owner looked at it) is accepted, and so is putting it back.
-    const restored = await credentials.update('default', p.id, {
+    const restored = await h.credentials.update('default', p.id, {
       tokenEndpoint: 'https://as.example/token',
       canReadTokens: true,
     });
     expect(restored.grant.tokenEndpoint).toBe('https://as.example/token');
-    const sent = grants.requests.length;
-    await run(p.id);
-    expect(grants.requests.slice(sent).map((r) => r.grant.tokenEndpoint)).not.toContain(ATTACKER);
+    const sent = h.grants.requests.length;
+    await h.run(p.id);
+    expect(h.grants.requests.slice(sent).map((r) => r.grant.tokenEndpoint)).not.toContain(ATTACKER);
   });
 
   it("an owner's unrelated PATCH does not bind a Vault login to an address changed in Redis", async () => {
-    const s = await source();
-    const p = await credentials.register({
-      namespace: 'default',
-      kind: 'vault.jwt_login',
-      vaultAddr: 'https://vault.example',
-      role: 'r',
-      jwtCredentialId: s.id,
-      canReadTokens: true,
-    });
-    await tamper(p.id, (x) => {
+    const p = await h.registerVaultLogin((await h.registerStatic()).id);
+    await h.tamper(p.id, (x) => {
       x.grant.vault!.address = 'https://attacker.example';
     });
     const err = await errorOf(
-      credentials.update('default', p.id, { maxTtlSeconds: 600, role: 'r2', canReadTokens: true }),
+      h.credentials.update('default', p.id, { maxTtlSeconds: 600, role: 'r2', canReadTokens: true }),
     );
     expect((err as InvalidCredentialInputError).field).toBe('vaultAddr');
-    const sent = grants.requests.length;
-    await run(p.id);
-    expect(grants.requests.length).toBe(sent);
+    const sent = h.grants.requests.length;
+    await h.run(p.id);
+    expect(h.grants.requests.length).toBe(sent);
   });
 
   it('a PATCH of secrets alone does not keep a Vault session for an address changed in Redis', async () => {
-    const s = await source();
-    const p = await credentials.register({
-      namespace: 'default',
-      kind: 'vault.jwt_login',
-      vaultAddr: 'https://vault.example',
-      role: 'r',
-      jwtCredentialId: s.id,
-      canReadTokens: true,
-    });
+    const p = await h.registerVaultLogin((await h.registerStatic()).id);
     // A login happened: the session is stored with the binding.
     const session = { clientToken: 'hvs.session', loginAt: Date.now(), renewable: true, leaseSeconds: 3600 };
-    const bound = { ...(await storedSecrets(p.id)), vaultSession: session };
-    await conn.hset(keys.credential(p.id), 's', await cipher.encryptSecrets(p.id, bound));
-    await tamper(p.id, (x) => {
+    const bound = { ...(await h.storedSecrets(p.id)), vaultSession: session };
+    await h.storeSecrets(p.id, bound);
+    await h.tamper(p.id, (x) => {
       x.grant.vault!.address = 'https://attacker.example';
     });
     // No grant field in the request, so nothing would have dropped the session.
     const err = await errorOf(
-      credentials.update('default', p.id, { refreshToken: 'x', canReadTokens: true }),
+      h.credentials.update('default', p.id, { refreshToken: 'x', canReadTokens: true }),
     );
     expect((err as InvalidCredentialInputError).field).toBe('vaultAddr');
-    expect(await storedSecrets(p.id)).toEqual(bound);
+    expect(await h.storedSecrets(p.id)).toEqual(bound);
   });
 
   it('re-encryption binds a legacy ciphertext, so a later edit in Redis is refused', async () => {
-    const p = await credentials.register({
-      namespace: 'default',
-      kind: 'oauth2.refresh_token',
-      tokenEndpoint: 'https://as.example/token',
-      clientId: 'app',
-      refreshToken: 'rt-0',
-      clientSecret: 'cs',
-    });
-    // What a release before destination binding stored.
-    const { destination: _d, ...legacy } = await storedSecrets(p.id);
-    await conn.hset(keys.credential(p.id), 's', await cipher.encryptSecrets(p.id, legacy));
-    const ring = KeyRing.parse(`test2:${Buffer.alloc(32, 9).toString('base64url')},${TEST_ENCRYPTION_KEYS}`);
-    await new ReEncryption(store, ring).run();
-    const rotated = new CredentialCipher(ring);
-    const after = await rotated.decryptSecrets(p.id, (await conn.hget(keys.credential(p.id), 's'))!);
+    const p = await h.registerRefreshToken();
+    const legacy = await h.unbind(p.id);
+    const rotated = new CredentialCipher(await h.reEncryptToNewKey());
+    const after = await rotated.decryptSecrets(p.id, (await h.ciphertext(p.id))!);
     expect(after).toEqual({ ...legacy, destination: describeDestination(p.kind, p.grant) });
   });
   it('every bound field an owner changes by PATCH is accepted as the request states it', async () => {
     const { privateKey } = await generateKeyPair('ES256', { extractable: true });
     const key = JSON.stringify(await exportJWK(privateKey));
-    const s = await source();
+    const s = await h.registerStatic();
     const cases: Array<[Omit<RegisterCredentialInput, 'namespace'>, UpdateCredentialInput[]]> = [
       [
         {
@@ -213,15 +151,15 @@ describe('destination binding against a Redis writer', () => {
       ],
     ];
     for (const [registration, patches] of cases) {
-      const p = await credentials.register({ namespace: 'default', ...registration, canReadTokens: true });
+      const p = await h.register({ ...registration, canReadTokens: true });
       for (const patch of patches) {
         const secrets = registration.privateKey ? { privateKey: key } : {};
-        const moved = await credentials.update('default', p.id, {
+        const moved = await h.credentials.update('default', p.id, {
           ...patch,
           ...secrets,
           canReadTokens: true,
         });
-        expect((await storedSecrets(p.id)).destination, JSON.stringify(patch)).toBe(
+        expect((await h.storedSecrets(p.id)).destination, JSON.stringify(patch)).toBe(
           describeDestination(moved.kind, moved.grant),
         );
       }

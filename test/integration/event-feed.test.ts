@@ -1,55 +1,40 @@
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { newEvent } from '#core';
 import { EventFeedReader } from '#events';
 import { QueueName, queuePrefix, type WebhookDeliveryJobData } from '#refresh';
-import { CredentialStore, KeySpace } from '#store';
+import type { CredentialStore } from '#store';
 import { DeliveryLog, DeliveryQueue, FeedDispatcher, type Subscription, SubscriptionStore } from '#webhooks';
-import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
+import { registeredEvent } from '../../libs/refresh/src/testing/registered-event.js';
+import { uniquePrefix } from '../support/redis-server.js';
+import { useStoreFixture } from '../support/store-fixture.js';
 
 const PARTITIONS = 3;
 
 /** The feed reader over several partitions and the dispatcher's at-least-once bookkeeping, on a real Redis. */
 describe('global event feed', () => {
-  let server: RedisServer;
-  let redis: Redis;
-  let keys: KeySpace;
-  let store: CredentialStore;
+  const db = useStoreFixture('feed', { partitions: PARTITIONS });
   let reader: EventFeedReader;
   const ids = Array.from({ length: 6 }, (_, i) => `cred_feedtest${String(i).padStart(4, '0')}`);
 
   beforeAll(async () => {
-    server = await startRedis();
-    redis = new Redis(server.url, { maxRetriesPerRequest: null });
-    keys = new KeySpace(uniquePrefix('feed'), PARTITIONS);
-    store = new CredentialStore(redis, keys, { historyMaxLen: 1000, feedMaxLen: 100_000 });
-    reader = new EventFeedReader(redis, keys);
-    expect(new Set(ids.map((id) => keys.partitionOf(id))).size).toBeGreaterThan(1);
+    reader = new EventFeedReader(db.redis, db.keys);
+    expect(new Set(ids.map((id) => db.keys.partitionOf(id))).size).toBeGreaterThan(1);
     // Interleaved appends: registration, then three renames each, round-robin.
     const current = new Map<string, Awaited<ReturnType<CredentialStore['append']>>['projection']>();
     for (let round = 0; round < 4; round++) {
       for (const [i, id] of ids.entries()) {
         const event =
           round === 0
-            ? newEvent('credential.registered', Date.now(), {
+            ? registeredEvent(id, {
                 namespace: i % 2 === 0 ? 'even' : 'odd',
-                kind: 'oauth2.client_credentials',
-                name: id,
                 labels: { team: i < 3 ? 'a' : 'b' },
-                grant: { tokenEndpoint: 'https://idp.example/token', clientAuth: 'client_secret_basic' },
-                policy: {},
               })
             : newEvent('credential.updated', Date.now(), { name: `${id}-${round}`, secretsChanged: [] });
-        const { projection } = await store.append(id, current.get(id), [event]);
+        const { projection } = await db.store.append(id, current.get(id), [event]);
         current.set(id, projection);
       }
     }
-  });
-
-  afterAll(async () => {
-    redis?.disconnect();
-    await server?.destroy();
   });
 
   it('pages through every partition after a cursor, in order per credential, namespace-scoped', async () => {
@@ -82,12 +67,12 @@ describe('global event feed', () => {
   it('dispatches each (event, subscription) once even when the same entries are dispatched twice', async () => {
     const queueName = `${QueueName.WebhookDelivery}-${uniquePrefix('q')}`;
     const queue = new Queue<WebhookDeliveryJobData>(queueName, {
-      connection: redis,
-      prefix: queuePrefix(keys.prefix),
+      connection: db.redis,
+      prefix: queuePrefix(db.keys.prefix),
     });
     try {
-      const subs = new SubscriptionStore(redis, keys);
-      const log = new DeliveryLog(redis, keys);
+      const subs = new SubscriptionStore(db.redis, db.keys);
+      const log = new DeliveryLog(db.redis, db.keys);
       const sub: Subscription = {
         id: 'sub_feedtest0001',
         namespace: 'even',
@@ -100,17 +85,17 @@ describe('global event feed', () => {
       };
       await subs.save(sub, 'not-a-real-jwe');
       const dispatcher = new FeedDispatcher(
-        keys,
+        db.keys,
         reader,
         subs,
         log,
         new DeliveryQueue(queue, { attempts: 3, backoffMs: 100 }),
-        store,
+        db.store,
         { consumer: 'test', batch: 100, blockMs: 100, claimIdleMs: 1000 },
       );
       const all = await reader.readAfter(['0-0', '0-0', '0-0'], 1000);
-      await dispatcher.dispatch(redis, all);
-      await dispatcher.dispatch(redis, all);
+      await dispatcher.dispatch(db.redis, all);
+      await dispatcher.dispatch(db.redis, all);
       // Even namespace, team a: credentials 0 and 2, three renames each.
       const wanted = ids.filter((_, i) => i % 2 === 0 && i < 3).length * 3;
       expect(await queue.count()).toBe(wanted);

@@ -1,20 +1,12 @@
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
 import { newEvent } from '#core';
-import { CredentialStore, KeySpace } from '#store';
-import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
+import { registeredEvent } from '../../libs/refresh/src/testing/registered-event.js';
+import { storeOn, useStoreFixture } from '../support/store-fixture.js';
 
 const PARTITIONS = 4;
 
-const registered = (namespace: string, name: string) =>
-  newEvent('credential.registered', Date.now(), {
-    namespace,
-    kind: 'oauth2.client_credentials',
-    name,
-    labels: {},
-    grant: { tokenEndpoint: 'https://idp.example/token', clientAuth: 'client_secret_basic' },
-    policy: {},
-  });
+const registered = (namespace: string, name: string) => registeredEvent(name, { namespace });
 
 /** Calls of each Redis command so far (INFO commandstats): counts work without MONITOR. */
 async function commandCalls(redis: Redis): Promise<Record<string, number>> {
@@ -30,28 +22,13 @@ async function commandCalls(redis: Redis): Promise<Record<string, number>> {
  * the namespace indexes existed are added to them once.
  */
 describe('per-namespace credential index', () => {
-  let server: RedisServer;
-  let redis: Redis;
-  let keys: KeySpace;
-  let store: CredentialStore;
-
-  beforeAll(async () => {
-    server = await startRedis();
-    redis = new Redis(server.url, { maxRetriesPerRequest: null });
-    keys = new KeySpace(uniquePrefix('nidx'), PARTITIONS);
-    store = new CredentialStore(redis, keys, { historyMaxLen: 100, feedMaxLen: 100_000 });
-  });
-
-  afterAll(async () => {
-    redis?.disconnect();
-    await server?.destroy();
-  });
+  const db = useStoreFixture('nidx', { partitions: PARTITIONS, historyMaxLen: 100 });
 
   const register = async (namespace: string, count: number, from = 0) => {
     const ids: string[] = [];
     for (let i = from; i < from + count; i++) {
       const id = `cred_${namespace}${String(i).padStart(12, '0')}`;
-      await store.append(id, undefined, [registered(namespace, id)], { index: 'add' });
+      await db.store.append(id, undefined, [registered(namespace, id)], { index: 'add' });
       ids.push(id);
     }
     return ids;
@@ -60,9 +37,9 @@ describe('per-namespace credential index', () => {
   /** Commands one full listing of `namespace` costs (all pages), and what it listed. */
   const listCost = async (namespace: string) => {
     // A fresh store each time: the per-process "index ready" memo would hide the marker read.
-    const lister = new CredentialStore(redis, keys, { historyMaxLen: 100, feedMaxLen: 100_000 });
+    const lister = storeOn(db.redis, db.keys, { historyMaxLen: 100 });
     await lister.list({ namespace, limit: 1 }); // warms the marker check
-    const before = await commandCalls(redis);
+    const before = await commandCalls(db.redis);
     const listed: string[] = [];
     let cursor: string | undefined;
     do {
@@ -70,7 +47,7 @@ describe('per-namespace credential index', () => {
       listed.push(...page.items.map((p) => p.id));
       cursor = page.nextCursor;
     } while (cursor);
-    const after = await commandCalls(redis);
+    const after = await commandCalls(db.redis);
     const delta = Object.fromEntries(
       Object.entries(after)
         .map(([cmd, n]) => [cmd, n - (before[cmd] ?? 0)] as const)
@@ -98,32 +75,32 @@ describe('per-namespace credential index', () => {
 
   it('a revoked credential leaves its namespace index with the fleet index', async () => {
     const [id] = await register('c', 1);
-    const stored = (await store.get(id!))!;
-    await store.append(id!, stored.projection, [newEvent('credential.revoked', Date.now(), {})], {
+    const stored = (await db.store.get(id!))!;
+    await db.store.append(id!, stored.projection, [newEvent('credential.revoked', Date.now(), {})], {
       index: 'rem',
     });
-    expect(await redis.zscore(keys.namespaceIndexOf(id!, 'c'), id!)).toBeNull();
-    expect((await store.list({ namespace: 'c', limit: 10 })).items).toEqual([]);
+    expect(await db.redis.zscore(db.keys.namespaceIndexOf(id!, 'c'), id!)).toBeNull();
+    expect((await db.store.list({ namespace: 'c', limit: 10 })).items).toEqual([]);
   });
 
   it('adds credentials stored before namespace indexes once, at the first listing, and marks it done', async () => {
     const ids = await register('old', 12, 100);
     // As an older version left them: in the fleet index only, and no marker.
-    for (let p = 0; p < PARTITIONS; p++) await redis.del(keys.namespaceIndex(p, 'old'));
-    await redis.del(keys.global('nidx-backfilled'));
+    for (let p = 0; p < PARTITIONS; p++) await db.redis.del(db.keys.namespaceIndex(p, 'old'));
+    await db.redis.del(db.keys.global('nidx-backfilled'));
 
-    const lister = new CredentialStore(redis, keys, { historyMaxLen: 100, feedMaxLen: 100_000 });
+    const lister = storeOn(db.redis, db.keys, { historyMaxLen: 100 });
     const listed = (await lister.list({ namespace: 'old', limit: 100 })).items.map((p) => p.id);
     expect(listed.sort()).toEqual([...ids].sort());
-    expect(await redis.get(keys.global('nidx-backfilled'))).not.toBeNull();
+    expect(await db.redis.get(db.keys.global('nidx-backfilled'))).not.toBeNull();
     let indexed = 0;
-    for (let p = 0; p < PARTITIONS; p++) indexed += await redis.zcard(keys.namespaceIndex(p, 'old'));
+    for (let p = 0; p < PARTITIONS; p++) indexed += await db.redis.zcard(db.keys.namespaceIndex(p, 'old'));
     expect(indexed).toBe(ids.length);
 
     // Idempotent: running it again changes nothing.
     expect(await lister.backfillNamespaceIndex()).toBe(true);
     let again = 0;
-    for (let p = 0; p < PARTITIONS; p++) again += await redis.zcard(keys.namespaceIndex(p, 'old'));
+    for (let p = 0; p < PARTITIONS; p++) again += await db.redis.zcard(db.keys.namespaceIndex(p, 'old'));
     expect(again).toBe(ids.length);
   });
 });

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileSourcePolicy } from '#common';
-import { classifyGrantFailure, type GrantSettings } from '#core';
-import { GrantError, type GrantRequest, OAuthGrantClient } from '#grants';
+import { type GrantSettings } from '#core';
+import { type GrantRequest, OAuthGrantClient } from '#grants';
 import {
   ACCESS_TOKEN_TYPE,
   type AssertionGrantLog,
@@ -15,6 +15,7 @@ import {
   registerAssertionGrants,
   TOKEN_EXCHANGE,
 } from '../support/assertion-grants.js';
+import { grantFailureOf, grantRequest } from '../support/grant-requests.js';
 import { createJwtIssuer, type TestJwtIssuer } from '../support/jwt-issuer.js';
 import { type OAuthServer, startOAuthServer } from '../support/oauth-server.js';
 
@@ -85,22 +86,13 @@ describe('OAuth grants that sign or exchange tokens', () => {
     kind: GrantRequest['kind'],
     grant: Partial<GrantSettings>,
     secrets: GrantRequest['secrets'],
-  ) => ({
-    kind,
-    grant: { tokenEndpoint: oauth.tokenEndpoint, clientAuth: 'none' as const, ...grant },
-    secrets,
-    timeoutMs: 3000,
-    credentialId: 'cred_assertiontest1',
-    namespace: 'default',
-  });
-  const failure = async (p: Promise<unknown>) => {
-    const err = await p.then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(err).toBeInstanceOf(GrantError);
-    return classifyGrantFailure((err as GrantError).failure);
-  };
+  ) =>
+    grantRequest({
+      kind,
+      grant: { tokenEndpoint: oauth.tokenEndpoint, clientAuth: 'none', ...grant },
+      secrets,
+    });
+  const failure = grantFailureOf;
 
   it('authenticates with private_key_jwt using a JWK or a PKCS#8 PEM key', async () => {
     for (const privateKey of [ecPrivateJwk, rsaPem]) {

@@ -1,11 +1,10 @@
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_BACKOFF, DEFAULT_REFRESH_POLICY, newEvent } from '#core';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_BACKOFF, DEFAULT_REFRESH_POLICY } from '#core';
 import { RefreshService, systemClock } from '#refresh';
-import { CredentialStore, KeySpace, LeaseManager } from '#store';
 import { plainCipher, RecordingScheduler } from '../../libs/refresh/src/testing/in-memory-credentials.js';
+import { registeredEvent } from '../../libs/refresh/src/testing/registered-event.js';
 import { RotatingProvider, ScriptedGrantClient } from '../../libs/refresh/src/testing/rotating-provider.js';
-import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
+import { useStoreFixture } from '../support/store-fixture.js';
 import { waitFor } from '../support/wait.js';
 
 /**
@@ -14,23 +13,10 @@ import { waitFor } from '../support/wait.js';
  * refresh. The worker that stored the rotated refresh token still holds it and appends it again.
  */
 describe('rotated secrets survive a Redis that restarts without them', () => {
-  let server: RedisServer;
-  let redis: Redis;
-
-  beforeAll(async () => {
-    server = await startRedis({ appendonly: false });
-    redis = new Redis(server.url, { maxRetriesPerRequest: null });
-  });
-
-  afterAll(async () => {
-    redis?.disconnect();
-    await server?.destroy();
-  });
+  const db = useStoreFixture('rotdur', { server: { appendonly: false } });
 
   it('re-appends the rotated refresh token after Redis restarted from an older snapshot', async () => {
-    const keys = new KeySpace(uniquePrefix('rotdur'), 1);
-    const store = new CredentialStore(redis, keys, { historyMaxLen: 1000, feedMaxLen: 100_000 });
-    const leases = new LeaseManager(redis, keys);
+    const { server, redis, store, leases } = db;
     const provider = new RotatingProvider(systemClock);
     const alerts: string[] = [];
     const service = new RefreshService(
@@ -50,21 +36,13 @@ describe('rotated secrets survive a Redis that restarts without them', () => {
       },
     );
     const id = 'cred_durable0000000000001';
-    await store.append(
-      id,
-      undefined,
-      [
-        newEvent('credential.registered', Date.now(), {
-          namespace: 'default',
-          kind: 'oauth2.refresh_token',
-          name: 'durable',
-          labels: {},
-          grant: { tokenEndpoint: 'https://idp.example/token', clientAuth: 'none' },
-          policy: {},
-        }),
-      ],
-      { secrets: await plainCipher.encryptSecrets(id, { refreshToken: provider.current }) },
-    );
+    const registered = registeredEvent('durable', {
+      kind: 'oauth2.refresh_token',
+      grant: { tokenEndpoint: 'https://idp.example/token', clientAuth: 'none' },
+    });
+    await store.append(id, undefined, [registered], {
+      secrets: await plainCipher.encryptSecrets(id, { refreshToken: provider.current }),
+    });
     await redis.save();
     const out = await service.run({
       credentialId: id,

@@ -1,51 +1,27 @@
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type CredentialProjection, newEvent } from '#core';
-import { CredentialStore, KeySpace, LeaseManager } from '#store';
-import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
+import { KeySpace } from '#store';
+import { registeredEvent } from '../../libs/refresh/src/testing/registered-event.js';
+import { uniquePrefix } from '../support/redis-server.js';
+import { storeOn, useStoreFixture } from '../support/store-fixture.js';
 
-const registered = (name: string) =>
-  newEvent('credential.registered', Date.now(), {
-    namespace: 'ns-a',
-    kind: 'oauth2.client_credentials',
-    name,
-    labels: {},
-    grant: { tokenEndpoint: 'https://idp.example/token', clientAuth: 'client_secret_basic' },
-    policy: {},
-  });
+const registered = (name: string) => registeredEvent(name, { namespace: 'ns-a' });
 
 /**
  * The refresh path's fewer round trips (lease + read in one script, lease released by the append)
  * and the storage changes (compact history entries, time-trimmed feed), on a real Redis.
  */
 describe('store round trips and compact storage', () => {
-  let server: RedisServer;
-  let redis: Redis;
-  let keys: KeySpace;
-  let store: CredentialStore;
-  let leases: LeaseManager;
-
-  beforeAll(async () => {
-    server = await startRedis();
-    redis = new Redis(server.url, { maxRetriesPerRequest: null });
-    keys = new KeySpace(uniquePrefix('rt'), 2);
-    store = new CredentialStore(redis, keys, { historyMaxLen: 1000, feedMaxLen: 100_000 });
-    leases = new LeaseManager(redis, keys);
-  });
-
-  afterAll(async () => {
-    redis?.disconnect();
-    await server?.destroy();
-  });
+  const db = useStoreFixture('rt', { partitions: 2 });
 
   it('stores history entries without credential id and revision, and reads back the appended events', async () => {
     const id = 'cred_roundtrip000000000001';
-    const first = await store.append(id, undefined, [registered(id)], { secrets: 'S', index: 'add' });
-    const second = await store.append(id, first.projection, [
+    const first = await db.store.append(id, undefined, [registered(id)], { secrets: 'S', index: 'add' });
+    const second = await db.store.append(id, first.projection, [
       newEvent('credential.updated', Date.now(), { name: 'renamed', secretsChanged: [] }),
       newEvent('credential.updated', Date.now(), { name: 'again', secretsChanged: [] }),
     ]);
-    const raw = await redis.xrange(keys.history(id), '-', '+');
+    const raw = await db.redis.xrange(db.keys.history(id), '-', '+');
     expect(raw.map(([entryId]) => entryId)).toEqual(['1-0', '2-0', '3-0']);
     for (const [, fields] of raw) {
       const e = JSON.parse(fields[1]!) as Record<string, unknown>;
@@ -53,81 +29,83 @@ describe('store round trips and compact storage', () => {
       expect(e.revision).toBeUndefined();
       expect(e.namespace).toBe('ns-a');
     }
-    const history = await store.history(id);
+    const history = await db.store.history(id);
     expect(history).toEqual([...first.events, ...second.events]);
     // Same JSON (field order included) as the event the append returned and the feed carries.
     expect(history.map((e) => JSON.stringify(e))).toEqual(
       [...first.events, ...second.events].map((e) => JSON.stringify(e)),
     );
-    const feed = (await redis.xrange(keys.feed(keys.partitionOf(id)), '-', '+')).map(
+    const feed = (await db.redis.xrange(db.keys.feed(db.keys.partitionOf(id)), '-', '+')).map(
       ([, fields]) => JSON.parse(fields[1]!) as { credentialId: string },
     );
     expect(feed.filter((e) => e.credentialId === id)).toEqual(history);
-    expect(await store.history(id, { afterRevision: 2 })).toEqual([second.events[1]]);
+    expect(await db.store.history(id, { afterRevision: 2 })).toEqual([second.events[1]]);
   });
 
   it('reads history entries written in the full form before compaction', async () => {
     const id = 'cred_roundtrip000000000002';
     const full = { ...registered(id), credentialId: id, revision: 1, namespace: 'ns-a' };
-    await redis.xadd(keys.history(id), '1-0', 'e', JSON.stringify(full));
-    expect(await store.history(id)).toEqual([full]);
+    await db.redis.xadd(db.keys.history(id), '1-0', 'e', JSON.stringify(full));
+    expect(await db.store.history(id)).toEqual([full]);
   });
 
   it('takes the lease and reads in one call; busy and missing are told apart', async () => {
     const id = 'cred_roundtrip000000000003';
-    expect(await leases.acquireAndRead('cred_nonexistent0000000000', 5_000)).toEqual({ status: 'missing' });
-    expect(await redis.exists(keys.lease('cred_nonexistent0000000000'))).toBe(0);
-    const { projection } = await store.append(id, undefined, [registered(id)], { secrets: 'S', token: 'T' });
-    const taken = await leases.acquireAndRead(id, 5_000);
+    expect(await db.leases.acquireAndRead('cred_nonexistent0000000000', 5_000)).toEqual({
+      status: 'missing',
+    });
+    expect(await db.redis.exists(db.keys.lease('cred_nonexistent0000000000'))).toBe(0);
+    const { projection } = await db.store.append(id, undefined, [registered(id)], {
+      secrets: 'S',
+      token: 'T',
+    });
+    const taken = await db.leases.acquireAndRead(id, 5_000);
     expect(taken.status).toBe('leased');
     if (taken.status !== 'leased') return;
     expect(taken.stored).toEqual({ projection, secrets: 'S', token: 'T' });
-    const busy = await leases.acquireAndRead(id, 5_000);
+    const busy = await db.leases.acquireAndRead(id, 5_000);
     expect(busy.status).toBe('busy');
     if (busy.status === 'busy') {
       expect(busy.projection).toEqual(projection);
       expect(busy.remainingMs).toBeGreaterThan(4_000);
     }
-    expect(await leases.release(taken.lease)).toBe(true);
+    expect(await db.leases.release(taken.lease)).toBe(true);
   });
 
   it('an append releases the lease only for its owner, and only when it succeeds', async () => {
     const id = 'cred_roundtrip000000000004';
-    let { projection } = await store.append(id, undefined, [registered(id)]);
-    const taken = await leases.acquireAndRead(id, 5_000);
+    let { projection } = await db.store.append(id, undefined, [registered(id)]);
+    const taken = await db.leases.acquireAndRead(id, 5_000);
     if (taken.status !== 'leased') throw new Error(`expected a lease, got ${taken.status}`);
     const rename = (name: string) => [
       newEvent('credential.updated', Date.now(), { name, secretsChanged: [] }),
     ];
     // Someone else's owner token: appended, lease kept.
-    ({ projection } = await store.append(id, projection, rename('a'), {
+    ({ projection } = await db.store.append(id, projection, rename('a'), {
       releaseLease: { owner: 'not-mine' },
     }));
-    expect(await redis.get(keys.lease(id))).toBe(taken.lease.owner);
+    expect(await db.redis.get(db.keys.lease(id))).toBe(taken.lease.owner);
     // A conflicting append fails and keeps the lease.
     await expect(
-      store.append(id, { ...projection, revision: 1 } as CredentialProjection, rename('b'), {
+      db.store.append(id, { ...projection, revision: 1 } as CredentialProjection, rename('b'), {
         releaseLease: { owner: taken.lease.owner },
       }),
     ).rejects.toThrow(/revision/);
-    expect(await redis.get(keys.lease(id))).toBe(taken.lease.owner);
+    expect(await db.redis.get(db.keys.lease(id))).toBe(taken.lease.owner);
     // The owner's successful append releases it.
-    await store.append(id, projection, rename('c'), { releaseLease: { owner: taken.lease.owner } });
-    expect(await redis.exists(keys.lease(id))).toBe(0);
+    await db.store.append(id, projection, rename('c'), { releaseLease: { owner: taken.lease.owner } });
+    expect(await db.redis.exists(db.keys.lease(id))).toBe(0);
   });
 
   it('trims feed entries older than the retention, keeping newer ones', async () => {
     const k = new KeySpace(uniquePrefix('ret'), 1);
-    const s = new CredentialStore(redis, k, {
-      historyMaxLen: 1000,
-      feedMaxLen: 100_000,
-      feedRetentionMs: 60_000,
-    });
+    const s = storeOn(db.redis, k, { feedRetentionMs: 60_000 });
     // 300 entries two hours old (several stream nodes, so `~` trimming can drop whole ones).
-    for (let i = 0; i < 300; i++) await redis.xadd(k.feed(0), `${Date.now() - 7_200_000 + i}-0`, 'e', '{}');
+    for (let i = 0; i < 300; i++)
+      await db.redis.xadd(k.feed(0), `${Date.now() - 7_200_000 + i}-0`, 'e', '{}');
     const id = 'cred_roundtrip000000000005';
     await s.append(id, undefined, [registered(id)]);
-    const left = await redis.xrange(k.feed(0), '-', '+');
+    const left = await db.redis.xrange(k.feed(0), '-', '+');
     expect(left.length).toBeLessThan(301);
     expect(Number(left.at(-1)![0].split('-')[0])).toBeGreaterThan(Date.now() - 60_000);
     expect(left.some(([, fields]) => fields[1]!.includes(id))).toBe(true);

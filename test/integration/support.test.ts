@@ -220,6 +220,17 @@ describe('fault-proxy support', () => {
     await proxy?.stop();
     await oauth?.stop();
   });
+  /** openid-client pointed at the proxy, as the client-credentials client. */
+  const viaProxy = () => {
+    const config = new client.Configuration(
+      oauth.metadataVia(proxy.url),
+      oauth.clients.clientCredentials.clientId,
+      undefined,
+      client.ClientSecretBasic(oauth.clients.clientCredentials.clientSecret),
+    );
+    client.allowInsecureRequests(config);
+    return config;
+  };
 
   it('passes requests through intact (method, query, headers, body)', async () => {
     const res = await fetch(`${proxy.url}/.well-known/openid-configuration?x=1`, {
@@ -229,13 +240,7 @@ describe('fault-proxy support', () => {
     expect(((await res.json()) as { issuer: string }).issuer).toBe(oauth.issuer);
 
     // A real token call through the proxy, with openid-client pointed at the proxy.
-    const config = new client.Configuration(
-      oauth.metadataVia(proxy.url),
-      oauth.clients.clientCredentials.clientId,
-      undefined,
-      client.ClientSecretBasic(oauth.clients.clientCredentials.clientSecret),
-    );
-    client.allowInsecureRequests(config);
+    const config = viaProxy();
     const tokens = await client.clientCredentialsGrant(config, { scope: 'api' });
     expect(tokens.access_token).toBeTruthy();
     expect(proxy.stats.forwarded).toBe(2);
@@ -309,13 +314,7 @@ describe('fault-proxy support', () => {
     expect(res.status).toBe(503);
     expect(res.headers.get('retry-after')).toBe('2');
 
-    const config = new client.Configuration(
-      oauth.metadataVia(proxy.url),
-      oauth.clients.clientCredentials.clientId,
-      undefined,
-      client.ClientSecretBasic(oauth.clients.clientCredentials.clientSecret),
-    );
-    client.allowInsecureRequests(config);
+    const config = viaProxy();
     const err = await client.clientCredentialsGrant(config, { scope: 'api' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(client.ClientError);
     expect((err as client.ClientError).code).toBe('OAUTH_RESPONSE_IS_NOT_CONFORM');

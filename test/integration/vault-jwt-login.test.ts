@@ -3,10 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileSourcePolicy } from '#common';
-import { classifyGrantFailure, type GrantSettings } from '#core';
-import { GrantError, type GrantRequest, VaultGrantClient, type VaultSession } from '#grants';
-import { createJwtIssuer, type TestJwtIssuer } from '../support/jwt-issuer.js';
-import { startVaultServer, type VaultServer, writeFileAtomically } from '../support/vault-server.js';
+import { type GrantSettings } from '#core';
+import { type GrantRequest, VaultGrantClient, type VaultSession } from '#grants';
+import { grantFailureOf, grantRequest } from '../support/grant-requests.js';
+import type { TestJwtIssuer } from '../support/jwt-issuer.js';
+import { startSvidVault, type VaultServer, writeFileAtomically } from '../support/vault-server.js';
 
 /** `vault.jwt_login` against the Vault-compatible test server: login, renew-self, re-login, errors. */
 describe('VaultGrantClient', () => {
@@ -20,31 +21,17 @@ describe('VaultGrantClient', () => {
     clientAuth: 'none',
     vault: { address: vault.url, mount: 'jwt', role: 'backend', jwt: { file: jwtFile }, ...over },
   });
-  const request = (g: GrantSettings, vaultSession?: VaultSession): GrantRequest => ({
-    kind: 'vault.jwt_login',
-    grant: g,
-    secrets: vaultSession ? { vaultSession } : {},
-    timeoutMs: 2000,
-    credentialId: 'cred_vaulttest0001',
-    namespace: 'default',
-  });
-  const failureOf = async (p: Promise<unknown>) => {
-    const err = await p.then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(err).toBeInstanceOf(GrantError);
-    return classifyGrantFailure((err as GrantError).failure);
-  };
+  const request = (g: GrantSettings, vaultSession?: VaultSession): GrantRequest =>
+    grantRequest({
+      kind: 'vault.jwt_login',
+      grant: g,
+      secrets: vaultSession ? { vaultSession } : {},
+      timeoutMs: 2000,
+    });
+  const failureOf = grantFailureOf;
 
   beforeAll(async () => {
-    spire = await createJwtIssuer();
-    vault = await startVaultServer({
-      jwks: spire.jwks,
-      roles: { backend: { boundAudience: 'vault' } },
-      ttlSeconds: 8,
-      maxTtlSeconds: 20,
-    });
+    ({ spire, vault } = await startSvidVault());
     dir = mkdtempSync(join(tmpdir(), 'tk-vault-'));
     jwtFile = join(dir, 'jwt_svid.token');
     client = new VaultGrantClient({ fileSources: new FileSourcePolicy([dir]) });

@@ -1,8 +1,10 @@
+import { describe, expect, it } from 'vitest';
 import { lastRotation } from '../soak/loss-attribution.js';
 import {
   historyLine,
   type RotationSoakOptions,
   type RotationSoakResult,
+  runRotationSoak,
   summaryLine,
 } from '../soak/rotation-soak.js';
 
@@ -70,4 +72,43 @@ export function printSoak(label: string, r: RotationSoakResult): void {
   for (const lost of r.lost.slice(0, 5))
     process.stdout.write(`[${label}] lost ${lost.id} (${lost.state}): ${historyLine(lost.events)}\n`);
   for (const bad of r.badTokens.slice(0, 5)) process.stdout.write(`[${label}] bad token: ${bad}\n`);
+}
+
+/**
+ * Declares one CI soak of the shared shape: runs it, prints its figures under `label`, checks what
+ * every CI soak must show (`expectSoakHeld`) and then what this one adds (`expectMore`).
+ */
+export function ciSoak(
+  title: { describe: string; it: string; label: string },
+  options: Pick<RotationSoakOptions, 'provider' | 'workerKills' | 'rotation' | 'faults' | 'graceSeconds'>,
+  expectMore: (r: RotationSoakResult) => void,
+): void {
+  describe(title.describe, () => {
+    it(
+      title.it,
+      async () => {
+        const r = await runRotationSoak({ ...CI_SOAK, ...options, log: soakLog(title.label) });
+        printSoak(title.label, r);
+        expectMore(r);
+        expectSoakHeld(r);
+      },
+      CI_SOAK_TIMEOUT_MS,
+    );
+  });
+}
+
+/**
+ * What every CI soak must show: its Redis kill, api restart and faults happened and tokens kept
+ * being refreshed, yet no credential was lost, no refresh token reused outside its provider's
+ * window, no bad token served and no history has a gap.
+ */
+export function expectSoakHeld(r: RotationSoakResult): void {
+  expect(r.redisKills).toBe(1);
+  expect(r.apiRestarts).toBe(1);
+  expect(r.faultsAfterForward).toBeGreaterThan(0);
+  expect(r.refreshes).toBeGreaterThan(r.credentials);
+  expect(r.lost.map((l) => `${l.id} ${l.state}`)).toEqual([]);
+  expect(r.reuseOutsideWindow).toBe(0);
+  expect(r.badTokens).toEqual([]);
+  expect(r.historiesWithGaps).toBe(0);
 }

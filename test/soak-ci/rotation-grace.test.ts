@@ -1,6 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { runRotationSoak } from '../soak/rotation-soak.js';
-import { CI_FAULTS, CI_SOAK, CI_SOAK_TIMEOUT_MS, printSoak, soakLog } from './ci-soak.js';
+import { expect } from 'vitest';
+import { CI_FAULTS, ciSoak } from './ci-soak.js';
 
 const GRACE_SECONDS = 30;
 
@@ -10,31 +9,18 @@ const GRACE_SECONDS = 30;
  * worker SIGKILL every 10–20 s. Every lost answer can be recovered by re-presenting inside the
  * window: zero credentials lost, zero reuse outside the window, zero bad tokens served.
  */
-describe('rotation soak (b): grace-period provider, lost answers, worker SIGKILLs', () => {
-  it(
-    'loses no credential, never reuses a refresh token outside the window and serves no bad token',
-    async () => {
-      const r = await runRotationSoak({
-        ...CI_SOAK,
-        provider: 'grace',
-        graceSeconds: GRACE_SECONDS,
-        rotation: { mode: 'grace', graceSeconds: GRACE_SECONDS },
-        faults: { ...CI_FAULTS, resetAfterForward: 0.03, badGatewayAfterForward: 0.03 },
-        workerKills: true,
-        log: soakLog('soak-grace'),
-      });
-      printSoak('soak-grace', r);
-
-      expect(r.kills.length).toBeGreaterThanOrEqual(3);
-      expect(r.redisKills).toBe(1);
-      expect(r.apiRestarts).toBe(1);
-      expect(r.faultsAfterForward).toBeGreaterThan(0);
-      expect(r.refreshes).toBeGreaterThan(r.credentials);
-      expect(r.lost.map((l) => `${l.id} ${l.state}`)).toEqual([]);
-      expect(r.reuseOutsideWindow).toBe(0);
-      expect(r.badTokens).toEqual([]);
-      expect(r.historiesWithGaps).toBe(0);
-    },
-    CI_SOAK_TIMEOUT_MS,
-  );
-});
+ciSoak(
+  {
+    describe: 'rotation soak (b): grace-period provider, lost answers, worker SIGKILLs',
+    it: 'loses no credential, never reuses a refresh token outside the window and serves no bad token',
+    label: 'soak-grace',
+  },
+  {
+    provider: 'grace',
+    graceSeconds: GRACE_SECONDS,
+    rotation: { mode: 'grace', graceSeconds: GRACE_SECONDS },
+    faults: { ...CI_FAULTS, resetAfterForward: 0.03, badGatewayAfterForward: 0.03 },
+    workerKills: true,
+  },
+  (r) => expect(r.kills.length).toBeGreaterThanOrEqual(3),
+);

@@ -9,7 +9,12 @@ import {
   tokenHash,
 } from '../support/fault-proxy.js';
 import { type GraceOAuthServer, startGraceOAuthServer } from '../support/grace-oauth-server.js';
-import { type IntrospectionResult, type IssuedTokens, startOAuthServer } from '../support/oauth-server.js';
+import {
+  type IntrospectionResult,
+  type IssuedTokens,
+  type OAuthServer,
+  startOAuthServer,
+} from '../support/oauth-server.js';
 import { type AppProcess, apiClient, startApp } from '../support/processes.js';
 import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
 
@@ -140,25 +145,28 @@ async function startProvider(options: RotationSoakOptions): Promise<SoakProvider
       graceSeconds: options.graceSeconds ?? 30,
       accessTokenTtl: options.accessTokenTtl,
     });
-    return {
-      issuer: grace.issuer,
-      tokenEndpoint: grace.tokenEndpoint,
-      client: grace.clients.basic,
-      issue: () => grace.issueRefreshToken('basic'),
-      introspect: (token) => grace.introspect(token),
-      reuse: () => ({ inside: grace.counters.reuseInsideWindow, outside: grace.counters.reuseOutsideWindow }),
-      stop: () => grace.stop(),
-    };
+    return providerHandle(grace, () => ({
+      inside: grace.counters.reuseInsideWindow,
+      outside: grace.counters.reuseOutsideWindow,
+    }));
   }
   const oauth = await startOAuthServer({ accessTokenTtl: options.accessTokenTtl, rotateRefreshToken: true });
+  return providerHandle(oauth, () => ({ inside: 0, outside: oauth.counters.refreshTokenReuse }));
+}
+
+/** Either provider, through its `basic` client; `reuse` counts what it saw reused. */
+function providerHandle(
+  server: GraceOAuthServer | OAuthServer,
+  reuse: SoakProviderHandle['reuse'],
+): SoakProviderHandle {
   return {
-    issuer: oauth.issuer,
-    tokenEndpoint: oauth.tokenEndpoint,
-    client: oauth.clients.basic,
-    issue: () => oauth.issueRefreshToken('basic'),
-    introspect: (token) => oauth.introspect(token),
-    reuse: () => ({ inside: 0, outside: oauth.counters.refreshTokenReuse }),
-    stop: () => oauth.stop(),
+    issuer: server.issuer,
+    tokenEndpoint: server.tokenEndpoint,
+    client: server.clients.basic,
+    issue: () => server.issueRefreshToken('basic'),
+    introspect: (token) => server.introspect(token),
+    reuse,
+    stop: () => server.stop(),
   };
 }
 

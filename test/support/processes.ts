@@ -31,6 +31,20 @@ export const TEST_SECURITY_ENV: Record<string, string> = {
   TK_OUTBOUND_ALLOW_HTTP_HOSTS: '127.0.0.1,localhost',
 };
 
+/**
+ * The environment every test app process starts from (before its own settings): nothing of the
+ * test runner's but PATH and HOME, the test key ring, info logs, the api on 127.0.0.1, and the
+ * security defaults above.
+ */
+export const testAppEnv = (): Record<string, string> => ({
+  PATH: process.env.PATH ?? '',
+  HOME: process.env.HOME ?? '/tmp',
+  TK_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
+  TK_LOG_LEVEL: 'info',
+  TK_API_HOST: '127.0.0.1',
+  ...TEST_SECURITY_ENV,
+});
+
 const live = new Set<ChildProcess>();
 const killAll = () => {
   for (const child of live) child.kill('SIGKILL');
@@ -75,12 +89,7 @@ export async function startApp(
 ): Promise<AppProcess> {
   const port = kind === 'api' ? Number(env.TK_API_PORT ?? (await freePort())) : undefined;
   const fullEnv: Record<string, string> = {
-    PATH: process.env.PATH ?? '',
-    HOME: process.env.HOME ?? '/tmp',
-    TK_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
-    TK_LOG_LEVEL: 'info',
-    TK_API_HOST: '127.0.0.1',
-    ...TEST_SECURITY_ENV,
+    ...testAppEnv(),
     // `npm run test:cluster`: spread the feed over 4 partitions, so slots on every node are used.
     ...(process.env.TK_TEST_CLUSTER === '1' ? { TK_PARTITIONS: '4' } : {}),
     ...env,

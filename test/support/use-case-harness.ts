@@ -4,6 +4,7 @@
  */
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { afterAll, beforeAll } from 'vitest';
 import { KeyRing } from '#common';
 import { type CredentialProjection, DEFAULT_BACKOFF, DEFAULT_REFRESH_POLICY } from '#core';
 import type { GrantClient, GrantRequest, GrantResult } from '#grants';
@@ -11,9 +12,11 @@ import {
   CredentialCipher,
   CredentialService,
   queuePrefix,
+  ReEncryption,
   type RefreshJobData,
   RefreshScheduler,
   RefreshService,
+  type RegisterCredentialInput,
   type StoredSecrets,
 } from '#refresh';
 import { CredentialStore, KeySpace, LeaseManager } from '#store';
@@ -58,6 +61,13 @@ export async function startUseCaseHarness(name: string, opts: { rotates: boolean
     grantTimeoutMs: 2000,
     leaseTtlMs: 5000,
   });
+  const ciphertext = async (id: string) => (await conn.hget(keys.credential(id), 's')) ?? undefined;
+  const storedSecrets = async (id: string): Promise<StoredSecrets> =>
+    cipher.decryptSecrets(id, await ciphertext(id));
+  const storeSecrets = async (id: string, secrets: StoredSecrets) =>
+    conn.hset(keys.credential(id), 's', await cipher.encryptSecrets(id, secrets));
+  const register = (input: Omit<RegisterCredentialInput, 'namespace'>) =>
+    credentials.register({ namespace: 'default', ...input });
   return {
     conn,
     keys,
@@ -78,9 +88,55 @@ export async function startUseCaseHarness(name: string, opts: { rotates: boolean
         demand: true,
       });
     },
-    async storedSecrets(id: string): Promise<StoredSecrets> {
-      return cipher.decryptSecrets(id, (await conn.hget(keys.credential(id), 's')) ?? undefined);
+    /** The credential's stored ciphertext (undefined when there is none). */
+    ciphertext,
+    storedSecrets,
+    /** Replaces the credential's ciphertext, as a writer holding the key would. */
+    storeSecrets,
+    /** Stores the secrets as a release before destination binding did (no binding); returns them. */
+    async unbind(id: string): Promise<StoredSecrets> {
+      const { destination: _d, ...legacy } = await storedSecrets(id);
+      await storeSecrets(id, legacy);
+      return legacy;
     },
+    /** Re-encrypts every credential to a new key `test2` (the old keys still read); its ring. */
+    async reEncryptToNewKey(): Promise<KeyRing> {
+      const ring = KeyRing.parse(
+        `test2:${Buffer.alloc(32, 9).toString('base64url')},${TEST_ENCRYPTION_KEYS}`,
+      );
+      await new ReEncryption(store, ring).run();
+      return ring;
+    },
+    /** Registers in namespace `default`. */
+    register,
+    /** A static credential: a token source. */
+    registerStatic: () => register({ kind: 'static', accessToken: 'source-token', expiresIn: 3600 }),
+    /** A refresh-token credential holding refresh token `rt-0` and client secret `cs`. */
+    registerRefreshToken: () =>
+      register({
+        kind: 'oauth2.refresh_token',
+        tokenEndpoint: 'https://as.example/token',
+        clientId: 'app',
+        refreshToken: 'rt-0',
+        clientSecret: 'cs',
+      }),
+    /** A token exchange of the token of `subjectCredentialId` (registered with token:read). */
+    registerTokenExchange: (subjectCredentialId: string) =>
+      register({
+        kind: 'oauth2.token_exchange',
+        tokenEndpoint: 'https://as.example/token',
+        subjectCredentialId,
+        canReadTokens: true,
+      }),
+    /** A Vault login with the token of `jwtCredentialId` (registered with token:read). */
+    registerVaultLogin: (jwtCredentialId: string) =>
+      register({
+        kind: 'vault.jwt_login',
+        vaultAddr: 'https://vault.example',
+        role: 'r',
+        jwtCredentialId,
+        canReadTokens: true,
+      }),
     /** What a Redis writer does: edit the projection JSON in place. */
     async tamper(id: string, edit: (p: CredentialProjection) => void) {
       const key = keys.credential(id);
@@ -97,6 +153,19 @@ export async function startUseCaseHarness(name: string, opts: { rotates: boolean
 }
 
 export type UseCaseHarness = Awaited<ReturnType<typeof startUseCaseHarness>>;
+
+/**
+ * Starts a harness before the suite's tests and closes it after them. The returned object is
+ * filled in by then: use it inside tests and hooks, not at collection time.
+ */
+export function useUseCaseHarness(name: string, opts: { rotates: boolean }): UseCaseHarness {
+  const h = {} as UseCaseHarness;
+  beforeAll(async () => {
+    Object.assign(h, await startUseCaseHarness(name, opts));
+  });
+  afterAll(() => h.close?.());
+  return h;
+}
 
 /** The error a promise rejects with, or undefined. */
 export const errorOf = async (p: Promise<unknown>): Promise<unknown> =>

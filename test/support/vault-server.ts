@@ -17,6 +17,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { createLocalJWKSet, type JSONWebKeySet, jwtVerify } from 'jose';
+import { createJwtIssuer, type TestJwtIssuer } from './jwt-issuer.js';
 
 export interface VaultRole {
   /** `aud` the JWT must carry (Vault's `bound_audiences`). */
@@ -221,6 +222,21 @@ export async function startVaultServer(options: StartVaultServerOptions): Promis
  * Writes a file the way spiffe-helper does: to a temp file in the same directory, then renamed
  * over the target, so a reader sees the old content or the new, never half of it.
  */
+/**
+ * A JWT-SVID issuer (spiffe-helper's part) and a Vault that accepts its JWTs for role `backend`
+ * (audience `vault`): 8 s renewable tokens, max TTL 20 s, so a test sees several TTLs go by.
+ */
+export async function startSvidVault(): Promise<{ spire: TestJwtIssuer; vault: VaultServer }> {
+  const spire = await createJwtIssuer();
+  const vault = await startVaultServer({
+    jwks: spire.jwks,
+    roles: { backend: { boundAudience: 'vault' } },
+    ttlSeconds: 8,
+    maxTtlSeconds: 20,
+  });
+  return { spire, vault };
+}
+
 export async function writeFileAtomically(path: string, content: string): Promise<void> {
   const { rename, writeFile } = await import('node:fs/promises');
   const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`;

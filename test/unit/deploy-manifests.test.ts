@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { parseAgentConfig } from '../../apps/agent/src/config/load-config.js';
+import { redisConfDirectives } from '../support/known-env.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
@@ -539,13 +540,7 @@ describe('Redis access and key material', () => {
     worker: ['TK_ENCRYPTION_KEYS_FILE', 'REDIS_PASSWORD_FILE'],
   };
   const API_ONLY = ['TK_BOOTSTRAP_ADMIN_KEY_FILE', 'TK_API_KEY_HMAC_KEY_FILE'];
-  const conf = new Map(
-    read('deploy/redis/redis.conf')
-      .split('\n')
-      .map((l) => l.trim())
-      .filter((l) => l && !l.startsWith('#'))
-      .map((l) => [l.split(/\s+/)[0]!.toLowerCase(), l.slice(l.split(/\s+/)[0]!.length).trim()] as const),
-  );
+  const conf = redisConfDirectives(read('deploy/redis/redis.conf'));
   const aclFile = conf.get('aclfile');
   const basename = (p: string) => p.split('/').at(-1)!;
   const dirname = (p: string) => p.slice(0, p.lastIndexOf('/'));

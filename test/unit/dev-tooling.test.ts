@@ -9,7 +9,12 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { CONFIG_ENV_NAMES } from '#common';
-import { isKnownEnvVar, KNOWN_ENV, tokenkeeperEnvNames } from '../support/known-env.js';
+import {
+  isKnownEnvVar,
+  LAUNCHER_ENV,
+  redisConfDirectives,
+  tokenkeeperEnvNames,
+} from '../support/known-env.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
@@ -26,12 +31,12 @@ function distEntryPoints(text: string): string[] {
 }
 
 describe('test/support/known-env.ts', () => {
-  it('lists only variables the apps read (the config.ts env schema) or the launcher reads', () => {
+  it('lists as launcher variables only ones the launcher reads and the apps do not', () => {
     const keys = configKeys();
     const launcher = read('scripts/start.mjs') + read('scripts/lib/embedded-redis.mjs');
-    for (const [name, { readBy }] of Object.entries(KNOWN_ENV)) {
-      if (readBy === 'apps') expect(keys, `${name} is not in the config.ts env schema`).toContain(name);
-      else expect(launcher, `${name} is not read by scripts/start.mjs`).toContain(name);
+    for (const name of Object.keys(LAUNCHER_ENV)) {
+      expect(launcher, `${name} is not read by scripts/start.mjs`).toContain(name);
+      expect(keys, `${name} is in the config.ts env schema: the apps read it`).not.toContain(name);
     }
   });
 });
@@ -64,13 +69,7 @@ describe('docker-compose.yml env vars', () => {
 });
 
 describe('deploy/redis/redis.conf', () => {
-  const directives = new Map(
-    read('deploy/redis/redis.conf')
-      .split('\n')
-      .map((l) => l.trim())
-      .filter((l) => l && !l.startsWith('#'))
-      .map((l) => [l.split(/\s+/)[0]!.toLowerCase(), l.slice(l.split(/\s+/)[0]!.length).trim()] as const),
-  );
+  const directives = redisConfDirectives(read('deploy/redis/redis.conf'));
 
   it('keeps an fsynced append-only file and no RDB snapshots, at hz 100, never evicting (BullMQ)', () => {
     expect(directives.get('appendonly')).toBe('yes');

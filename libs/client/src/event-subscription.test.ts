@@ -119,12 +119,13 @@ describe('subscribe', () => {
   });
 
   it('token.updated makes the next getToken ask the service; unsubscribe closes the stream', async () => {
-    const stop = p.subscribe(() => undefined);
+    const seen: string[] = [];
+    const stop = p.subscribe((e) => void seen.push(e.id));
     await until(() => tk.streams.length === 1);
     expect(await p.getToken()).toBe('at-1');
     tk.rotate(); // a scheduled refresh on the service
     tk.write(sse('9', 'token.updated', { tokenVersion: 2 }));
-    await new Promise((r) => setTimeout(r, 50)); // let the event arrive
+    await until(() => seen.includes('9')); // the provider sees an event before the handler does
     expect(await p.getToken()).toBe('at-2');
     await stop();
     await until(() => tk.streams.length === 0);

@@ -77,62 +77,73 @@ describe('nextAttemptAt', () => {
     expect(delays).toEqual([15, 75, 150, 225, 285].map((s) => s * SECOND));
   });
 
-  it('honours a Retry-After longer than the jittered delay', () => {
-    expect(nextAttemptAt({ now: NOW, attempt: 1, retryAfterMs: 30 * SECOND, random: fixed(0.5) })).toBe(
-      NOW + 30 * SECOND,
-    );
-  });
-
-  it('honours a Retry-After that ends before the held token expires', () => {
-    const at = nextAttemptAt({
-      now: NOW,
+  // The delay before the next attempt, from the jittered backoff, a Retry-After and the held
+  // token's expiry (in ms from now; attempt 10 is jittered to 150 s, attempt 6 to 16 s).
+  it.each([
+    {
+      name: 'honours a Retry-After longer than the jittered delay',
       attempt: 1,
-      expiresAt: NOW + 10 * MINUTE,
+      retryAfterMs: 30 * SECOND,
+      delay: 30 * SECOND,
+    },
+    {
+      name: 'honours a Retry-After that ends before the held token expires',
+      attempt: 1,
+      expiresIn: 10 * MINUTE,
       retryAfterMs: 2 * MINUTE,
-      random: fixed(0.5),
-    });
-    expect(at).toBe(NOW + 2 * MINUTE);
-  });
-
-  it('keeps the jittered delay when Retry-After is shorter', () => {
-    expect(nextAttemptAt({ now: NOW, attempt: 6, retryAfterMs: SECOND, random: fixed(0.5) })).toBe(
-      NOW + 16 * SECOND,
-    );
-  });
-
-  it('caps a Retry-After beyond the backoff cap at the cap', () => {
-    expect(nextAttemptAt({ now: NOW, attempt: 1, retryAfterMs: HOUR, random: fixed(0.5) })).toBe(
-      NOW + 5 * MINUTE,
-    );
-  });
-
-  it('squeezes the next attempt into half the remaining lifetime when the delay would pass expiry', () => {
-    // Attempt 10: ceiling 5 min, jittered to 150 s; the token has 60 s left.
-    const at = nextAttemptAt({ now: NOW, attempt: 10, expiresAt: NOW + MINUTE, random: fixed(0.5) });
-    expect(at).toBe(NOW + 30 * SECOND);
-  });
-
-  it('honours a Retry-After that fits before expiry even when the jittered delay would be squeezed', () => {
-    // Attempt 10: jittered to 150 s, past the expiry 100 s away; the provider asked for 60 s.
-    const at = nextAttemptAt({
-      now: NOW,
-      attempt: 10,
-      expiresAt: NOW + 100 * SECOND,
-      retryAfterMs: MINUTE,
-      random: fixed(0.5),
-    });
-    expect(at).toBe(NOW + MINUTE);
-  });
-
-  it('squeezes a Retry-After that would pass expiry', () => {
-    const at = nextAttemptAt({
-      now: NOW,
+      delay: 2 * MINUTE,
+    },
+    {
+      name: 'keeps the jittered delay when Retry-After is shorter',
+      attempt: 6,
+      retryAfterMs: SECOND,
+      delay: 16 * SECOND,
+    },
+    {
+      name: 'caps a Retry-After beyond the backoff cap at the cap',
       attempt: 1,
-      expiresAt: NOW + 20 * SECOND,
+      retryAfterMs: HOUR,
+      delay: 5 * MINUTE,
+    },
+    {
+      name: 'squeezes the next attempt into half the remaining lifetime when the delay would pass expiry',
+      attempt: 10,
+      expiresIn: MINUTE,
+      delay: 30 * SECOND,
+    },
+    {
+      name: 'honours a Retry-After that fits before expiry even when the jittered delay would be squeezed',
+      attempt: 10,
+      expiresIn: 100 * SECOND,
       retryAfterMs: MINUTE,
-      random: fixed(0),
-    });
-    expect(at).toBe(NOW + 10 * SECOND);
+      delay: MINUTE,
+    },
+    {
+      name: 'squeezes a Retry-After that would pass expiry',
+      attempt: 1,
+      expiresIn: 20 * SECOND,
+      retryAfterMs: MINUTE,
+      random: 0,
+      delay: 10 * SECOND,
+    },
+    {
+      name: 'schedules the attempt at expiry when less than two squeeze intervals remain',
+      attempt: 5,
+      expiresIn: 400,
+      delay: 400,
+    },
+    {
+      name: 'does not squeeze when the delay already ends before expiry',
+      attempt: 2,
+      expiresIn: HOUR,
+      delay: SECOND,
+    },
+    { name: 'treats now === expiresAt as expired: no squeeze', attempt: 4, expiresIn: 0, delay: 4 * SECOND },
+  ])('$name', ({ attempt, expiresIn, retryAfterMs, random = 0.5, delay }) => {
+    const expiresAt = expiresIn === undefined ? undefined : NOW + expiresIn;
+    expect(nextAttemptAt({ now: NOW, attempt, expiresAt, retryAfterMs, random: fixed(random) })).toBe(
+      NOW + delay,
+    );
   });
 
   it('keeps several attempts before expiry as it closes in', () => {
@@ -154,27 +165,10 @@ describe('nextAttemptAt', () => {
     }
   });
 
-  it('schedules the attempt at expiry when less than two squeeze intervals remain', () => {
-    const at = nextAttemptAt({ now: NOW, attempt: 5, expiresAt: NOW + 400, random: fixed(0.5) });
-    expect(at).toBe(NOW + 400);
-  });
-
-  it('does not squeeze when the delay already ends before expiry', () => {
-    expect(nextAttemptAt({ now: NOW, attempt: 2, expiresAt: NOW + HOUR, random: fixed(0.5) })).toBe(
-      NOW + SECOND,
-    );
-  });
-
   it('keeps trying at up to the cap after expiry', () => {
     const at = nextAttemptAt({ now: NOW, attempt: 50, expiresAt: NOW - HOUR, random: fixed(0.999_999) });
     expect(at).toBeLessThanOrEqual(NOW + 5 * MINUTE);
     expect(at).toBeGreaterThan(NOW + 4 * MINUTE);
-  });
-
-  it('treats now === expiresAt as expired: no squeeze', () => {
-    expect(nextAttemptAt({ now: NOW, attempt: 4, expiresAt: NOW, random: fixed(0.5) })).toBe(
-      NOW + 4 * SECOND,
-    );
   });
 
   it('is always in the future', () => {

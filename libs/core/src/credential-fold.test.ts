@@ -38,6 +38,16 @@ const tokenUpdated = (at: number, overrides: Partial<EventPayloads['token.update
     ...overrides,
   });
 
+/** The token a projection holds after `tokenUpdated(at)`: its facts, none of the event-only fields. */
+const heldToken = (at: number, overrides: Partial<NonNullable<CredentialProjection['token']>> = {}) => ({
+  tokenVersion: 1,
+  issuedAt: at,
+  expiresAt: at + HOUR,
+  refreshAt: at + 40 * MINUTE,
+  tokenType: 'Bearer',
+  ...overrides,
+});
+
 const refreshFailed = (
   at: number,
   attempt: number,
@@ -211,14 +221,7 @@ describe('applyEvent: token.updated', () => {
     const state = fold(registered(), tokenUpdated(T0 + 1_000, { scope: 'read write', tokenVersion: 1 }));
     expect(state.state).toBe('active');
     expect(state.revision).toBe(2);
-    expect(state.token).toEqual({
-      tokenVersion: 1,
-      issuedAt: T0 + 1_000,
-      expiresAt: T0 + 1_000 + HOUR,
-      refreshAt: T0 + 1_000 + 40 * MINUTE,
-      tokenType: 'Bearer',
-      scope: 'read write',
-    });
+    expect(state.token).toEqual(heldToken(T0 + 1_000, { scope: 'read write' }));
     expect(state.lastRefreshAt).toBe(T0 + 1_000);
     expect(state.updatedAt).toBe(T0 + 1_000);
     expect(state.createdAt).toBe(T0);
@@ -252,13 +255,7 @@ describe('applyEvent: token.updated', () => {
       tokenUpdated(T0 + 1_000, { scope: 'read' }),
       tokenUpdated(T0 + 2_000, { tokenVersion: 2 }),
     );
-    expect(state.token).toEqual({
-      tokenVersion: 2,
-      issuedAt: T0 + 2_000,
-      expiresAt: T0 + 2_000 + HOUR,
-      refreshAt: T0 + 2_000 + 40 * MINUTE,
-      tokenType: 'Bearer',
-    });
+    expect(state.token).toEqual(heldToken(T0 + 2_000, { tokenVersion: 2 }));
   });
 });
 
@@ -411,22 +408,19 @@ describe('applyEvent: credential.updated', () => {
 
 describe('applyEvent: expiry, recovery and revocation', () => {
   it('marks an outage as expired and recovers after a new token', () => {
-    const expired = fold(
+    const outage = [
       registered(),
       tokenUpdated(T0),
       refreshFailed(T0 + 50 * MINUTE, 1),
       refreshFailed(T0 + 55 * MINUTE, 2),
       newEvent('credential.expired', T0 + HOUR, { expiredAt: T0 + HOUR }),
-    );
+    ];
+    const expired = fold(...outage);
     expect(expired.state).toBe('expired');
     expect(expired.failures).toBe(2);
 
     const recovered = fold(
-      registered(),
-      tokenUpdated(T0),
-      refreshFailed(T0 + 50 * MINUTE, 1),
-      refreshFailed(T0 + 55 * MINUTE, 2),
-      newEvent('credential.expired', T0 + HOUR, { expiredAt: T0 + HOUR }),
+      ...outage,
       tokenUpdated(T0 + HOUR + 5 * MINUTE, { tokenVersion: 2 }),
       newEvent('credential.recovered', T0 + HOUR + 5 * MINUTE, { afterAttempts: 3, downtimeMs: 5 * MINUTE }),
     );

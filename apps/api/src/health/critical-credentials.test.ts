@@ -1,23 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { CredentialProjection } from '#core';
+import { testProjection } from '../../../../libs/core/src/testing/projection.js';
 import { criticalCredentialStatus } from './critical-credentials.js';
 
-const p = (over: Partial<CredentialProjection>): CredentialProjection => ({
-  id: 'cred_critical00001',
-  namespace: 'default',
-  kind: 'vault.jwt_login',
-  name: 'vault',
-  labels: {},
-  state: 'active',
-  revision: 3,
-  grant: { clientAuth: 'none' },
-  policy: {},
-  token: { tokenVersion: 2, issuedAt: 0, expiresAt: 10_000, refreshAt: 6_000, tokenType: 'Vault' },
-  failures: 0,
-  createdAt: 0,
-  updatedAt: 0,
-  ...over,
-});
+const p = (over: Partial<CredentialProjection>): CredentialProjection =>
+  testProjection({
+    kind: 'vault.jwt_login',
+    token: { tokenVersion: 2, issuedAt: 0, expiresAt: 10_000, refreshAt: 6_000, tokenType: 'Vault' },
+    ...over,
+  });
 
 describe('criticalCredentialStatus', () => {
   it('is ready only with a token valid now and a state that is not reauth_required or expired', () => {

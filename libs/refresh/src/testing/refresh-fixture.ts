@@ -1,16 +1,11 @@
-import {
-  type CredentialEvent,
-  DEFAULT_BACKOFF,
-  DEFAULT_REFRESH_POLICY,
-  newEvent,
-  type RotationSettings,
-} from '#core';
+import { type CredentialEvent, DEFAULT_BACKOFF, DEFAULT_REFRESH_POLICY, type RotationSettings } from '#core';
 import type { RefreshCipherPort } from '../ports.js';
 import type { RefreshJobData } from '../queues.js';
 import { RefreshService } from '../refresh-service.js';
 import { TokenService, type TokenServiceOptions } from '../token-service.js';
 import { InMemoryCredentials, plainCipher, RecordingScheduler } from './in-memory-credentials.js';
-import { ManualClock } from './manual-clock.js';
+import { ManualClock, settle } from './manual-clock.js';
+import { registeredEvent } from './registered-event.js';
 import { RotatingProvider, ScriptedGrantClient } from './rotating-provider.js';
 
 export const ID = 'cred_rotation00000000001';
@@ -45,22 +40,18 @@ export async function refreshFixture(opts: RefreshFixtureOptions = {}) {
       random: () => 0.5,
       onAlert: (msg) => alerts.push(msg),
     });
-  await store.append(
-    ID,
-    undefined,
-    [
-      newEvent('credential.registered', clock.now(), {
-        namespace: 'default',
-        kind: 'oauth2.refresh_token',
-        name: 'crm',
-        labels: {},
-        grant: { tokenEndpoint: 'https://idp.example/token', clientId: 'crm', clientAuth: 'none' },
-        policy: {},
-        ...(opts.rotation ? { rotation: opts.rotation } : {}),
-      }),
-    ],
-    { secrets: await plainCipher.encryptSecrets(ID, { refreshToken: provider.current }) },
+  const registered = registeredEvent(
+    'crm',
+    {
+      kind: 'oauth2.refresh_token',
+      grant: { tokenEndpoint: 'https://idp.example/token', clientId: 'crm', clientAuth: 'none' },
+      ...(opts.rotation ? { rotation: opts.rotation } : {}),
+    },
+    clock.now(),
   );
+  await store.append(ID, undefined, [registered], {
+    secrets: await plainCipher.encryptSecrets(ID, { refreshToken: provider.current }),
+  });
   const job: RefreshJobData = {
     credentialId: ID,
     tokenVersion: 0,
@@ -76,6 +67,20 @@ export async function refreshFixture(opts: RefreshFixtureOptions = {}) {
   const types = () => store.events(ID).map(describeEvent);
   const storedRefreshToken = async () =>
     (await plainCipher.decryptSecrets(ID, (await store.get(ID))?.secrets)).refreshToken;
+  /** Starts worker `w`'s refresh with the provider holding its answer; resolves once the request is out. */
+  const startHeld = async (w: RefreshService) => {
+    grants.plan.push('hold');
+    const run = w.run(job);
+    await settle();
+    return { run };
+  };
+  /** Worker `w` sends a refresh the provider answers with `answer`, then dies: its lease lapses. */
+  const sendsAndDies = async (w: RefreshService, answer: 'hang' | 'vanish') => {
+    grants.plan.push(answer);
+    void w.run(job);
+    await settle();
+    store.expireLease(ID);
+  };
   return {
     clock,
     store,
@@ -88,6 +93,8 @@ export async function refreshFixture(opts: RefreshFixtureOptions = {}) {
     clockedTokens,
     types,
     storedRefreshToken,
+    startHeld,
+    sendsAndDies,
     a: worker('host-a:101'),
     b: worker('host-b:202'),
     c: worker('host-c:303'),
