@@ -22,16 +22,12 @@ export interface SweepOptions {
  * no-op); a leader lock just saves the duplicate reads.
  */
 export class ScheduleSweeper {
-  private readonly now: () => number;
-
   constructor(
     private readonly store: CredentialScanPort,
     private readonly jobs: PlannedJobsPort,
     private readonly leader: LeaderLockPort,
     private readonly options: SweepOptions,
-  ) {
-    this.now = options.now ?? Date.now;
-  }
+  ) {}
 
   /** Runs one sweep if no other process holds the sweep lock for this period. */
   sweepIfLeader(periodMs: number): Promise<SweepResult | undefined> {
@@ -41,6 +37,7 @@ export class ScheduleSweeper {
 
   async sweepOnce(): Promise<SweepResult> {
     const result: SweepResult = { checked: 0, restored: [], promoted: [] };
+    const now = this.options.now ?? Date.now;
     for (let partition = 0; partition < this.store.keys.partitions; partition++) {
       for await (const ids of this.store.idsOfPartition(partition)) {
         const projections = await this.store.getMany(ids);
@@ -53,7 +50,7 @@ export class ScheduleSweeper {
             if (state !== 'unknown') await this.jobs.remove(plan.jobId);
             await this.jobs.add(plan);
             result.restored.push(plan.jobId);
-          } else if (state === 'delayed' && plan.runAt < this.now() - this.options.overdueMs) {
+          } else if (state === 'delayed' && plan.runAt < now() - this.options.overdueMs) {
             await this.jobs.promote(plan.jobId);
             result.promoted.push(plan.jobId);
           }
