@@ -16,7 +16,13 @@ import {
   type StoredCredential,
   type StoredEvent,
 } from '#store';
-import type { Clock, CredentialSchedulerPort, CredentialStorePort, RefreshLeasePort } from '../ports.js';
+import type {
+  CiphertextStorePort,
+  Clock,
+  CredentialSchedulerPort,
+  CredentialStorePort,
+  RefreshLeasePort,
+} from '../ports.js';
 import { ExpiringLocks } from './expiring-locks.js';
 
 interface Row {
@@ -32,7 +38,7 @@ interface Row {
  * revision-checked appends fenced by the attempt record's owner (or, without one, the lease's),
  * leases that lapse by the clock, write-ahead attempt records.
  */
-export class InMemoryCredentials implements CredentialStorePort, RefreshLeasePort {
+export class InMemoryCredentials implements CredentialStorePort, CiphertextStorePort, RefreshLeasePort {
   private readonly rows = new Map<string, Row>();
   private readonly leases: ExpiringLocks;
   readonly histories = new Map<string, CredentialEvent[]>();
@@ -42,7 +48,8 @@ export class InMemoryCredentials implements CredentialStorePort, RefreshLeasePor
   beforeAppend?: (id: string) => Promise<void> | void;
   /** Retention asked for each deleted credential, in seconds. */
   readonly expiring = new Map<string, number>();
-  readonly keys = { partitions: 1 };
+  readonly keys = { partitions: 1, credential: (id: string) => `cred:${id}` };
+  private readonly globals = new Map<string, string>();
 
   constructor(clock: Clock) {
     this.leases = new ExpiringLocks(clock);
@@ -83,6 +90,30 @@ export class InMemoryCredentials implements CredentialStorePort, RefreshLeasePor
       .filter((e) => e.revision > (opts.afterRevision ?? 0))
       .slice(0, opts.limit ?? 1000)
       .map((e) => ({ ...structuredClone(e), namespace }));
+  }
+
+  /** The hash fields `s` (secrets) and `t` (token) of each credential, as in Redis. */
+  async credentialFields(ids: string[], hashFields: string[]): Promise<(string | null)[][]> {
+    return ids.map((id) => {
+      const row = this.rows.get(id);
+      return hashFields.map((f) => (f === 's' ? row?.secrets : f === 't' ? row?.token : undefined) ?? null);
+    });
+  }
+
+  async replaceFieldIf(key: string, hashField: string, expected: string, next: string): Promise<boolean> {
+    const row = this.rows.get(key.replace(/^cred:/, ''));
+    const field = hashField === 's' ? 'secrets' : 'token';
+    if (!row || row[field] !== expected) return false;
+    row[field] = next;
+    return true;
+  }
+
+  async readGlobal(name: string): Promise<string | undefined> {
+    return this.globals.get(name);
+  }
+
+  async writeGlobal(name: string, value: string): Promise<void> {
+    this.globals.set(name, value);
   }
 
   async expireCredential(id: string, retentionSeconds: number): Promise<void> {
