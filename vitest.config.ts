@@ -21,6 +21,7 @@ export default defineConfig({
         'common',
         'store',
         'grants',
+        'queues',
         'refresh',
         'runtime',
         'events',

@@ -2,7 +2,7 @@ import { Queue } from 'bullmq';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { newEvent } from '#core';
 import { EventFeedReader } from '#events';
-import { QueueName, queuePrefix, type WebhookDeliveryJobData } from '#refresh';
+import { QueueName, queuePrefix, type WebhookDeliveryJobData } from '#queues';
 import type { CredentialStore } from '#store';
 import { DeliveryLog, DeliveryQueue, FeedDispatcher, type Subscription, SubscriptionStore } from '#webhooks';
 import { registeredEvent } from '../../libs/refresh/src/testing/registered-event.js';

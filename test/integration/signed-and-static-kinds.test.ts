@@ -5,12 +5,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeyRing } from '#common';
 import { DEFAULT_BACKOFF, DEFAULT_REFRESH_POLICY } from '#core';
 import { GrantClientRegistry } from '#grants';
+import { queuePrefix, type RefreshJobData } from '#queues';
 import {
   CredentialCipher,
   CredentialService,
   InvalidCredentialInputError,
-  queuePrefix,
-  type RefreshJobData,
   RefreshScheduler,
   RefreshService,
   StoredCredentialTokenReader,

@@ -8,12 +8,11 @@ import { afterAll, beforeAll } from 'vitest';
 import { KeyRing } from '#common';
 import { type CredentialProjection, DEFAULT_BACKOFF, DEFAULT_REFRESH_POLICY } from '#core';
 import type { GrantClient, GrantRequest, GrantResult } from '#grants';
+import { queuePrefix, type RefreshJobData } from '#queues';
 import {
   CredentialCipher,
   CredentialService,
-  queuePrefix,
   ReEncryption,
-  type RefreshJobData,
   RefreshScheduler,
   RefreshService,
   type RegisterCredentialInput,

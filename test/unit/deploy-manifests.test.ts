@@ -427,8 +427,8 @@ describe('deploy/k8s (kustomize-equivalent check)', () => {
     expect(all.some((r) => r.kind === 'Deployment' && r.metadata.name === so.spec.scaleTargetRef.name)).toBe(
       true,
     );
-    // The scaler reads the refresh queue's wait list: "<prefix>:{q}:<queue>:wait" (libs/refresh/src/queues.ts).
-    const queues = read('libs/refresh/src/queues.ts');
+    // The scaler reads the refresh queue's wait list: "<prefix>:{q}:<queue>:wait" (libs/queues/src/queues.ts).
+    const queues = read('libs/queues/src/queues.ts');
     const queueName = /TokenRefresh: '([^']+)'/.exec(queues)?.[1];
     const prefixTemplate = /return `\$\{redisPrefix\}([^`]*)`/.exec(queues)?.[1];
     const config = all.find((r) => r.kind === 'ConfigMap' && r.metadata.name === 'tokenkeeper-config')!;

@@ -25,8 +25,8 @@ export class ApiModule {
     return {
       module: ApiModule,
       imports: [
-        RuntimeModule.forRoot(config, 'api'),
-        WebhooksModule.forRoot(config),
+        RuntimeModule.forApi(config),
+        WebhooksModule.forApi(config),
         TerminusModule.forRoot({ logger: false }),
       ],
       controllers: [

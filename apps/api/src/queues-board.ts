@@ -6,7 +6,7 @@ import { ModuleRef } from '@nestjs/core';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Queue } from 'bullmq';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { QueueName } from '#refresh';
+import { QueueName } from '#queues';
 import { bearerOf } from './auth/api-auth.guard.js';
 import { ApiKeyAuthenticator } from './auth/api-key-authenticator.js';
 import { OPERATOR_NAMESPACE } from './auth/api-keys.js';

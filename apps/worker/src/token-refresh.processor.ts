@@ -2,7 +2,8 @@ import { Processor, WorkerHost } from '@nestjs/bullmq';
 import { Inject, Logger, type OnModuleInit } from '@nestjs/common';
 import { DelayedError, type Job } from 'bullmq';
 import { type AppConfig, loadConfig } from '#common';
-import { QueueName, type RefreshJobData, RefreshService } from '#refresh';
+import { processableJobData, QueueName, type RefreshJobData } from '#queues';
+import { RefreshService } from '#refresh';
 import { CONFIG } from '#runtime';
 import { traceRefresh } from '#telemetry';
 
@@ -21,7 +22,7 @@ function workerOptions() {
   return { lockDuration: lockMs, stalledInterval: lockMs };
 }
 
-/** Runs refresh jobs: checks the payload, calls the use case, reports. All decisions live in RefreshService. */
+/** Runs refresh jobs: checks the payload (a malformed one fails for good), calls the use case, reports. All decisions live in RefreshService. */
 @Processor(QueueName.TokenRefresh, workerOptions())
 export class TokenRefreshProcessor extends WorkerHost implements OnModuleInit {
   private readonly logger = new Logger(TokenRefreshProcessor.name);
@@ -38,11 +39,7 @@ export class TokenRefreshProcessor extends WorkerHost implements OnModuleInit {
   }
 
   async process(job: Job<RefreshJobData>, token?: string): Promise<string> {
-    const data = job.data;
-    if (!data || typeof data.credentialId !== 'string' || typeof data.tokenVersion !== 'number') {
-      this.logger.warn({ msg: 'dropping malformed refresh job', jobId: job.id });
-      return 'malformed';
-    }
+    const data = processableJobData(QueueName.TokenRefresh, job, this.logger);
     // One `tokenkeeper.refresh` span per job, with the refresh metrics (outcome, duration, lateness).
     const outcome = await traceRefresh(data, () => this.refresh.run(data));
     const ids = { jobId: job.id, credentialId: data.credentialId, trigger: data.trigger };

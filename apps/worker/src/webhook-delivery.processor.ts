@@ -2,7 +2,7 @@ import { Processor, WorkerHost } from '@nestjs/bullmq';
 import { Inject, Logger, type OnModuleInit } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import type { AppConfig } from '#common';
-import { QueueName, type WebhookDeliveryJobData } from '#refresh';
+import { processableJobData, QueueName, type WebhookDeliveryJobData } from '#queues';
 import { CONFIG } from '#runtime';
 import { type DeliveryOutcomeLabel, traceDelivery } from '#telemetry';
 import { type DeliveryOutcome, DeliveryQueue, WebhookDeliverer } from '#webhooks';
@@ -10,7 +10,8 @@ import { type DeliveryOutcome, DeliveryQueue, WebhookDeliverer } from '#webhooks
 /**
  * Runs webhook delivery jobs. A failed attempt throws so BullMQ retries it with exponential
  * backoff; the last failed attempt dead-letters the delivery (in the delivery log) and
- * completes the job, since re-drive goes through the API, not the queue's failed set.
+ * completes the job, since re-drive goes through the API, not the queue's failed set. A malformed
+ * payload fails the job for good.
  */
 @Processor(QueueName.WebhookDelivery)
 export class WebhookDeliveryProcessor extends WorkerHost implements OnModuleInit {
@@ -29,17 +30,7 @@ export class WebhookDeliveryProcessor extends WorkerHost implements OnModuleInit
   }
 
   async process(job: Job<WebhookDeliveryJobData>): Promise<string> {
-    const data = job.data;
-    if (
-      !data ||
-      typeof data.subscriptionId !== 'string' ||
-      typeof data.deliveryId !== 'string' ||
-      typeof data.partition !== 'number' ||
-      typeof data.feedId !== 'string'
-    ) {
-      this.logger.warn({ msg: 'dropping malformed webhook delivery job', jobId: job.id });
-      return 'malformed';
-    }
+    const data = processableJobData(QueueName.WebhookDelivery, job, this.logger);
     const attempt = job.attemptsMade + 1;
     const attempts = job.opts.attempts ?? 1;
     const last = attempt >= attempts;

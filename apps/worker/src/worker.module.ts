@@ -13,7 +13,7 @@ export class WorkerModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: WorkerModule,
-      imports: [RuntimeModule.forRoot(config, 'worker'), WebhooksModule.forRoot(config)],
+      imports: [RuntimeModule.forWorker(config), WebhooksModule.forWorker(config)],
       providers: [
         TokenRefreshProcessor,
         ScheduleSweepService,

@@ -3,7 +3,15 @@ import { boundText } from './error-classification.js';
 import type { RotationSettings } from './rotation.js';
 
 /** What caused a refresh; recorded on every `token.updated` and `refresh.failed`. */
-export type RefreshTrigger = 'registration' | 'scheduled' | 'manual' | 'on_demand' | 'invalidated' | 'sweep';
+export const REFRESH_TRIGGERS = [
+  'registration',
+  'scheduled',
+  'manual',
+  'on_demand',
+  'invalidated',
+  'sweep',
+] as const;
+export type RefreshTrigger = (typeof REFRESH_TRIGGERS)[number];
 
 export interface EventPayloads {
   'credential.registered': {

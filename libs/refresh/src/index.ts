@@ -5,7 +5,6 @@ export * from './destination-binding.js';
 export * from './errors.js';
 export * from './pool-service.js';
 export * from './ports.js';
-export * from './queues.js';
 export * from './re-encryption.js';
 export * from './read-refresh-gate.js';
 export * from './refresh-scheduler.js';

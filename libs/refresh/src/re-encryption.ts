@@ -1,4 +1,5 @@
 import { ConfigError, KeyRing, SecretDecryptionError } from '#common';
+import type { CiphertextSource, StoredCiphertext } from '#store';
 import { CIPHERTEXT_FIELDS, SECRETS_FIELD } from './credential-secrets.js';
 import { bindSecrets, type StoredSecrets } from './destination-binding.js';
 import { runAsLeader } from './leader.js';
@@ -24,22 +25,6 @@ export interface ReEncryptionStatus {
   failed: number;
   /** Ciphertexts per key id seen by this pass after rewriting (what still needs each key). */
   keyIds: Record<string, number>;
-}
-
-/** A ciphertext stored outside a credential's hash (a webhook signing secret, say). */
-export interface StoredCiphertext {
-  /** Redis hash holding it, and the hash field. */
-  key: string;
-  hashField: string;
-  /** What the ciphertext is bound to (the JWE `cid` and `fld` header values). */
-  boundId: string;
-  field: string;
-  value: string;
-}
-
-/** Other places holding ciphertexts under the key ring, paged. */
-export interface CiphertextSource {
-  ciphertexts(pageSize: number): AsyncGenerator<StoredCiphertext[]>;
 }
 
 export interface ReEncryptionOptions {

@@ -1,7 +1,7 @@
 import type { Job, Queue } from 'bullmq';
 import { type CredentialProjection, isRefreshing, type RefreshTrigger } from '#core';
+import { parseJobData, QueueName, type RefreshJobData, RefreshJobName, refreshJobId } from '#queues';
 import type { CredentialSchedulerPort, PlannedJobsPort } from './ports.js';
-import { type RefreshJobData, RefreshJobName, refreshJobId } from './queues.js';
 
 export interface PlannedJob {
   jobId: string;
@@ -101,6 +101,7 @@ export class RefreshScheduler implements CredentialSchedulerPort, PlannedJobsPor
 
   async add(plan: PlannedJob): Promise<Job<RefreshJobData>> {
     const delay = Math.max(0, plan.runAt - this.now());
-    return this.queue.add(RefreshJobName, plan.data, { ...JOB_OPTIONS, jobId: plan.jobId, delay });
+    const data = parseJobData(QueueName.TokenRefresh, plan.data, 'enqueue');
+    return this.queue.add(RefreshJobName, data, { ...JOB_OPTIONS, jobId: plan.jobId, delay });
   }
 }

@@ -19,6 +19,7 @@ import {
   tokenLifetime,
 } from '#core';
 import { type CredentialSecrets, type GrantClient, GrantConfigurationError, GrantError } from '#grants';
+import type { RefreshJobData } from '#queues';
 import {
   type AttemptRecord,
   FencedError,
@@ -38,7 +39,6 @@ import {
   type TimedGrantRequest,
   type TimedGrantResult,
 } from './ports.js';
-import type { RefreshJobData } from './queues.js';
 
 export type RefreshOutcome =
   /** `grantMs`: time spent waiting for the provider; `persistMs`: from its answer to the stored event. */

@@ -6,7 +6,6 @@ import {
   type NewEvent,
   TokenkeeperError,
 } from '#core';
-import { currentTraceparent, withSpan } from '#telemetry';
 import type { KeySpace } from './keys.js';
 import type { AttemptRecord } from './lease.js';
 import { defineScripts, runScript } from './lua-scripts.js';
@@ -87,6 +86,26 @@ export interface ListQuery {
   limit: number;
 }
 
+/** What an append is about, for whoever observes appends (ids, types and numbers only). */
+export interface AppendInfo {
+  credentialId: string;
+  eventTypes: string[];
+  /** The credential's revision once the append succeeds. */
+  revision: number;
+}
+
+/**
+ * Runs around every append: tracing plugs in here, so the store knows no telemetry. It calls
+ * `append` with the W3C `traceparent` to store with the events (or none) and returns its result.
+ */
+export type AppendHook = <T>(
+  info: AppendInfo,
+  append: (traceparent: string | undefined) => Promise<T>,
+) => Promise<T>;
+
+/** No tracing: events are stored without a `traceparent`. */
+export const untracedAppend: AppendHook = (_info, append) => append(undefined);
+
 export interface StoreLimits {
   historyMaxLen: number;
   /** Hard cap on each feed partition's length (approximate trimming). */
@@ -111,6 +130,7 @@ export class CredentialStore {
     private readonly redis: RedisClient,
     readonly keys: KeySpace,
     private readonly limits: StoreLimits,
+    private readonly aroundAppend: AppendHook = untracedAppend,
   ) {
     defineScripts(redis);
   }
@@ -140,14 +160,13 @@ export class CredentialStore {
     events: NewEvent[],
     options: AppendOptions = {},
   ): Promise<{ projection: CredentialProjection; events: StoredEvent[] }> {
-    return withSpan(
-      'tokenkeeper.event.append',
+    return this.aroundAppend(
       {
-        'tokenkeeper.credential.id': id,
-        'tokenkeeper.event.types': events.map((e) => e.type),
-        'tokenkeeper.event.revision': (current?.revision ?? 0) + events.length,
+        credentialId: id,
+        eventTypes: events.map((e) => e.type),
+        revision: (current?.revision ?? 0) + events.length,
       },
-      () => this.appendEvents(id, current, events, options, currentTraceparent()),
+      (traceparent) => this.appendEvents(id, current, events, options, traceparent),
     );
   }
 

@@ -1,3 +1,4 @@
+export * from './ciphertext-source.js';
 export * from './credential-store.js';
 export * from './keys.js';
 export * from './lease.js';

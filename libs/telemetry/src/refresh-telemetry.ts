@@ -7,6 +7,7 @@ import {
   SpanStatusCode,
   trace,
 } from '@opentelemetry/api';
+import { currentTraceparent } from './trace-context.js';
 
 /** Spans and metrics of tokenkeeper's own work (the HTTP instrumentation covers the calls). */
 export const tracer = trace.getTracer('tokenkeeper');
@@ -201,6 +202,25 @@ export async function withSpan<T>(name: string, attributes: Attributes, fn: () =
       span.end();
     }
   });
+}
+
+/**
+ * The store's append hook: one `tokenkeeper.event.append` span per append, whose `traceparent`
+ * is stored with the events so that their webhook deliveries join the trace.
+ */
+export function traceEventAppend<T>(
+  info: { credentialId: string; eventTypes: string[]; revision: number },
+  append: (traceparent: string | undefined) => Promise<T>,
+): Promise<T> {
+  return withSpan(
+    'tokenkeeper.event.append',
+    {
+      'tokenkeeper.credential.id': info.credentialId,
+      'tokenkeeper.event.types': info.eventTypes,
+      'tokenkeeper.event.revision': info.revision,
+    },
+    () => append(currentTraceparent()),
+  );
 }
 
 /** Marks a span failed with the error's name only: messages can quote what they were given. */

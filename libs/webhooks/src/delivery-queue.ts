@@ -1,5 +1,11 @@
 import type { Queue } from 'bullmq';
-import { type WebhookDeliveryJobData, WebhookDeliveryJobName, webhookDeliveryJobId } from '#refresh';
+import {
+  parseJobData,
+  QueueName,
+  type WebhookDeliveryJobData,
+  WebhookDeliveryJobName,
+  webhookDeliveryJobId,
+} from '#queues';
 
 export interface DeliveryRetryPolicy {
   /** Attempts in all, the first included. */
@@ -27,7 +33,7 @@ export class DeliveryQueue {
     await this.queue.addBulk(
       jobs.map(({ data, redrive, traceparent }) => ({
         name: WebhookDeliveryJobName,
-        data,
+        data: parseJobData(QueueName.WebhookDelivery, data, 'enqueue'),
         opts: {
           jobId: webhookDeliveryJobId(data, redrive),
           attempts: this.retry.attempts,

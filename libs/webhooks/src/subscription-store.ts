@@ -1,6 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { StoredCiphertext } from '#refresh';
-import type { KeySpace } from '#store';
+import type { KeySpace, StoredCiphertext } from '#store';
 import type { Subscription } from './subscription.js';
 
 /** The field name a signing secret's ciphertext is bound to (its JWE `fld`). */

@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { Webhook } from 'standardwebhooks';
 import type { KeyRing } from '#common';
 import { eventView } from '#events';
-import type { WebhookDeliveryJobData } from '#refresh';
+import type { WebhookDeliveryJobData } from '#queues';
 import type { KeySpace, StoredEvent } from '#store';
 import type { DeliveryAttempt, DeliveryLog, DeliveryRecord } from './delivery-log.js';
 import { type SubscriptionStore, WEBHOOK_SECRET_FIELD } from './subscription-store.js';

@@ -6,7 +6,7 @@ import type { Queue } from 'bullmq';
 import type { FastifyReply } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { AppConfig } from '#common';
-import { QueueName, type RefreshJobData } from '#refresh';
+import { QueueName, type RefreshJobData } from '#queues';
 import { CONFIG, REDIS } from '#runtime';
 import { CredentialStore, KeySpace } from '#store';
 import { readFeedConsumerLag } from '#webhooks';

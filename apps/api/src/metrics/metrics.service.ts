@@ -3,7 +3,7 @@ import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { type BatchObservableResult, metrics, type Observable } from '@opentelemetry/api';
 import type { Queue } from 'bullmq';
 import type { AppConfig } from '#common';
-import { QueueName } from '#refresh';
+import { QueueName } from '#queues';
 import { CONFIG } from '#runtime';
 import { CredentialStore } from '#store';
 import {

@@ -1,6 +1,6 @@
 import { type CredentialEvent, DEFAULT_BACKOFF, DEFAULT_REFRESH_POLICY, type RotationSettings } from '#core';
+import type { RefreshJobData } from '#queues';
 import type { RefreshCipherPort } from '../ports.js';
-import type { RefreshJobData } from '../queues.js';
 import { RefreshService } from '../refresh-service.js';
 import { TokenService, type TokenServiceOptions } from '../token-service.js';
 import { InMemoryCredentials, plainCipher, RecordingScheduler } from './in-memory-credentials.js';

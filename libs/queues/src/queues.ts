@@ -1,4 +1,5 @@
-import type { RefreshTrigger } from '#core';
+import { z } from 'zod';
+import { REFRESH_TRIGGERS } from '#core';
 
 /**
  * Queue names. WARNING: renaming a queue strands every job already waiting in it (scheduled
@@ -15,19 +16,28 @@ export function queuePrefix(redisPrefix: string): string {
   return `${redisPrefix}:{q}`;
 }
 
-/** Payload of a refresh job: ids and numbers only, never a secret. */
-export interface RefreshJobData {
-  credentialId: string;
+/** Ids in job payloads are bounded: a payload is a handful of ids and numbers, never free text. */
+const MAX_ID_LENGTH = 256;
+const id = z.string().min(1).max(MAX_ID_LENGTH);
+const count = z.number().int().nonnegative();
+
+/**
+ * Payload of a refresh job: ids and numbers only, never a secret. Changing a field changes what
+ * jobs already queued must look like: add optional fields, never rename or retype one.
+ */
+export const RefreshJobSchema = z.object({
+  credentialId: id,
   /** The token version this job means to replace (0 before the first token). */
-  tokenVersion: number;
+  tokenVersion: count,
   /** Failed attempts the credential had when the job was planned. */
-  attempt: number;
-  trigger: RefreshTrigger;
+  attempt: count,
+  trigger: z.enum(REFRESH_TRIGGERS),
   /** When the job was meant to run (epoch ms); `job.delay` reads 0 once released. */
-  dueAt: number;
+  dueAt: z.number(),
   /** Scheduled jobs are stale once the credential's attempt count moved on; demanded ones are not. */
-  demand: boolean;
-}
+  demand: z.boolean(),
+});
+export type RefreshJobData = z.infer<typeof RefreshJobSchema>;
 
 export const RefreshJobName = 'refresh';
 
@@ -39,13 +49,14 @@ export function refreshJobId(
 }
 
 /** Payload of a webhook delivery job: where the event sits in the feed and who gets it. Ids only. */
-export interface WebhookDeliveryJobData {
-  subscriptionId: string;
+export const WebhookDeliveryJobSchema = z.object({
+  subscriptionId: id,
   /** `p<partition>-<feed entry id>`; also the delivery's id in the API and its `webhook-id`. */
-  deliveryId: string;
-  partition: number;
-  feedId: string;
-}
+  deliveryId: id,
+  partition: count,
+  feedId: id,
+});
+export type WebhookDeliveryJobData = z.infer<typeof WebhookDeliveryJobSchema>;
 
 export const WebhookDeliveryJobName = 'deliver';
 

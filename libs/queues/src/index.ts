@@ -1,0 +1,2 @@
+export * from './job-data.js';
+export * from './queues.js';
