@@ -3,7 +3,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiKeyAuthenticator } from './auth/api-key-authenticator.js';
-import { problem } from './http/problem.js';
+import { problemFor } from './http/problem.js';
 import { presentedKey } from './queues-board.js';
 
 /** `/docs`, `/docs/…` (the UI's assets), `/docs-json`, `/docs-yaml`. */
@@ -42,7 +42,7 @@ function requireKeyForDocs(app: NestFastifyApplication): void {
       .header('content-type', 'application/problem+json')
       .header('cache-control', 'no-store')
       .send(
-        problem(401, 'UNAUTHENTICATED', 'The API documentation needs an API key', {
+        problemFor('UNAUTHENTICATED', {
           detail: key
             ? 'the API key is unknown or revoked'
             : 'send Authorization: Bearer <API key>, or sign in with any user name and an API key as password',

@@ -10,7 +10,7 @@ import { QueueName } from '#queues';
 import { bearerOf } from './auth/api-auth.guard.js';
 import { ApiKeyAuthenticator } from './auth/api-key-authenticator.js';
 import { OPERATOR_NAMESPACE } from './auth/api-keys.js';
-import { problem } from './http/problem.js';
+import { problemFor } from './http/problem.js';
 
 export const QUEUES_PATH = '/queues';
 
@@ -53,25 +53,18 @@ export async function setupQueuesBoard(app: NestFastifyApplication): Promise<voi
         const key = presentedKey(request.headers.authorization);
         const principal = key ? await authenticator.authenticate(key) : undefined;
         if (principal?.scopes.includes('admin') && principal.namespace === OPERATOR_NAMESPACE) return;
-        const status = principal ? 403 : 401;
-        if (status === 401)
+        const body = problemFor(principal ? 'FORBIDDEN' : 'UNAUTHENTICATED', {
+          detail:
+            'Bull Board needs an operator admin key: sign in with any user name and an admin API key of the default namespace as password',
+          instance: QUEUES_PATH,
+        });
+        if (!principal)
           void reply.header('www-authenticate', 'Basic realm="tokenkeeper queues", charset="UTF-8"');
         return reply
-          .status(status)
+          .status(body.status)
           .header('content-type', 'application/problem+json')
           .header('cache-control', 'no-store')
-          .send(
-            problem(
-              status,
-              status === 401 ? 'UNAUTHENTICATED' : 'FORBIDDEN',
-              'Bull Board needs an operator admin key',
-              {
-                detail:
-                  'sign in with any user name and an admin API key of the default namespace as password',
-                instance: QUEUES_PATH,
-              },
-            ),
-          );
+          .send(body);
       });
       await scope.register(serverAdapter.registerPlugin() as never);
     },

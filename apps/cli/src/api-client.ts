@@ -56,7 +56,7 @@ export class ApiClient {
       return await this.api.request<T>(method, path, opts);
     } catch (err) {
       if (err instanceof TokenkeeperUnreachableError) throw unreachable(this.connection, err.reason);
-      if (err instanceof TokenkeeperApiError && err.code === 'UNEXPECTED_RESPONSE' && err.status < 300)
+      if (err instanceof TokenkeeperApiError && err.is('UNEXPECTED_RESPONSE') && err.status < 300)
         throw new CliError(
           `the API answered ${method} ${path} with something that is not JSON`,
           ExitCode.Api,

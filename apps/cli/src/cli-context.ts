@@ -46,6 +46,23 @@ export class CliContext {
     return new ApiClient(resolveConnection(stored, this.io.env));
   }
 
+  /**
+   * Deletes `ids` one after the other (the first failure stops), noting each as `done` (`removed`,
+   * `revoked`); with --json, prints `{ [done]: ids }` once all are done.
+   */
+  async deleteEach(
+    cmd: Command,
+    ids: string[],
+    o: { path: (id: string) => string; what: string; done: string },
+  ): Promise<void> {
+    const client = await this.client();
+    for (const id of ids) {
+      await client.delete(o.path(id), o.what);
+      if (!this.wantsJson(cmd)) this.note(`${o.done} ${id}`);
+    }
+    if (this.wantsJson(cmd)) this.json({ [o.done]: ids });
+  }
+
   async readStdin(what: string): Promise<string> {
     if (this.stdinUsed)
       throw CliError.usage(`only one value can come from stdin ("-"), and ${what} asked again`);

@@ -1,3 +1,4 @@
+import { type ErrorCode, isProblemCode, type ProblemCode } from '#client';
 import { ExitCode } from './exit-codes.js';
 
 /** An RFC 9457 problem as the API sends it. */
@@ -6,7 +7,8 @@ export interface ProblemBody {
   title?: string;
   status?: number;
   detail?: string;
-  code?: string;
+  /** One of the SDK's `ProblemCode`s, or a code of a newer server. */
+  code?: ErrorCode;
   errors?: { field: string; message: string }[];
   reason?: string;
   retryAfter?: number;
@@ -24,6 +26,12 @@ export class CliError extends Error {
     this.name = 'CliError';
   }
 
+  /** Whether the API answered with one of `codes`. */
+  is(...codes: ProblemCode[]): boolean {
+    const code = this.options.problem?.code;
+    return code !== undefined && (codes as string[]).includes(code);
+  }
+
   static usage(message: string, hint?: string): CliError {
     return new CliError(message, ExitCode.Usage, hint ? { hint } : {});
   }
@@ -37,23 +45,73 @@ export function exitCodeForStatus(status: number): ExitCode {
   return ExitCode.Api;
 }
 
-/** What to do next, for a failed API call. */
-export function hintFor(status: number, problem: ProblemBody | undefined, what: string): string | undefined {
-  if (status === 401)
-    return 'log in with `tokenkeeper login --url <api> --api-key <key>` or set TOKENKEEPER_API_KEY';
-  if (status === 403) return `the API key lacks the scope to ${what}; ask an admin for a key that has it`;
-  if (status === 404) {
-    if (problem?.code === 'NOT_FOUND' || problem?.code === 'HTTP_404')
+const LOGIN = 'log in with `tokenkeeper login --url <api> --api-key <key>` or set TOKENKEEPER_API_KEY';
+const LIST = 'list what exists with `tokenkeeper creds ls` (or `tokenkeeper keys ls`)';
+const FIX_FIELDS = 'fix the fields listed above and run the command again';
+const CHANGED = 'it changed meanwhile: read it again and retry';
+const LOGGED = 'the server logged the error; retry later or check its logs';
+const REAUTH =
+  'the credential needs re-authentication: `tokenkeeper creds show <id>` says which secrets to give `tokenkeeper creds update`';
+const lacksScope = (what: string) =>
+  `the API key lacks the scope to ${what}; ask an admin for a key that has it`;
+const retryLater = (problem: ProblemBody) =>
+  problem.retryAfter !== undefined ? `retry in ${problem.retryAfter} s` : 'retry later';
+
+/** What to do next, by the code the API answered with (codes not listed here need no hint). */
+function hintForCode(code: ProblemCode, problem: ProblemBody, what: string): string | undefined {
+  switch (code) {
+    case 'UNAUTHENTICATED':
+      return LOGIN;
+    case 'FORBIDDEN':
+    case 'TOKEN_SOURCE_FORBIDDEN':
+      return lacksScope(what);
+    case 'NOT_FOUND':
       return 'this API server does not offer that route: check --url, or upgrade the server';
-    return 'list what exists with `tokenkeeper creds ls` (or `tokenkeeper keys ls`)';
+    case 'CREDENTIAL_NOT_FOUND':
+    case 'POOL_NOT_FOUND':
+    case 'SUBSCRIPTION_NOT_FOUND':
+    case 'DELIVERY_NOT_FOUND':
+    case 'API_KEY_NOT_FOUND':
+      return LIST;
+    case 'REVISION_CONFLICT':
+      return CHANGED;
+    case 'VALIDATION_FAILED':
+    case 'INVALID_BODY':
+    case 'INVALID_CREDENTIAL_INPUT':
+    case 'INVALID_SUBSCRIPTION_INPUT':
+    case 'OUTBOUND_URL_REFUSED':
+      return FIX_FIELDS;
+    case 'TOKEN_UNAVAILABLE':
+      return problem.reason === 'auth' ? REAUTH : retryLater(problem);
+    case 'RATE_LIMITED':
+    case 'TOO_MANY_STREAMS':
+    case 'TOO_MANY_STREAMS_FOR_NAMESPACE':
+      return retryLater(problem);
+    case 'SECRET_DECRYPTION_FAILED':
+      return 'give the credential its secrets again with `tokenkeeper creds update`';
+    case 'ENCRYPTION_KEY_MISSING':
+      return `${retryLater(problem)}: the API process lacks the encryption key the secrets were stored with`;
+    case 'INTERNAL':
+      return LOGGED;
+    default:
+      return undefined;
   }
-  if (status === 409) return 'it changed meanwhile: read it again and retry';
-  if (status === 400 || status === 422) return 'fix the fields listed above and run the command again';
-  if (status === 503 && problem?.reason === 'auth')
-    return 'the credential needs re-authentication: `tokenkeeper creds show <id>` says which secrets to give `tokenkeeper creds update`';
-  if (status === 503 || status === 502 || status === 504)
-    return problem?.retryAfter !== undefined ? `retry in ${problem.retryAfter} s` : 'retry later';
-  if (status >= 500) return 'the server logged the error; retry later or check its logs';
+}
+
+/**
+ * What to do next, for a failed API call: by the problem's code, or by the status when the answer
+ * names no code this CLI knows (a proxy's error page, an older or newer server).
+ */
+export function hintFor(status: number, problem: ProblemBody | undefined, what: string): string | undefined {
+  if (isProblemCode(problem?.code)) return hintForCode(problem.code, problem, what);
+  if (status === 401) return LOGIN;
+  if (status === 403) return lacksScope(what);
+  if (status === 404) return LIST;
+  if (status === 409) return CHANGED;
+  if (status === 400 || status === 422) return FIX_FIELDS;
+  if (status === 503 && problem?.reason === 'auth') return REAUTH;
+  if (status === 503 || status === 502 || status === 504) return retryLater(problem ?? {});
+  if (status >= 500) return LOGGED;
   return undefined;
 }
 

@@ -54,10 +54,8 @@ export async function* tailEvents(client: ApiClient, o: TailOptions): AsyncGener
           );
     } catch (err) {
       if (o.signal.aborted) return;
-      const routeMissing =
-        err instanceof CliError &&
-        err.options.status === 404 &&
-        (err.options.problem?.code === 'NOT_FOUND' || err.options.problem?.code === 'HTTP_404');
+      // NOT_FOUND (not CREDENTIAL_NOT_FOUND): the server has no such route.
+      const routeMissing = err instanceof CliError && err.is('NOT_FOUND');
       if (routeMissing && !useHistory) {
         if (!o.credentialId) {
           throw new CliError('this API server has no global event feed (GET /v1/events)', err.exitCode, {

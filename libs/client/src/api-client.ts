@@ -1,9 +1,11 @@
 import {
+  type ClientErrorCode,
   TokenkeeperApiError,
   TokenkeeperClientError,
   TokenUnavailableError,
   type TokenUnavailableReason,
 } from './errors.js';
+import type { ProblemCode } from './problem-codes.js';
 import type { SseParser } from './sse-parser.js';
 
 /** A token as received from the service, its expiry moved onto this process's clock. */
@@ -266,7 +268,12 @@ export class TokenkeeperApiClient {
     throw this.problemError(res, text, `credential ${id}`, 'CREDENTIAL_NOT_FOUND');
   }
 
-  private problemError(res: Response, text: string, what: string, notFoundCode: string): TokenkeeperApiError {
+  private problemError(
+    res: Response,
+    text: string,
+    what: string,
+    notFoundCode: ProblemCode,
+  ): TokenkeeperApiError {
     const problem = parseJson(text);
     const detail = problemDetail(problem);
     const code = typeof problem?.code === 'string' ? problem.code : statusCode(res.status, notFoundCode);
@@ -346,7 +353,7 @@ export async function readEventStream(
   return received;
 }
 
-function statusCode(status: number, notFoundCode: string): string {
+function statusCode(status: number, notFoundCode: ProblemCode): ProblemCode | ClientErrorCode {
   if (status === 401) return 'UNAUTHENTICATED';
   if (status === 403) return 'FORBIDDEN';
   if (status === 404) return notFoundCode;

@@ -2,16 +2,53 @@
  * Errors thrown by the client. Every one carries a stable string `code`; messages name the
  * credential and the HTTP status but never a token or an API key.
  */
+import { isProblemCode, type ProblemCode } from './problem-codes.js';
+
+/**
+ * Codes this client gives to what went wrong on its side of the wire (the API's own codes are
+ * `ProblemCode`s):
+ * - `UNREACHABLE`: no answer (connection error, timeout);
+ * - `UNEXPECTED_RESPONSE`: an answer this client does not understand;
+ * - `STREAM_REFUSED`: the event stream was refused with a status that has no problem code;
+ * - `STREAM_DISCONNECTED`, `BAD_EVENT`, `HANDLER_FAILED`: what `subscribe`'s `onError` is told;
+ * - `CLIENT_CLOSED`: the token provider was closed.
+ */
+export const CLIENT_ERROR_CODES = [
+  'UNREACHABLE',
+  'UNEXPECTED_RESPONSE',
+  'STREAM_REFUSED',
+  'STREAM_DISCONNECTED',
+  'BAD_EVENT',
+  'HANDLER_FAILED',
+  'CLIENT_CLOSED',
+] as const;
+export type ClientErrorCode = (typeof CLIENT_ERROR_CODES)[number];
+
+/**
+ * The `code` of an error of this package: one of the API's problem codes, one of the client's own,
+ * or (from a newer server) a code this version does not list yet.
+ */
+export type ErrorCode = ProblemCode | ClientErrorCode | (string & {});
 
 /** Base class of every error this package throws on purpose (misuse throws a plain `TypeError`). */
 export class TokenkeeperClientError extends Error {
   constructor(
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
     options?: { cause?: unknown },
   ) {
     super(message, options);
     this.name = new.target.name;
+  }
+
+  /** Whether the error carries one of `codes` (e.g. `err.is('CREDENTIAL_NOT_FOUND')`); checked as typed. */
+  is(...codes: (ProblemCode | ClientErrorCode)[]): boolean {
+    return (codes as string[]).includes(this.code);
+  }
+
+  /** The API's problem code of this error, or undefined when the API did not name one it lists. */
+  get problemCode(): ProblemCode | undefined {
+    return isProblemCode(this.code) ? this.code : undefined;
   }
 }
 
@@ -53,7 +90,7 @@ export class TokenkeeperApiError extends TokenkeeperClientError {
   readonly retryAfterSeconds: number | undefined;
 
   constructor(
-    code: string,
+    code: ErrorCode,
     readonly status: number,
     message: string,
     extra: { problem?: Record<string, unknown>; retryAfterSeconds?: number } = {},

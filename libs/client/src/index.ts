@@ -11,13 +11,17 @@ export {
   TokenkeeperUnreachableError,
 } from './api-client.js';
 export {
+  CLIENT_ERROR_CODES,
   ClientClosedError,
+  type ClientErrorCode,
+  type ErrorCode,
   TokenkeeperApiError,
   TokenkeeperClientError,
   TokenUnavailableError,
   type TokenUnavailableReason,
 } from './errors.js';
 export type { SubscribeOptions, TokenkeeperEvent } from './event-subscription.js';
+export { isProblemCode, PROBLEM_CODE_LIST, PROBLEM_CODES, type ProblemCode } from './problem-codes.js';
 export { type SseMessage, SseParser, type SseParserHandlers } from './sse-parser.js';
 export { abortableSleep, fullJitterDelay } from './timing.js';
 export {

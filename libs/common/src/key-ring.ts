@@ -2,14 +2,12 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { compactDecrypt, decodeProtectedHeader } from 'jose';
-import { TokenkeeperError } from '#core';
+import { type ProblemCode, TokenkeeperError } from '#core';
 import { ConfigError } from './config.js';
 
 /** A ciphertext that cannot be used for this credential: unknown key, tampered, or another credential's. */
 export class SecretDecryptionError extends TokenkeeperError {
-  constructor(message: string, code = 'SECRET_DECRYPTION_FAILED') {
-    super(code, message);
-  }
+  static override readonly code: ProblemCode = 'SECRET_DECRYPTION_FAILED';
 }
 
 /**
@@ -17,9 +15,7 @@ export class SecretDecryptionError extends TokenkeeperError {
  * is configured without a key the fleet still needs (another process may well hold it).
  */
 export class EncryptionKeyMissingError extends SecretDecryptionError {
-  constructor(message: string) {
-    super(message, 'ENCRYPTION_KEY_MISSING');
-  }
+  static override readonly code = 'ENCRYPTION_KEY_MISSING' satisfies ProblemCode;
 }
 
 interface RingKey {

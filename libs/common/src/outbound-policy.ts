@@ -1,6 +1,6 @@
 import { lookup } from 'node:dns/promises';
 import { BlockList, isIP } from 'node:net';
-import { TokenkeeperError } from '#core';
+import { type ProblemCode, TokenkeeperError } from '#core';
 import type { OutboundSettings } from './config.js';
 
 /** Which rule refused an outbound URL; stable, shown to API callers. */
@@ -16,11 +16,12 @@ export type OutboundRule =
 
 /** An outbound URL or address the operator's policy does not allow. */
 export class OutboundPolicyError extends TokenkeeperError {
+  static override readonly code = 'OUTBOUND_URL_REFUSED' satisfies ProblemCode;
   constructor(
     readonly rule: OutboundRule,
     message: string,
   ) {
-    super('OUTBOUND_URL_REFUSED', message);
+    super(message);
   }
 }
 

@@ -1,4 +1,4 @@
-import type { CredentialProjection } from './credential.js';
+import type { CredentialProjection, CredentialState } from './credential.js';
 import { boundText } from './error-classification.js';
 import { EventFoldError } from './errors.js';
 import type { CredentialEvent } from './events.js';
@@ -88,21 +88,28 @@ export function applyEvent(
       };
       return next;
     }
-    case 'credential.reauth_required':
-      next.state = 'reauth_required';
-      return next;
-    case 'credential.expired':
-      next.state = 'expired';
-      return next;
-    case 'credential.recovered':
-      // Recovery is recorded right after the token.updated that ended the outage.
-      next.state = 'active';
-      return next;
-    case 'credential.revoked':
-      next.state = 'revoked';
+    default:
+      next.state = STATE_AFTER[event.type];
       return next;
   }
 }
+
+/**
+ * The state each remaining event leaves a credential in. Recovery is recorded right after the
+ * token.updated that ended the outage.
+ */
+const STATE_AFTER: Record<
+  Exclude<
+    CredentialEvent['type'],
+    'credential.registered' | 'credential.updated' | 'token.updated' | 'refresh.failed'
+  >,
+  CredentialState
+> = {
+  'credential.reauth_required': 'reauth_required',
+  'credential.expired': 'expired',
+  'credential.recovered': 'active',
+  'credential.revoked': 'revoked',
+};
 
 /** Folds a whole history, oldest first. */
 export function foldEvents(events: readonly CredentialEvent[]): CredentialProjection | undefined {

@@ -142,6 +142,10 @@ export interface FailureInfo {
   message: string;
   status?: number;
   nextAttemptAt?: number;
+  /**
+   * `unknown`: the request may have reached the provider but its answer never did (a timeout
+   * after sending, a worker that died with the request in flight); `not_sent`: it never left.
+   */
   outcome?: 'unknown' | 'not_sent';
 }
 

@@ -16,15 +16,7 @@ export type GrantFailure =
    * A failure the grant classified itself, for protocols without OAuth error codes (Vault, JWT
    * sources, static tokens): only the grant knows whether its input can still change.
    */
-  | {
-      type: 'classified';
-      class: FailureClass;
-      code: string;
-      message: string;
-      status?: number;
-      retryAfterMs?: number;
-      outcome?: GrantOutcome;
-    };
+  | ({ type: 'classified' } & ClassifiedFailure);
 
 export type FailureClass = 'transient' | 'permanent';
 

@@ -1,4 +1,10 @@
-import type { CredentialKind, GrantSettings, RefreshPolicyOverrides } from './credential.js';
+import type {
+  CredentialKind,
+  FailureInfo,
+  GrantSettings,
+  RefreshPolicyOverrides,
+  TokenInfo,
+} from './credential.js';
 import { boundText } from './error-classification.js';
 import type { RotationSettings } from './rotation.js';
 
@@ -32,33 +38,15 @@ export interface EventPayloads {
     /** Names of secret fields that were replaced (never their values). */
     secretsChanged: string[];
   };
-  'token.updated': {
-    tokenVersion: number;
-    issuedAt: number;
-    expiresAt: number;
-    refreshAt: number;
-    tokenType: string;
-    scope?: string;
+  'token.updated': TokenInfo & {
     refreshTokenRotated: boolean;
     trigger: RefreshTrigger;
     lifetimeSource: 'expires_in' | 'jwt_exp' | 'default' | 'supplied';
     /** The provider answered this long after the request was sent, past the soft timeout. */
     lateAnswerMs?: number;
   };
-  'refresh.failed': {
-    attempt: number;
-    class: 'transient' | 'permanent';
-    code: string;
-    message: string;
-    status?: number;
-    nextAttemptAt?: number;
-    trigger: RefreshTrigger;
-    /**
-     * `unknown`: the request may have reached the provider but its answer never did (a timeout
-     * after sending, a worker that died with the request in flight); `not_sent`: it never left.
-     */
-    outcome?: 'unknown' | 'not_sent';
-  };
+  /** The failure as the projection keeps it (`lastFailure`), less its time: the event's `at`. */
+  'refresh.failed': Omit<FailureInfo, 'at'> & { trigger: RefreshTrigger };
   'credential.reauth_required': { code: string; message: string };
   'credential.expired': { expiredAt: number };
   'credential.recovered': { afterAttempts: number; downtimeMs: number };

@@ -72,19 +72,18 @@ export interface GrantResult {
 
 /** A grant that failed, described in library-independent terms for classification; its text is bounded. */
 export class GrantError extends TokenkeeperError {
+  static override readonly code = 'GRANT_FAILED';
   readonly failure: GrantFailure;
   constructor(failure: GrantFailure) {
     const bounded = boundGrantFailure(failure);
-    super('GRANT_FAILED', boundText(describe(bounded)));
+    super(boundText(describe(bounded)));
     this.failure = bounded;
   }
 }
 
 /** Input the credential lacks for its kind or client authentication (a registration mistake). */
 export class GrantConfigurationError extends TokenkeeperError {
-  constructor(message: string) {
-    super('GRANT_MISCONFIGURED', message);
-  }
+  static override readonly code: string = 'GRANT_MISCONFIGURED';
 }
 
 /** Port for whatever performs a credential's grant; tests and other kinds plug in here. */

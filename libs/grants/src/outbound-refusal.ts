@@ -1,3 +1,4 @@
+import { OutboundPolicyError } from '#common';
 import type { GrantFailure } from '#core';
 
 /**
@@ -8,7 +9,7 @@ import type { GrantFailure } from '#core';
  */
 export function outboundRefusal(err: unknown): GrantFailure | undefined {
   const refusal = [err, (err as { cause?: unknown })?.cause].find(
-    (e) => (e as { code?: unknown })?.code === 'OUTBOUND_URL_REFUSED',
+    (e) => (e as { code?: unknown })?.code === OutboundPolicyError.code,
   ) as { rule?: unknown; message?: unknown } | undefined;
   // A name that does not resolve (now) is a DNS failure like any other: transient, as before.
   if (!refusal || refusal.rule === 'unresolvable') return undefined;

@@ -4,6 +4,7 @@ import {
   FieldError,
   type GrantSettings,
   type JwtTemplate,
+  type ProblemCode,
   type TokenSourceSettings,
 } from '#core';
 import { type CredentialSecrets, GrantConfigurationError } from '#grants';
@@ -102,7 +103,7 @@ export function bindSecrets(
 
 /** The stored grant no longer matches the destination its secrets were stored for. Permanent. */
 export class DestinationMismatchError extends GrantConfigurationError {
-  override readonly code = 'DESTINATION_MISMATCH';
+  static override readonly code = 'DESTINATION_MISMATCH';
   constructor(fields: string[]) {
     super(
       `the credential's destination (${fields.join(', ')}) no longer matches what its secrets were stored for: nothing was sent; check these settings, then re-supply the secrets (PATCH) to bind them to them`,
@@ -206,11 +207,8 @@ export function movedLeaves(bound: string | undefined, next: string): string[] {
 
 /** Naming another credential as a token source needs a key that may read tokens. Maps to 403. */
 export class TokenSourceForbiddenError extends FieldError {
+  static override readonly code = 'TOKEN_SOURCE_FORBIDDEN' satisfies ProblemCode;
   constructor(field: string) {
-    super(
-      'TOKEN_SOURCE_FORBIDDEN',
-      field,
-      "using another credential's token needs an API key with the token:read scope",
-    );
+    super(field, "using another credential's token needs an API key with the token:read scope");
   }
 }

@@ -1,27 +1,23 @@
-import { boundText, FieldError, TokenkeeperError } from '#core';
+import { boundText, FieldError, NotFoundError, type ProblemCode, TokenkeeperError } from '#core';
 
 /** Input that is well-formed but unusable; `field` names what to fix. Maps to 422. */
 export class InvalidCredentialInputError extends FieldError {
-  constructor(field: string, message: string) {
-    super('INVALID_CREDENTIAL_INPUT', field, message);
-  }
+  static override readonly code = 'INVALID_CREDENTIAL_INPUT' satisfies ProblemCode;
 }
 
-/** Maps to 404; also what another namespace's credential looks like. */
-export class CredentialNotFoundError extends TokenkeeperError {
-  constructor(id: string) {
-    super('CREDENTIAL_NOT_FOUND', `no credential ${id}`);
-  }
+export class CredentialNotFoundError extends NotFoundError {
+  static override readonly code = 'CREDENTIAL_NOT_FOUND' satisfies ProblemCode;
 }
 
 /** No valid token can be served. `reason` tells an auth problem from a network one. Maps to 503. */
 export class TokenUnavailableError extends TokenkeeperError {
+  static override readonly code = 'TOKEN_UNAVAILABLE' satisfies ProblemCode;
   constructor(
     readonly reason: 'auth' | 'network' | 'pending' | 'timeout',
     message: string,
     readonly retryAfterSeconds?: number,
   ) {
-    super('TOKEN_UNAVAILABLE', message);
+    super(message);
   }
 
   override problemFields(): Record<string, unknown> {

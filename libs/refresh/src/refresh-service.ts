@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { workerId } from '#common';
+import { EncryptionKeyMissingError, SecretDecryptionError, workerId } from '#common';
 import {
   type BackoffPolicy,
   type ClassifiedFailure,
@@ -15,7 +15,6 @@ import {
   resolvePolicy,
   resolveRotation,
   staticTokenCheck,
-  TokenkeeperError,
   tokenLifetime,
 } from '#core';
 import { type CredentialSecrets, type GrantClient, GrantConfigurationError, GrantError } from '#grants';
@@ -773,10 +772,10 @@ function failureOf(err: unknown): OutcomeFailure {
     return { class: 'permanent', code: err.code, message: err.message };
   // A key missing from this process's ring is a deployment fault, not the credential's: retry, so a
   // correctly configured worker (or this one, fixed) refreshes it. Tampering marks the credential.
-  if (err instanceof TokenkeeperError && err.code === 'ENCRYPTION_KEY_MISSING') {
+  if (err instanceof EncryptionKeyMissingError) {
     return { class: 'transient', code: err.code, message: err.message };
   }
-  if (err instanceof TokenkeeperError && err.code === 'SECRET_DECRYPTION_FAILED') {
+  if (err instanceof SecretDecryptionError) {
     return { class: 'permanent', code: err.code, message: err.message };
   }
   throw err;

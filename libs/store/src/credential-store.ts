@@ -4,6 +4,7 @@ import {
   type CredentialProjection,
   type CredentialState,
   type NewEvent,
+  type ProblemCode,
   TokenkeeperError,
 } from '#core';
 import type { KeySpace } from './keys.js';
@@ -13,12 +14,13 @@ import type { RedisClient } from './redis-client.js';
 
 /** The credential moved on since it was read; re-read and decide again. */
 export class RevisionConflictError extends TokenkeeperError {
+  static override readonly code = 'REVISION_CONFLICT' satisfies ProblemCode;
   constructor(
     readonly credentialId: string,
     readonly expected: number,
     readonly actual: number,
   ) {
-    super('REVISION_CONFLICT', `credential ${credentialId} is at revision ${actual}, expected ${expected}`);
+    super(`credential ${credentialId} is at revision ${actual}, expected ${expected}`);
   }
 
   override problemFields(): Record<string, unknown> {
@@ -42,8 +44,9 @@ export interface FeedEntry {
 
 /** The refresh persisting its outcome no longer owns the credential's attempt record (or lease). */
 export class FencedError extends TokenkeeperError {
+  static override readonly code = 'REFRESH_FENCED';
   constructor(readonly credentialId: string) {
-    super('REFRESH_FENCED', `another worker took over the refresh of credential ${credentialId}`);
+    super(`another worker took over the refresh of credential ${credentialId}`);
   }
 }
 
@@ -464,7 +467,8 @@ function decodeCursor(cursor: string | undefined): [number, string] {
 }
 
 export class InvalidCursorError extends TokenkeeperError {
+  static override readonly code = 'INVALID_CURSOR' satisfies ProblemCode;
   constructor() {
-    super('INVALID_CURSOR', 'the cursor is not one this service returned; start again without it');
+    super('the cursor is not one this service returned; start again without it');
   }
 }

@@ -1,4 +1,4 @@
-import { TokenkeeperError } from '#core';
+import { NotFoundError, type ProblemCode } from '#core';
 import type { KeySpace } from './keys.js';
 import type { RedisClient } from './redis-client.js';
 
@@ -11,10 +11,8 @@ export interface Pool {
   createdAt: number;
 }
 
-export class PoolNotFoundError extends TokenkeeperError {
-  constructor(id: string) {
-    super('POOL_NOT_FOUND', `no pool ${id}`);
-  }
+export class PoolNotFoundError extends NotFoundError {
+  static override readonly code = 'POOL_NOT_FOUND' satisfies ProblemCode;
 }
 
 /**

@@ -30,29 +30,36 @@ let instruments: Instruments | undefined;
 function meterInstruments(): Instruments {
   if (instruments) return instruments;
   const meter = metrics.getMeter('tokenkeeper');
+  const counter = (name: string, description: string, unit: string) =>
+    meter.createCounter(name, { description, unit });
+  const seconds = (name: string, description: string, buckets: number[]) =>
+    meter.createHistogram(name, { description, unit: 's', advice: { explicitBucketBoundaries: buckets } });
   instruments = {
-    refreshes: meter.createCounter('tokenkeeper.refreshes', {
-      description: 'Refresh attempts that reached the provider (or a static check), by kind and outcome',
-      unit: '{refresh}',
-    }),
-    duration: meter.createHistogram('tokenkeeper.refresh.duration', {
-      description: 'Time to run one refresh job, lease to persisted event',
-      unit: 's',
-      advice: { explicitBucketBoundaries: DURATION_BUCKETS },
-    }),
-    lateness: meter.createHistogram('tokenkeeper.refresh.lateness', {
-      description: 'How late a refresh started against the time it was due',
-      unit: 's',
-      advice: { explicitBucketBoundaries: LATENESS_BUCKETS },
-    }),
-    contention: meter.createCounter('tokenkeeper.lease.contention', {
-      description: 'Refresh jobs that found another refresh of the same credential holding its lease',
-      unit: '{job}',
-    }),
-    deliveries: meter.createCounter('tokenkeeper.webhook.deliveries', {
-      description: 'Webhook delivery attempts by outcome',
-      unit: '{delivery}',
-    }),
+    refreshes: counter(
+      'tokenkeeper.refreshes',
+      'Refresh attempts that reached the provider (or a static check), by kind and outcome',
+      '{refresh}',
+    ),
+    duration: seconds(
+      'tokenkeeper.refresh.duration',
+      'Time to run one refresh job, lease to persisted event',
+      DURATION_BUCKETS,
+    ),
+    lateness: seconds(
+      'tokenkeeper.refresh.lateness',
+      'How late a refresh started against the time it was due',
+      LATENESS_BUCKETS,
+    ),
+    contention: counter(
+      'tokenkeeper.lease.contention',
+      'Refresh jobs that found another refresh of the same credential holding its lease',
+      '{job}',
+    ),
+    deliveries: counter(
+      'tokenkeeper.webhook.deliveries',
+      'Webhook delivery attempts by outcome',
+      '{delivery}',
+    ),
   };
   return instruments;
 }
@@ -93,27 +100,18 @@ export async function traceRefresh<T extends RefreshOutcomeLike>(
   run: () => Promise<T>,
   now: () => number = Date.now,
 ): Promise<T> {
-  return tracer.startActiveSpan(
+  return withSpan(
     'tokenkeeper.refresh',
     {
-      attributes: {
-        'tokenkeeper.credential.id': job.credentialId,
-        'tokenkeeper.token.version': job.tokenVersion,
-        'tokenkeeper.refresh.trigger': job.trigger,
-      },
+      'tokenkeeper.credential.id': job.credentialId,
+      'tokenkeeper.token.version': job.tokenVersion,
+      'tokenkeeper.refresh.trigger': job.trigger,
     },
     async (span) => {
       const started = now();
-      try {
-        const outcome = await run();
-        recordRefresh(span, job, outcome, started, now());
-        return outcome;
-      } catch (err) {
-        failSpan(span, err);
-        throw err;
-      } finally {
-        span.end();
-      }
+      const outcome = await run();
+      recordRefresh(span, job, outcome, started, now());
+      return outcome;
     },
   );
 }
@@ -163,38 +161,36 @@ export async function traceDelivery<T>(
   run: () => Promise<T>,
   labelOf: (result: T) => DeliveryOutcomeLabel,
 ): Promise<T> {
-  return tracer.startActiveSpan(
+  return withSpan(
     'tokenkeeper.webhook.delivery',
     {
-      attributes: {
-        'tokenkeeper.subscription.id': ids.subscriptionId,
-        'tokenkeeper.delivery.id': ids.deliveryId,
-        'tokenkeeper.delivery.attempt': ids.attempt,
-      },
+      'tokenkeeper.subscription.id': ids.subscriptionId,
+      'tokenkeeper.delivery.id': ids.deliveryId,
+      'tokenkeeper.delivery.attempt': ids.attempt,
     },
     async (span) => {
-      try {
-        const result = await run();
-        const outcome = labelOf(result);
-        span.setAttribute('tokenkeeper.delivery.outcome', outcome);
-        if (outcome === 'retrying' || outcome === 'dead') span.setStatus({ code: SpanStatusCode.ERROR });
-        meterInstruments().deliveries.add(1, { outcome });
-        return result;
-      } catch (err) {
-        failSpan(span, err);
-        throw err;
-      } finally {
-        span.end();
-      }
+      const result = await run();
+      const outcome = labelOf(result);
+      span.setAttribute('tokenkeeper.delivery.outcome', outcome);
+      if (outcome === 'retrying' || outcome === 'dead') span.setStatus({ code: SpanStatusCode.ERROR });
+      meterInstruments().deliveries.add(1, { outcome });
+      return result;
     },
   );
 }
 
-/** Runs `fn` in a child span of the active one (for the event append and other steps). */
-export async function withSpan<T>(name: string, attributes: Attributes, fn: () => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` in a child span of the active one (the refresh, a delivery, the event append and other
+ * steps); an error marks the span failed by the error's code or name, and the span always ends.
+ */
+export async function withSpan<T>(
+  name: string,
+  attributes: Attributes,
+  fn: (span: Span) => Promise<T>,
+): Promise<T> {
   return tracer.startActiveSpan(name, { attributes }, async (span) => {
     try {
-      return await fn();
+      return await fn(span);
     } catch (err) {
       failSpan(span, err);
       throw err;

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { Webhook } from 'standardwebhooks';
-import type { KeyRing } from '#common';
+import { type KeyRing, OutboundPolicyError } from '#common';
 import { eventView } from '#events';
 import type { WebhookDeliveryJobData } from '#queues';
 import type { KeySpace, StoredEvent } from '#store';
@@ -176,8 +176,8 @@ function describeFetchError(err: unknown, timeoutMs: number): { error: string; r
   if (e?.name === 'TimeoutError' || e?.name === 'AbortError')
     return { error: `timed out after ${timeoutMs} ms`, refused: false };
   if (
-    e?.cause?.code === 'OUTBOUND_URL_REFUSED' ||
-    (e as { code?: string })?.code === 'OUTBOUND_URL_REFUSED'
+    e?.cause?.code === OutboundPolicyError.code ||
+    (e as { code?: string })?.code === OutboundPolicyError.code
   ) {
     const message = e.cause?.message ?? e.message ?? '';
     return { error: `refused by the outbound URL policy: ${message}`, refused: true };

@@ -1,10 +1,10 @@
-import { Controller, Get, HttpException } from '@nestjs/common';
+import { Controller, Get } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { KeyRing } from '#common';
 import { ReEncryption } from '#refresh';
 import { OPERATOR_NAMESPACE } from '../auth/api-keys.js';
 import { CurrentPrincipal, type Principal, RequireScope } from '../auth/principal.js';
-import { problem } from '../http/problem.js';
+import { ProblemException } from '../http/problem.js';
 
 /** Key ring state for operators: which keys this process has and how re-encryption is going. */
 @ApiTags('admin')
@@ -22,12 +22,9 @@ export class EncryptionController {
   })
   async status(@CurrentPrincipal() principal: Principal) {
     if (principal.namespace !== OPERATOR_NAMESPACE) {
-      throw new HttpException(
-        problem(403, 'FORBIDDEN', 'Only admins of the operator namespace see the key ring', {
-          detail: `encryption covers every namespace; use an admin key of namespace ${OPERATOR_NAMESPACE}`,
-        }),
-        403,
-      );
+      throw new ProblemException('FORBIDDEN', {
+        detail: `only admins of the operator namespace see the key ring: encryption covers every namespace; use an admin key of namespace ${OPERATOR_NAMESPACE}`,
+      });
     }
     const last = await this.reEncryption.status();
     return {

@@ -1,7 +1,7 @@
-import { type CanActivate, type ExecutionContext, HttpException, Injectable } from '@nestjs/common';
+import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { problem } from '../http/problem.js';
+import { ProblemException } from '../http/problem.js';
 import { ApiKeyAuthenticator } from './api-key-authenticator.js';
 import { hasScope } from './api-keys.js';
 import { type Principal, PUBLIC_ROUTE, REQUIRED_SCOPE } from './principal.js';
@@ -34,22 +34,16 @@ export class ApiAuthGuard implements CanActivate {
     const principal = key ? await this.authenticator.authenticate(key) : undefined;
     if (!principal) {
       void http.getResponse<FastifyReply>().header('www-authenticate', 'Bearer realm="tokenkeeper"');
-      throw new HttpException(
-        problem(401, 'UNAUTHENTICATED', 'An API key is required', {
-          detail: key ? 'the API key is unknown or revoked' : 'send Authorization: Bearer <API key> (tk_…)',
-        }),
-        401,
-      );
+      throw new ProblemException('UNAUTHENTICATED', {
+        detail: key ? 'the API key is unknown or revoked' : 'send Authorization: Bearer <API key> (tk_…)',
+      });
     }
     const required = this.reflector.getAllAndOverride<string>(REQUIRED_SCOPE, targets) ?? 'admin';
     if (!hasScope(principal.scopes, required)) {
-      throw new HttpException(
-        problem(403, 'FORBIDDEN', 'The API key lacks the scope this route needs', {
-          detail: `this route needs scope ${required}`,
-          requiredScope: required,
-        }),
-        403,
-      );
+      throw new ProblemException('FORBIDDEN', {
+        detail: `this route needs scope ${required}`,
+        requiredScope: required,
+      });
     }
     request.principal = principal;
     return true;

@@ -120,15 +120,20 @@ export class ApiKeyStore {
 
   /** The authentic records of the index (legacy or edited ones are left out). */
   async list(): Promise<ApiKeyRecord[]> {
-    const entries = Object.entries(await this.redis.hgetall(this.indexKey));
-    if (entries.length === 0) return [];
-    const raws = await this.redis.mget(entries.map(([, h]) => this.recordKey(h)));
-    return entries
-      .map(([id, lookupId], i) => {
-        const record = this.verified(raws[i] ?? null, lookupId);
+    return (await this.indexed())
+      .map(({ id, lookupId, raw }) => {
+        const record = this.verified(raw, lookupId);
         return record?.id === id ? record : undefined;
       })
       .filter((r): r is ApiKeyRecord => r !== undefined);
+  }
+
+  /** Every index entry (key id and lookup id) with its stored record, as stored. */
+  private async indexed(): Promise<{ id: string; lookupId: string; raw: string | null }[]> {
+    const entries = Object.entries(await this.redis.hgetall(this.indexKey));
+    if (entries.length === 0) return [];
+    const raws = await this.redis.mget(entries.map(([, lookupId]) => this.recordKey(lookupId)));
+    return entries.map(([id, lookupId], i) => ({ id, lookupId, raw: raws[i] ?? null }));
   }
 
   /** Marks the key revoked (the record stays, so listings show when). */
@@ -141,12 +146,9 @@ export class ApiKeyStore {
 
   /** Index entries whose record has the pre-HMAC shape (a plain SHA-256 id and no MAC). */
   async legacyRecords(): Promise<UnsealedApiKeyRecord[]> {
-    const entries = Object.entries(await this.redis.hgetall(this.indexKey));
-    if (entries.length === 0) return [];
-    const raws = await this.redis.mget(entries.map(([, h]) => this.recordKey(h)));
-    return entries
-      .map(([id, hash], i) => {
-        const r = raws[i] ? parseRecord(raws[i]!) : undefined;
+    return (await this.indexed())
+      .map(({ id, lookupId: hash, raw }) => {
+        const r = raw ? parseRecord(raw) : undefined;
         if (!r || r.v !== undefined || r.mac !== undefined || r.id !== id || r.keyHash !== hash)
           return undefined;
         const { v: _v, mac: _mac, ...content } = r;

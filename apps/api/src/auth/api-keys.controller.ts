@@ -1,8 +1,9 @@
-import { Body, Controller, Delete, Get, HttpCode, HttpException, Param, Post, Query } from '@nestjs/common';
-import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
-import { problem } from '../http/problem.js';
-import { ZodValidationPipe } from '../http/zod-validation.pipe.js';
+import { ProblemException } from '../http/problem.js';
+import { isoTime } from '../http/views.js';
+import { JsonBody, ZodValidationPipe } from '../http/zod-validation.pipe.js';
 import { ApiKeyAuthenticator } from './api-key-authenticator.js';
 import type { ApiKeyRecord } from './api-key-store.js';
 import { API_KEY_SCOPES, generateApiKey, generateKeyId, hashApiKey, OPERATOR_NAMESPACE } from './api-keys.js';
@@ -33,16 +34,12 @@ function view(r: ApiKeyRecord) {
     name: r.name,
     namespace: r.namespace,
     scopes: r.scopes,
-    createdAt: new Date(r.createdAt).toISOString(),
-    ...(r.revokedAt !== undefined ? { revokedAt: new Date(r.revokedAt).toISOString() } : {}),
+    createdAt: isoTime(r.createdAt),
+    ...(r.revokedAt !== undefined ? { revokedAt: isoTime(r.revokedAt) } : {}),
   };
 }
 
-const notFound = (id: string) =>
-  new HttpException(
-    problem(404, 'API_KEY_NOT_FOUND', 'API key not found', { detail: `no API key ${id}` }),
-    404,
-  );
+const notFound = (id: string) => new ProblemException('API_KEY_NOT_FOUND', { detail: `no API key ${id}` });
 
 /**
  * Managing API keys (admin). An admin manages its own namespace; admins of the operator namespace
@@ -56,10 +53,9 @@ export class ApiKeysController {
   @Post()
   @RequireScope('admin')
   @ApiOperation({ summary: 'Create an API key; the key is in this response only, stored as an HMAC' })
-  @ApiBody({ schema: z.toJSONSchema(createApiKeySchema, { io: 'input' }) as Record<string, unknown> })
   async create(
     @CurrentPrincipal() principal: Principal,
-    @Body(new ZodValidationPipe(createApiKeySchema, 'body')) body: z.infer<typeof createApiKeySchema>,
+    @JsonBody(createApiKeySchema) body: z.infer<typeof createApiKeySchema>,
   ) {
     const namespace = body.namespace ?? principal.namespace;
     this.checkNamespace(principal, namespace);
@@ -110,12 +106,9 @@ export class ApiKeysController {
 
   private checkNamespace(principal: Principal, namespace: string): void {
     if (namespace !== principal.namespace && principal.namespace !== OPERATOR_NAMESPACE) {
-      throw new HttpException(
-        problem(403, 'FORBIDDEN', 'Admins manage the keys of their own namespace only', {
-          detail: `this key administers namespace ${principal.namespace}, not ${namespace}`,
-        }),
-        403,
-      );
+      throw new ProblemException('FORBIDDEN', {
+        detail: `admins manage the keys of their own namespace only: this key administers namespace ${principal.namespace}, not ${namespace}`,
+      });
     }
   }
 }

@@ -1,9 +1,9 @@
-import { type CanActivate, type ExecutionContext, HttpException, Inject, Injectable } from '@nestjs/common';
+import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig } from '#common';
 import { CONFIG } from '#runtime';
-import { problem } from '../http/problem.js';
+import { ProblemException } from '../http/problem.js';
 import { TokenBuckets } from '../http/token-bucket.js';
 import type { Principal } from './principal.js';
 import { REQUIRED_SCOPE } from './principal.js';
@@ -50,12 +50,9 @@ export class RateLimitGuard implements CanActivate {
     const retryAfter = buckets.take(principal.keyId ?? principal.namespace, Date.now());
     if (retryAfter === 0) return true;
     void http.getResponse<FastifyReply>().header('retry-after', String(retryAfter));
-    throw new HttpException(
-      problem(429, 'RATE_LIMITED', 'Too many requests for this API key', {
-        detail: `the ${what} limit of this key is exhausted; retry in ${retryAfter} s`,
-        retryAfter,
-      }),
-      429,
-    );
+    throw new ProblemException('RATE_LIMITED', {
+      detail: `the ${what} limit of this API key is exhausted; retry in ${retryAfter} s`,
+      retryAfter,
+    });
   }
 }

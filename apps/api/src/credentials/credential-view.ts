@@ -1,6 +1,5 @@
 import { type CredentialProjection, resolveRotation } from '#core';
-
-const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
+import { isoTime as iso } from '../http/views.js';
 
 /** A credential's status as the API shows it. Built from the projection, which holds no secret. */
 export function credentialView(p: CredentialProjection) {

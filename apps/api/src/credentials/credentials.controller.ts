@@ -1,5 +1,5 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
-import { ApiBody, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
+import { ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { OutboundPolicy } from '#common';
@@ -7,7 +7,8 @@ import { CredentialNotFoundError, CredentialService, TokenService } from '#refre
 import { CredentialStore } from '#store';
 import { hasScope } from '../auth/api-keys.js';
 import { CurrentPrincipal, type Principal, RequireScope } from '../auth/principal.js';
-import { ZodValidationPipe } from '../http/zod-validation.pipe.js';
+import { idCheck } from '../http/views.js';
+import { JsonBody, ZodValidationPipe } from '../http/zod-validation.pipe.js';
 import {
   CREDENTIAL_ID,
   eventsQuerySchema,
@@ -24,13 +25,7 @@ import { credentialView, eventView } from './credential-view.js';
 import { checkOutboundUrls } from './outbound-check.js';
 import { tokenBody } from './token-body.js';
 
-const jsonSchema = (s: z.ZodType) =>
-  z.toJSONSchema(s, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
-
-function checkId(id: string): string {
-  if (!CREDENTIAL_ID.test(id)) throw new CredentialNotFoundError(id.slice(0, 80));
-  return id;
-}
+const checkId = idCheck(CREDENTIAL_ID, (id) => new CredentialNotFoundError(id));
 
 @ApiTags('credentials')
 @Controller('v1/credentials')
@@ -45,10 +40,9 @@ export class CredentialsController {
   @Post()
   @RequireScope('credentials:write')
   @ApiOperation({ summary: 'Register a credential; its first refresh is scheduled at once' })
-  @ApiBody({ schema: jsonSchema(registerCredentialSchema) })
   async register(
     @CurrentPrincipal() principal: Principal,
-    @Body(new ZodValidationPipe(registerCredentialSchema, 'body')) body: RegisterCredentialBody,
+    @JsonBody(registerCredentialSchema) body: RegisterCredentialBody,
   ) {
     await checkOutboundUrls(this.outbound, outboundUrlsOf(body));
     const projection = await this.credentials.register({
@@ -96,11 +90,10 @@ export class CredentialsController {
   @Patch(':id')
   @RequireScope('credentials:write')
   @ApiOperation({ summary: 'Change a credential; new secrets re-activate one that needs re-authentication' })
-  @ApiBody({ schema: jsonSchema(updateCredentialSchema) })
   async update(
     @CurrentPrincipal() principal: Principal,
     @Param('id') id: string,
-    @Body(new ZodValidationPipe(updateCredentialSchema, 'body')) body: UpdateCredentialBody,
+    @JsonBody(updateCredentialSchema) body: UpdateCredentialBody,
   ) {
     checkId(id);
     await checkOutboundUrls(this.outbound, outboundUrlsOf(body));
@@ -149,11 +142,10 @@ export class CredentialsController {
   @ApiOperation({
     summary: 'Report that token `version` was refused (401); the first report per version refreshes',
   })
-  @ApiBody({ schema: jsonSchema(invalidateSchema) })
   async invalidate(
     @CurrentPrincipal() principal: Principal,
     @Param('id') id: string,
-    @Body(new ZodValidationPipe(invalidateSchema, 'body')) body: z.infer<typeof invalidateSchema>,
+    @JsonBody(invalidateSchema) body: z.infer<typeof invalidateSchema>,
     @Res({ passthrough: true }) reply: FastifyReply,
   ) {
     return tokenBody(reply, await this.tokens.invalidate(principal.namespace, checkId(id), body.version));

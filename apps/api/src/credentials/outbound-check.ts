@@ -1,6 +1,5 @@
-import { HttpException } from '@nestjs/common';
 import { type OutboundPolicy, OutboundPolicyError } from '#common';
-import { problemFor } from '../http/problem.js';
+import { ProblemException } from '../http/problem.js';
 
 /** Fields of a credential body that tokenkeeper will call. */
 const OUTBOUND_FIELDS = ['tokenEndpoint', 'issuer', 'vaultAddr'] as const;
@@ -21,14 +20,11 @@ export async function checkOutboundUrls(
       await policy.checkUrl(url);
     } catch (err) {
       if (!(err instanceof OutboundPolicyError)) throw err;
-      throw new HttpException(
-        problemFor('OUTBOUND_URL_REFUSED', {
-          detail: `${field}: ${err.message} (rule ${err.rule})`,
-          rule: err.rule,
-          errors: [{ field, message: `${err.message} (rule ${err.rule})` }],
-        }),
-        422,
-      );
+      throw new ProblemException('OUTBOUND_URL_REFUSED', {
+        detail: `${field}: ${err.message} (rule ${err.rule})`,
+        rule: err.rule,
+        errors: [{ field, message: `${err.message} (rule ${err.rule})` }],
+      });
     }
   }
 }

@@ -1,10 +1,10 @@
-import { type BeforeApplicationShutdown, HttpException, Inject, Injectable, Logger } from '@nestjs/common';
+import { type BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { AppConfig } from '#common';
 import { EventFeedReader, type EventFilter, encodeFeedCursor, eventView, type FeedPosition } from '#events';
 import { CONFIG, REDIS } from '#runtime';
-import { problem } from '../http/problem.js';
+import { ProblemException } from '../http/problem.js';
 
 /** How long a browser's EventSource waits before reconnecting after the stream drops. */
 const RECONNECT_MS = 2_000;
@@ -40,25 +40,19 @@ export class EventStreamService implements BeforeApplicationShutdown {
     const { maxStreams, maxStreamsPerNamespace, heartbeatMs } = this.config.eventStream;
     if (this.open.size >= maxStreams) {
       void reply.header('retry-after', '5');
-      throw new HttpException(
-        problem(503, 'TOO_MANY_STREAMS', 'This api process serves as many event streams as it may', {
-          detail: `at most ${maxStreams} concurrent streams (TK_EVENT_STREAM_MAX_STREAMS); retry later or poll GET /v1/events`,
-          retryAfter: 5,
-        }),
-        503,
-      );
+      throw new ProblemException('TOO_MANY_STREAMS', {
+        detail: `this api process serves at most ${maxStreams} concurrent streams (TK_EVENT_STREAM_MAX_STREAMS); retry later or poll GET /v1/events`,
+        retryAfter: 5,
+      });
     }
     const { namespace } = filter;
     const ofNamespace = this.byNamespace.get(namespace) ?? 0;
     if (ofNamespace >= maxStreamsPerNamespace) {
       void reply.header('retry-after', '5');
-      throw new HttpException(
-        problem(429, 'TOO_MANY_STREAMS_FOR_NAMESPACE', 'This namespace has as many event streams as it may', {
-          detail: `at most ${maxStreamsPerNamespace} concurrent streams per namespace and api process (TK_EVENT_STREAM_MAX_STREAMS_PER_NAMESPACE); close one, retry later or poll GET /v1/events`,
-          retryAfter: 5,
-        }),
-        429,
-      );
+      throw new ProblemException('TOO_MANY_STREAMS_FOR_NAMESPACE', {
+        detail: `at most ${maxStreamsPerNamespace} concurrent streams per namespace and api process (TK_EVENT_STREAM_MAX_STREAMS_PER_NAMESPACE); close one, retry later or poll GET /v1/events`,
+        retryAfter: 5,
+      });
     }
     const abort = new AbortController();
     const connection = this.redis.duplicate({ connectionName: 'api:event-stream' });

@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyInstance } from 'fastify';
-import { problem } from './problem.js';
+import { problemFor } from './problem.js';
 
 const WITH_BODY = new Set(['POST', 'PUT', 'PATCH']);
 
@@ -20,7 +20,7 @@ export function requireJsonBodies(fastify: FastifyInstance, pathPrefix = '/v1/')
       .status(415)
       .header('content-type', 'application/problem+json')
       .send(
-        problem(415, 'UNSUPPORTED_MEDIA_TYPE', 'Unsupported content type: send application/json', {
+        problemFor('UNSUPPORTED_MEDIA_TYPE', {
           detail: `got ${type ?? 'no content type'}; send the body as JSON with Content-Type: application/json`,
           instance: request.url.split('?')[0] ?? '',
         }),

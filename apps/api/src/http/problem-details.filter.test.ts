@@ -2,7 +2,8 @@ import type { ArgumentsHost } from '@nestjs/common';
 import { describe, expect, it } from 'vitest';
 import { PROBLEM_CODES, TokenkeeperError } from '#core';
 import { CredentialNotFoundError, InvalidCredentialInputError, TokenUnavailableError } from '#refresh';
-import { RevisionConflictError } from '#store';
+import { FencedError, RevisionConflictError } from '#store';
+import { ProblemException } from './problem.js';
 import { ProblemDetailsFilter } from './problem-details.filter.js';
 
 /** Runs the filter on one error and returns what the client gets. */
@@ -68,10 +69,33 @@ describe('problem mapping by table', () => {
   });
 
   it('answers 500 without the message for an error code the API does not answer with', () => {
-    const r = answer(new TokenkeeperError('SOMETHING_INTERNAL', 'secret internals'));
+    class SomethingInternal extends TokenkeeperError {
+      static override readonly code = 'SOMETHING_INTERNAL';
+    }
+    for (const err of [new SomethingInternal('secret internals'), new FencedError('cred_x')]) {
+      const r = answer(err);
+      expect(r.status).toBe(500);
+      expect(r.body.code).toBe('INTERNAL');
+      expect(JSON.stringify(r.body)).not.toMatch(/secret internals|cred_x/);
+    }
+  });
+
+  it('answers INTERNAL without the message for an error that names no code of its own', () => {
+    class Unnamed extends TokenkeeperError {}
+    const r = answer(new Unnamed('secret internals'));
     expect(r.status).toBe(500);
-    expect(r.body.code).toBe('INTERNAL');
     expect(JSON.stringify(r.body)).not.toContain('secret internals');
+  });
+
+  it('takes the status and title of an HttpException-raised problem from the table', () => {
+    const r = answer(new ProblemException('RATE_LIMITED', { detail: 'slow down', retryAfter: 3 }));
+    expect(r.status).toBe(429);
+    expect(r.body).toMatchObject({
+      code: 'RATE_LIMITED',
+      title: PROBLEM_CODES.RATE_LIMITED.title,
+      detail: 'slow down',
+      retryAfter: 3,
+    });
   });
 
   it('maps what Fastify refuses before a route to codes of the table', () => {

@@ -36,17 +36,17 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       if (typeof res === 'object' && res && 'type' in res && 'status' in res) return res as Problem;
       const status = e.getStatus();
       const message = typeof res === 'string' ? res : ((res as { message?: unknown }).message ?? e.message);
-      return problem(
-        status,
-        status === 404 ? 'NOT_FOUND' : status >= 500 ? 'INTERNAL' : 'BAD_REQUEST',
-        String(Array.isArray(message) ? message.join('; ') : message),
-      );
+      if (status >= 500)
+        return problemFor('INTERNAL', { status, detail: 'the error was logged; retry later' });
+      const code = status === 404 ? 'NOT_FOUND' : 'BAD_REQUEST';
+      return problem(status, code, PROBLEM_CODES[code].title, {
+        detail: String(Array.isArray(message) ? message.join('; ') : message),
+      });
     }
-    // Errors raised on purpose: the code's row in PROBLEM_CODES gives status and title.
-    if (e instanceof TokenkeeperError) {
-      if (!isProblemCode(e.code)) return problemFor('INTERNAL');
+    // Errors raised on purpose: the code's row in PROBLEM_CODES gives status and title. A code
+    // without a row stays inside the services: its message is logged, never answered.
+    if (e instanceof TokenkeeperError && isProblemCode(e.code) && e.code !== 'INTERNAL')
       return problemFor(e.code, e.problemFields());
-    }
     // Errors raised by Fastify before a route runs: bad JSON, body too large, wrong content type.
     const fastify = e as { statusCode?: number; code?: string; message?: string };
     if (typeof fastify.statusCode === 'number' && fastify.statusCode >= 400 && fastify.statusCode < 500) {

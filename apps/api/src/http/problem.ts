@@ -1,3 +1,4 @@
+import { HttpException } from '@nestjs/common';
 import { PROBLEM_CODES, type ProblemCode } from '#core';
 
 /** RFC 9457 problem details. `type` is a stable URN per error code. */
@@ -31,4 +32,12 @@ export function problem(
 export function problemFor(code: ProblemCode, extra: Partial<Problem> = {}): Problem {
   const { status, title } = PROBLEM_CODES[code];
   return problem(status, code, title, extra);
+}
+
+/** An answer with the problem of `code`: its status and title come from its row in PROBLEM_CODES. */
+export class ProblemException extends HttpException {
+  constructor(code: ProblemCode, extra: Partial<Problem> = {}) {
+    const body = problemFor(code, extra);
+    super(body, body.status);
+  }
 }

@@ -1,5 +1,5 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
-import { ApiBody, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { Controller, Delete, Get, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
+import { ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { PoolService } from '#refresh';
@@ -7,7 +7,8 @@ import type { Pool } from '#store';
 import { CurrentPrincipal, type Principal, RequireScope } from '../auth/principal.js';
 import { CREDENTIAL_ID, tokenQuerySchema } from '../credentials/credential.schemas.js';
 import { tokenBody } from '../credentials/token-body.js';
-import { ZodValidationPipe } from '../http/zod-validation.pipe.js';
+import { isoTime } from '../http/views.js';
+import { JsonBody, ZodValidationPipe } from '../http/zod-validation.pipe.js';
 
 const createPoolSchema = z
   .object({
@@ -20,7 +21,7 @@ const poolView = (p: Pool) => ({
   id: p.id,
   name: p.name,
   members: p.members,
-  createdAt: new Date(p.createdAt).toISOString(),
+  createdAt: isoTime(p.createdAt),
 });
 
 @ApiTags('pools')
@@ -31,10 +32,9 @@ export class PoolsController {
   @Post()
   @RequireScope('credentials:write')
   @ApiOperation({ summary: 'Group credentials for the same upstream; tokens come from any healthy member' })
-  @ApiBody({ schema: z.toJSONSchema(createPoolSchema, { io: 'input' }) as Record<string, unknown> })
   async create(
     @CurrentPrincipal() principal: Principal,
-    @Body(new ZodValidationPipe(createPoolSchema, 'body')) body: z.infer<typeof createPoolSchema>,
+    @JsonBody(createPoolSchema) body: z.infer<typeof createPoolSchema>,
   ) {
     return poolView(await this.pools.create(principal.namespace, body));
   }

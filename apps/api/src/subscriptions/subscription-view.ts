@@ -1,6 +1,5 @@
 import type { DeliveryRecord, Subscription } from '#webhooks';
-
-const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
+import { isoTime as iso } from '../http/views.js';
 
 /** A subscription as the API shows it; its secret appears only in the creation response. */
 export function subscriptionView(s: Subscription) {

@@ -1,9 +1,9 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
-import { ApiBody, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
-import { z } from 'zod';
+import { Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
+import { ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { DeliveryNotFoundError, SubscriptionNotFoundError, SubscriptionService } from '#webhooks';
 import { CurrentPrincipal, type Principal, RequireScope } from '../auth/principal.js';
-import { ZodValidationPipe } from '../http/zod-validation.pipe.js';
+import { idCheck } from '../http/views.js';
+import { JsonBody, ZodValidationPipe } from '../http/zod-validation.pipe.js';
 import {
   type CreateSubscriptionBody,
   createSubscriptionSchema,
@@ -16,18 +16,9 @@ import {
 } from './subscription.schemas.js';
 import { deliveryView, subscriptionView } from './subscription-view.js';
 
-const jsonSchema = (s: z.ZodType) =>
-  z.toJSONSchema(s, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
-
-function checkId(id: string): string {
-  if (!SUBSCRIPTION_ID.test(id)) throw new SubscriptionNotFoundError(id.slice(0, 80));
-  return id;
-}
-
-function checkDeliveryId(id: string, deliveryId: string): string {
-  if (!DELIVERY_ID.test(deliveryId)) throw new DeliveryNotFoundError(id, deliveryId.slice(0, 80));
-  return deliveryId;
-}
+const checkId = idCheck(SUBSCRIPTION_ID, (id) => new SubscriptionNotFoundError(id));
+const checkDeliveryId = (id: string, deliveryId: string) =>
+  idCheck(DELIVERY_ID, (d) => new DeliveryNotFoundError(id, d))(deliveryId);
 
 /** Webhook subscriptions of the caller's namespace and their deliveries. */
 @ApiTags('subscriptions')
@@ -41,10 +32,9 @@ export class SubscriptionsController {
     summary:
       'Subscribe a URL to events (all types and credentials unless filtered). The signing secret (whsec_…) is in this response only.',
   })
-  @ApiBody({ schema: jsonSchema(createSubscriptionSchema) })
   async create(
     @CurrentPrincipal() principal: Principal,
-    @Body(new ZodValidationPipe(createSubscriptionSchema, 'body')) body: CreateSubscriptionBody,
+    @JsonBody(createSubscriptionSchema) body: CreateSubscriptionBody,
   ) {
     const { subscription, secret } = await this.subscriptions.create({
       ...body,
@@ -70,11 +60,10 @@ export class SubscriptionsController {
   @Patch(':id')
   @RequireScope('subscriptions:write')
   @ApiOperation({ summary: 'Change URL, filters, description or enabled' })
-  @ApiBody({ schema: jsonSchema(updateSubscriptionSchema) })
   async update(
     @CurrentPrincipal() principal: Principal,
     @Param('id') id: string,
-    @Body(new ZodValidationPipe(updateSubscriptionSchema, 'body')) body: UpdateSubscriptionBody,
+    @JsonBody(updateSubscriptionSchema) body: UpdateSubscriptionBody,
   ) {
     return subscriptionView(await this.subscriptions.update(principal.namespace, checkId(id), body));
   }

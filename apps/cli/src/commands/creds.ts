@@ -220,14 +220,9 @@ export function registerCredsCommands(program: Command, ctx: CliContext): void {
     .alias('remove')
     .argument('<ids...>', 'credential ids')
     .description('remove credentials: pending refreshes cancelled, secrets deleted, history kept a while')
-    .action(async (ids: string[], _o: unknown, cmd: Command) => {
-      const client = await ctx.client();
-      for (const id of ids) {
-        await client.delete(idPath(id), 'remove credentials');
-        if (!ctx.wantsJson(cmd)) ctx.note(`removed ${id}`);
-      }
-      if (ctx.wantsJson(cmd)) ctx.json({ removed: ids });
-    });
+    .action((ids: string[], _o: unknown, cmd: Command) =>
+      ctx.deleteEach(cmd, ids, { path: idPath, what: 'remove credentials', done: 'removed' }),
+    );
 
   creds
     .command('refresh')

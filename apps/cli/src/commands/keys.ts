@@ -88,12 +88,11 @@ export function registerKeysCommands(program: Command, ctx: CliContext): void {
     .command('revoke')
     .argument('<ids...>', 'API key ids')
     .description('revoke API keys; callers using them get 401 from then on')
-    .action(async (ids: string[], _o: unknown, cmd: Command) => {
-      const client = await ctx.client();
-      for (const id of ids) {
-        await client.delete(`/v1/api-keys/${encodeURIComponent(id)}`, 'revoke API keys (scope admin)');
-        if (!ctx.wantsJson(cmd)) ctx.note(`revoked ${id}`);
-      }
-      if (ctx.wantsJson(cmd)) ctx.json({ revoked: ids });
-    });
+    .action((ids: string[], _o: unknown, cmd: Command) =>
+      ctx.deleteEach(cmd, ids, {
+        path: (id) => `/v1/api-keys/${encodeURIComponent(id)}`,
+        what: 'revoke API keys (scope admin)',
+        done: 'revoked',
+      }),
+    );
 }
