@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { newEvent, TokenkeeperError } from '#core';
+import { EncryptionKeyMissingError } from '#common';
+import { newEvent } from '#core';
 import { TokenUnavailableError } from './errors.js';
 import type { RefreshOutcome } from './refresh-service.js';
 import { plainCipher } from './testing/in-memory-credentials.js';
@@ -158,8 +159,7 @@ describe('TokenService: paths of a read', () => {
     const cipher = {
       ...plainCipher,
       decryptSecrets: async (id: string, jwe: string | undefined) => {
-        if (keyMissing)
-          throw new TokenkeeperError('ENCRYPTION_KEY_MISSING', 'encryption key "k-old" is not configured');
+        if (keyMissing) throw new EncryptionKeyMissingError('encryption key "k-old" is not configured');
         return plainCipher.decryptSecrets(id, jwe);
       },
     };
@@ -191,7 +191,7 @@ describe('TokenService: paths of a read', () => {
       cipher: {
         ...plainCipher,
         decryptSecrets: async () => {
-          throw new TokenkeeperError('ENCRYPTION_KEY_MISSING', 'encryption key "k-old" is not configured');
+          throw new EncryptionKeyMissingError('encryption key "k-old" is not configured');
         },
       },
     });
