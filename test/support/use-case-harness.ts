@@ -103,7 +103,7 @@ export async function startUseCaseHarness(name: string, opts: { rotates: boolean
       const ring = KeyRing.parse(
         `test2:${Buffer.alloc(32, 9).toString('base64url')},${TEST_ENCRYPTION_KEYS}`,
       );
-      await new ReEncryption(conn, store, ring).run();
+      await new ReEncryption(store, ring).run();
       return ring;
     },
     /** Registers in namespace `default`. */

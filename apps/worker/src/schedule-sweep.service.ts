@@ -1,52 +1,32 @@
-import {
-  Inject,
-  Injectable,
-  Logger,
-  type OnApplicationBootstrap,
-  type OnApplicationShutdown,
-} from '@nestjs/common';
-import type { Redis } from 'ioredis';
+import { Inject, Injectable } from '@nestjs/common';
 import type { AppConfig } from '#common';
 import { ScheduleSweeper } from '#refresh';
-import { CONFIG, REDIS } from '#runtime';
-import { PeriodicTask } from './periodic-task.js';
+import { CONFIG } from '#runtime';
+import { PeriodicService } from './periodic-task.js';
 
 /** Runs the schedule sweep every period on whichever worker takes the lock first. */
 @Injectable()
-export class ScheduleSweepService implements OnApplicationBootstrap, OnApplicationShutdown {
-  private readonly logger = new Logger(ScheduleSweepService.name);
-  private task: PeriodicTask | undefined;
-
+export class ScheduleSweepService extends PeriodicService {
   constructor(
     private readonly sweeper: ScheduleSweeper,
-    @Inject(REDIS) private readonly redis: Redis,
     @Inject(CONFIG) private readonly config: AppConfig,
-  ) {}
-
-  onApplicationBootstrap(): void {
-    const period = this.config.sweepIntervalMs;
+  ) {
     // The first sweep runs soon after start so a restarted fleet repairs itself quickly.
-    this.task = new PeriodicTask(() => this.sweep(period), period, Math.min(period, 5_000));
-    this.task.start();
+    super('schedule sweep', () => ({
+      periodMs: config.sweepIntervalMs,
+      firstDelayMs: Math.min(config.sweepIntervalMs, 5_000),
+    }));
   }
 
-  private async sweep(period: number): Promise<void> {
-    try {
-      const result = await this.sweeper.sweepIfLeader(this.redis, period);
-      if (result && (result.restored.length > 0 || result.promoted.length > 0)) {
-        this.logger.warn({
-          msg: 'schedule repaired',
-          checked: result.checked,
-          restored: result.restored.length,
-          promoted: result.promoted.length,
-        });
-      }
-    } catch (err) {
-      this.logger.error({ msg: 'schedule sweep failed', err });
+  protected async runOnce(): Promise<void> {
+    const result = await this.sweeper.sweepIfLeader(this.config.sweepIntervalMs);
+    if (result && (result.restored.length > 0 || result.promoted.length > 0)) {
+      this.logger.warn({
+        msg: 'schedule repaired',
+        checked: result.checked,
+        restored: result.restored.length,
+        promoted: result.promoted.length,
+      });
     }
-  }
-
-  async onApplicationShutdown(): Promise<void> {
-    await this.task?.stop();
   }
 }

@@ -14,8 +14,7 @@ import {
   tokenLifetime,
 } from '#core';
 import type { CredentialSecrets } from '#grants';
-import type { CredentialStore, StoredEvent } from '#store';
-import type { CredentialCipher } from './credential-secrets.js';
+import type { StoredEvent } from '#store';
 import {
   bindSecrets,
   describeDestination,
@@ -34,7 +33,8 @@ import {
   sourceCredentialId,
 } from './grant-settings.js';
 import { kindOf } from './kinds/index.js';
-import type { RefreshScheduler } from './refresh-scheduler.js';
+import type { CredentialSchedulerPort, CredentialStorePort, RefreshCipherPort } from './ports.js';
+import { visibleIn } from './visibility.js';
 
 export type { GrantInput } from './grant-settings.js';
 
@@ -83,9 +83,9 @@ export class CredentialService {
   private readonly random: () => number;
 
   constructor(
-    private readonly store: CredentialStore,
-    private readonly cipher: CredentialCipher,
-    private readonly scheduler: RefreshScheduler,
+    private readonly store: CredentialStorePort,
+    private readonly cipher: RefreshCipherPort,
+    private readonly scheduler: CredentialSchedulerPort,
     private readonly options: CredentialServiceOptions,
   ) {
     this.now = options.now ?? Date.now;
@@ -136,15 +136,14 @@ export class CredentialService {
 
   async get(namespace: string, id: string): Promise<CredentialProjection> {
     const p = await this.store.getProjection(id);
-    if (!p || p.namespace !== namespace || p.state === 'revoked') throw new CredentialNotFoundError(id);
+    if (!visibleIn(p, namespace)) throw new CredentialNotFoundError(id);
     return p;
   }
 
   async update(namespace: string, id: string, input: UpdateCredentialInput): Promise<CredentialProjection> {
     const stored = await this.store.get(id);
     const p = stored?.projection;
-    if (!stored || !p || p.namespace !== namespace || p.state === 'revoked')
-      throw new CredentialNotFoundError(id);
+    if (!stored || !visibleIn(p, namespace)) throw new CredentialNotFoundError(id);
     const grantChanged = GRANT_INPUT_FIELDS.some((f) => input[f] !== undefined);
     const grant = grantChanged ? await this.grantSettings(p.kind, input, p.grant) : undefined;
     if (grant) await this.checkSource(namespace, grant, id);
@@ -261,7 +260,7 @@ export class CredentialService {
     limit?: number,
   ): Promise<StoredEvent[]> {
     const p = await this.store.getProjection(id);
-    if (!p || p.namespace !== namespace) throw new CredentialNotFoundError(id);
+    if (!visibleIn(p, namespace, { includeRevoked: true })) throw new CredentialNotFoundError(id);
     return this.store.history(id, {
       ...(afterRevision !== undefined ? { afterRevision } : {}),
       ...(limit ? { limit } : {}),
@@ -319,7 +318,7 @@ export class CredentialService {
       throw new InvalidCredentialInputError(source.field, 'a credential cannot take its token from itself');
     }
     const p = await this.store.getProjection(source.id);
-    if (!p || p.namespace !== namespace || p.state === 'revoked') {
+    if (!visibleIn(p, namespace)) {
       throw new InvalidCredentialInputError(source.field, `no credential ${source.id} in this namespace`);
     }
   }

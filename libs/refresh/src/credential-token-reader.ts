@@ -1,6 +1,7 @@
 import { type CredentialTokenReader, GrantError } from '#grants';
-import type { CredentialStore } from '#store';
 import type { CredentialCipher } from './credential-secrets.js';
+import type { TokenStorePort } from './ports.js';
+import { visibleIn } from './visibility.js';
 
 /** Minimum validity a borrowed token must have left; a token about to die is useless to exchange. */
 const MIN_REMAINING_MS = 5_000;
@@ -12,15 +13,15 @@ const MIN_REMAINING_MS = 5_000;
  */
 export class StoredCredentialTokenReader implements CredentialTokenReader {
   constructor(
-    private readonly store: CredentialStore,
-    private readonly cipher: CredentialCipher,
+    private readonly store: TokenStorePort,
+    private readonly cipher: Pick<CredentialCipher, 'decryptToken'>,
     private readonly now: () => number = Date.now,
   ) {}
 
   async currentToken(namespace: string, credentialId: string): Promise<string> {
     const stored = await this.store.get(credentialId);
     const p = stored?.projection;
-    if (!stored || !p || p.namespace !== namespace || p.state === 'revoked') {
+    if (!stored || !visibleIn(p, namespace)) {
       // Permanent: nothing will make a missing source appear except changing this credential.
       throw new GrantError({
         type: 'classified',

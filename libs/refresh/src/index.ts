@@ -12,3 +12,4 @@ export * from './refresh-scheduler.js';
 export * from './refresh-service.js';
 export * from './schedule-sweeper.js';
 export * from './token-service.js';
+export * from './visibility.js';

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { CredentialProjection } from '#core';
-import type { CredentialStore, Pool, PoolStore } from '#store';
+import type { Pool, PoolStore } from '#store';
 import { InvalidCredentialInputError, TokenUnavailableError } from './errors.js';
+import type { CredentialStorePort } from './ports.js';
 import type { ServedToken, TokenService } from './token-service.js';
+import { visibleIn } from './visibility.js';
 
 export interface PoolToken extends ServedToken {
   credentialId: string;
@@ -15,9 +17,9 @@ export interface PoolToken extends ServedToken {
  */
 export class PoolService {
   constructor(
-    private readonly pools: PoolStore,
-    private readonly store: CredentialStore,
-    private readonly tokens: TokenService,
+    private readonly pools: Pick<PoolStore, 'create' | 'get' | 'list' | 'delete' | 'nextIndex'>,
+    private readonly store: Pick<CredentialStorePort, 'getMany'>,
+    private readonly tokens: Pick<TokenService, 'getToken'>,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -25,7 +27,7 @@ export class PoolService {
     const members = [...new Set(input.members)];
     const projections = await this.store.getMany(members);
     projections.forEach((p, i) => {
-      if (!p || p.namespace !== namespace || p.state === 'revoked') {
+      if (!visibleIn(p, namespace)) {
         throw new InvalidCredentialInputError(`members.${i}`, `no credential ${members[i]}`);
       }
     });
@@ -84,7 +86,7 @@ export class PoolService {
   }
 
   private skipReason(p: CredentialProjection | undefined, namespace: string): string | undefined {
-    if (!p || p.namespace !== namespace || p.state === 'revoked') return 'removed';
+    if (!visibleIn(p, namespace)) return 'removed';
     if (p.state === 'reauth_required') return 'reauth_required';
     if (p.state === 'expired') return 'expired';
     if (!p.token || p.token.expiresAt <= this.now()) return 'has no valid token';

@@ -1,15 +1,13 @@
-import { randomBytes } from 'node:crypto';
 import { ConfigError, KeyRing, SecretDecryptionError } from '#common';
-import {
-  type CiphertextSource,
-  type CredentialStore,
-  defineScripts,
-  type RedisClient,
-  runScript,
-  type StoredCiphertext,
-} from '#store';
+import type { CiphertextSource, StoredCiphertext } from '#store';
 import { CIPHERTEXT_FIELDS, SECRETS_FIELD } from './credential-secrets.js';
 import { bindSecrets, type StoredSecrets } from './destination-binding.js';
+import { runAsLeader } from './leader.js';
+import type { CiphertextStorePort, LeaderLockPort } from './ports.js';
+
+/** Names in the global slot: the latest pass's status, and the lock of the process running one. */
+const STATUS = 'reencrypt:status';
+const LOCK = 'reencrypt:lock';
 
 /** Progress of the latest re-encryption pass, as stored for the admin endpoint. */
 export interface ReEncryptionStatus {
@@ -45,25 +43,16 @@ export interface ReEncryptionOptions {
  */
 export class ReEncryption {
   constructor(
-    private readonly redis: RedisClient,
-    private readonly store: CredentialStore,
+    private readonly store: CiphertextStorePort,
     private readonly keyRing: KeyRing,
-  ) {
-    defineScripts(redis);
-  }
+    private readonly leader?: LeaderLockPort,
+  ) {}
 
   private readonly sources: CiphertextSource[] = [];
 
   /** Adds a place whose ciphertexts the census and the re-encryption also cover. */
   addSource(source: CiphertextSource): void {
     this.sources.push(source);
-  }
-
-  private get statusKey(): string {
-    return this.store.keys.global('reencrypt:status');
-  }
-  private get lockKey(): string {
-    return this.store.keys.global('reencrypt:lock');
   }
 
   /** Ciphertexts per key id across all credentials (reads only the readable JWE headers). */
@@ -98,20 +87,16 @@ export class ReEncryption {
 
   /** Runs one pass if no other process is running one; returns its status, or undefined if busy. */
   async runIfLeader(options: ReEncryptionOptions = {}): Promise<ReEncryptionStatus | undefined> {
-    const owner = randomBytes(9).toString('base64url');
-    const lockMs = 60_000;
-    if ((await this.redis.set(this.lockKey, owner, 'PX', lockMs, 'NX')) !== 'OK') return undefined;
-    try {
-      return await this.run({
+    if (!this.leader) throw new TypeError('runIfLeader needs the leader lock');
+    return runAsLeader(this.leader, LOCK, 60_000, (renew) =>
+      this.run({
         ...options,
         onProgress: (status) => {
-          void runScript(this.redis, 'extend-lease-1', [this.lockKey], [owner, lockMs]);
+          renew();
           options.onProgress?.(status);
         },
-      });
-    } finally {
-      await runScript(this.redis, 'release-lease-1', [this.lockKey], [owner]);
-    }
+      }),
+    );
   }
 
   async run(options: ReEncryptionOptions = {}): Promise<ReEncryptionStatus> {
@@ -144,7 +129,7 @@ export class ReEncryption {
   }
 
   async status(): Promise<ReEncryptionStatus | undefined> {
-    const raw = await this.redis.get(this.statusKey);
+    const raw = await this.store.readGlobal(STATUS);
     return raw ? (JSON.parse(raw) as ReEncryptionStatus) : undefined;
   }
 
@@ -166,13 +151,7 @@ export class ReEncryption {
     if (field === SECRETS_FIELD && key === this.store.keys.credential(id))
       plaintext = await this.bindLegacy(id, plaintext);
     const next = await this.keyRing.encrypt(plaintext, id, field);
-    const replaced = await runScript<number>(
-      this.redis,
-      'replace-field-if-1',
-      [key],
-      [hashField, value, next],
-    );
-    if (replaced === 1) status.rewritten += 1;
+    if (await this.store.replaceFieldIf(key, hashField, value, next)) status.rewritten += 1;
     else status.conflicts += 1;
     return this.keyRing.primaryKid;
   }
@@ -202,15 +181,15 @@ export class ReEncryption {
   ): Promise<void> {
     for (let partition = 0; partition < this.store.keys.partitions; partition++) {
       for await (const ids of this.store.idsOfPartition(partition, pageSize)) {
-        const pipeline = this.redis.pipeline();
-        for (const id of ids)
-          pipeline.hmget(this.store.keys.credential(id), ...CIPHERTEXT_FIELDS.map((f) => f.hashField));
-        const results = (await pipeline.exec()) ?? [];
+        const results = await this.store.credentialFields(
+          ids,
+          CIPHERTEXT_FIELDS.map((f) => f.hashField),
+        );
         const page: StoredCiphertext[] = [];
-        results.forEach(([err, values], i) => {
-          if (err) return;
+        results.forEach((values, i) => {
+          if (!values) return;
           CIPHERTEXT_FIELDS.forEach(({ hashField, field }, j) => {
-            const value = (values as (string | null)[])[j];
+            const value = values[j];
             if (value)
               page.push({
                 key: this.store.keys.credential(ids[i]!),
@@ -230,6 +209,6 @@ export class ReEncryption {
   }
 
   private async saveStatus(status: ReEncryptionStatus): Promise<void> {
-    await this.redis.set(this.statusKey, JSON.stringify(status));
+    await this.store.writeGlobal(STATUS, JSON.stringify(status));
   }
 }

@@ -1,6 +1,7 @@
 import type { Job, Queue } from 'bullmq';
 import { type CredentialProjection, isRefreshing, type RefreshTrigger } from '#core';
 import { parseJobData, QueueName, type RefreshJobData, RefreshJobName, refreshJobId } from '#queues';
+import type { CredentialSchedulerPort, PlannedJobsPort } from './ports.js';
 
 export interface PlannedJob {
   jobId: string;
@@ -37,7 +38,7 @@ const JOB_OPTIONS = {
 } as const;
 
 /** Puts refresh jobs on the queue. Jobs carry ids only; adding an already-queued plan is a no-op. */
-export class RefreshScheduler {
+export class RefreshScheduler implements CredentialSchedulerPort, PlannedJobsPort {
   constructor(
     private readonly queue: Queue<RefreshJobData>,
     private readonly now: () => number = Date.now,
@@ -81,7 +82,21 @@ export class RefreshScheduler {
         demand: true,
       }),
     ];
-    for (const id of ids) if (id) await this.queue.remove(id).catch(() => 0);
+    for (const id of ids) if (id) await this.remove(id);
+  }
+
+  jobState(jobId: string): Promise<string> {
+    return this.queue.getJobState(jobId);
+  }
+
+  /** Removes a job; one that is gone, or locked by a worker running it, stays as it is. */
+  async remove(jobId: string): Promise<void> {
+    await this.queue.remove(jobId).catch(() => 0);
+  }
+
+  async promote(jobId: string): Promise<void> {
+    const job = await this.queue.getJob(jobId);
+    await job?.promote().catch(() => undefined);
   }
 
   async add(plan: PlannedJob): Promise<Job<RefreshJobData>> {

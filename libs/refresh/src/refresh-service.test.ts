@@ -1,104 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import {
-  type CredentialEvent,
-  DEFAULT_BACKOFF,
-  DEFAULT_REFRESH_POLICY,
-  newEvent,
-  type RotationSettings,
-} from '#core';
-import type { RefreshJobData } from '#queues';
+import { type CredentialEvent, DEFAULT_BACKOFF, DEFAULT_REFRESH_POLICY, newEvent } from '#core';
 import { TokenUnavailableError } from './errors.js';
 import { RefreshService } from './refresh-service.js';
-import { InMemoryCredentials, plainCipher, RecordingScheduler } from './testing/in-memory-credentials.js';
-import { ManualClock, settle } from './testing/manual-clock.js';
-import { registeredEvent } from './testing/registered-event.js';
-import { RotatingProvider, ScriptedGrantClient } from './testing/rotating-provider.js';
+import { plainCipher } from './testing/in-memory-credentials.js';
+import { settle } from './testing/manual-clock.js';
+import { ID, LEASE_TTL, refreshFixture } from './testing/refresh-fixture.js';
 import { TokenService } from './token-service.js';
 
-const ID = 'cred_rotation00000000001';
-const LEASE_TTL = 30_000;
 /** A credential with a 30 s reuse window at a provider that allows 30 s. */
 const GRACE_30 = { rotation: { mode: 'grace', graceSeconds: 30 }, providerGraceSeconds: 30 } as const;
 
-async function setup(opts: { rotation?: RotationSettings; providerGraceSeconds?: number } = {}) {
-  const clock = new ManualClock();
-  const store = new InMemoryCredentials(clock);
-  const provider = new RotatingProvider(clock, opts.providerGraceSeconds ?? 0);
-  const grants = new ScriptedGrantClient(provider, clock);
-  const scheduler = new RecordingScheduler();
-  const alerts: string[] = [];
-  const worker = (workerId: string) =>
-    new RefreshService(store, store, plainCipher, grants, scheduler, {
-      policy: DEFAULT_REFRESH_POLICY,
-      backoff: DEFAULT_BACKOFF,
-      grantTimeoutMs: 10_000,
-      leaseTtlMs: LEASE_TTL,
-      workerId,
-      clock,
-      random: () => 0.5,
-      onAlert: (msg) => alerts.push(msg),
-    });
-  const registered = registeredEvent(
-    'crm',
-    {
-      kind: 'oauth2.refresh_token',
-      grant: { tokenEndpoint: 'https://idp.example/token', clientId: 'crm', clientAuth: 'none' },
-      ...(opts.rotation ? { rotation: opts.rotation } : {}),
-    },
-    clock.now(),
-  );
-  await store.append(ID, undefined, [registered], {
-    secrets: await plainCipher.encryptSecrets(ID, { refreshToken: provider.current }),
-  });
-  const job: RefreshJobData = {
-    credentialId: ID,
-    tokenVersion: 0,
-    attempt: 0,
-    trigger: 'registration',
-    dueAt: clock.now(),
-    demand: false,
-  };
-  const tokens = new TokenService(store, plainCipher, scheduler, { waitMs: 100, now: () => clock.now() });
-  const types = () => store.history(ID).map(describeEvent);
-  const storedRefreshToken = async () =>
-    (await plainCipher.decryptSecrets(ID, (await store.get(ID))?.secrets)).refreshToken;
-  /** Starts worker `w`'s refresh with the provider holding its answer; resolves once the request is out. */
-  const startHeld = async (w: RefreshService) => {
-    grants.plan.push('hold');
-    const run = w.run(job);
-    await settle();
-    return { run };
-  };
-  /** Worker `w` sends a refresh the provider answers with `answer`, then dies: its lease lapses. */
-  const sendsAndDies = async (w: RefreshService, answer: 'hang' | 'vanish') => {
-    grants.plan.push(answer);
-    void w.run(job);
-    await settle();
-    store.expireLease(ID);
-  };
-  return {
-    clock,
-    store,
-    provider,
-    grants,
-    scheduler,
-    alerts,
-    job,
-    tokens,
-    types,
-    storedRefreshToken,
-    startHeld,
-    sendsAndDies,
-    a: worker('host-a:101'),
-    b: worker('host-b:202'),
-    c: worker('host-c:303'),
-  };
-}
-
-function describeEvent(e: CredentialEvent): string {
-  if (e.type !== 'refresh.failed') return e.type;
-  return `refresh.failed ${e.data.code}${e.data.outcome ? ` (${e.data.outcome})` : ''}`;
-}
+const setup = refreshFixture;
 
 function event<T extends CredentialEvent['type']>(events: CredentialEvent[], type: T) {
   return events.find((e): e is Extract<CredentialEvent, { type: T }> => e.type === type);
@@ -120,7 +32,7 @@ describe('RefreshService: leases and the write-ahead attempt record', () => {
     expect(out.type).toBe('refreshed');
     expect(t.provider.presented).toHaveLength(1);
     expect(t.types()).toEqual(['credential.registered', 'token.updated']);
-    const updated = event(t.store.history(ID), 'token.updated')!;
+    const updated = event(t.store.events(ID), 'token.updated')!;
     expect(updated.data.lateAnswerMs).toBe(45_000);
     // The token's lifetime counts from when the request was sent (less the second a provider's
     // whole-second iat may be early by).
@@ -259,7 +171,7 @@ describe('RefreshService: a worker that died with an attempt record', () => {
     const out = await t.b.run(t.job);
     expect(out).toMatchObject({ type: 'failed', failure: { code: 'REFRESH_TOKEN_LOST' } });
     if (out.type === 'failed') expect(out.failure.message).toContain('host-a:101');
-    const failed = t.store.history(ID).filter((e) => e.type === 'refresh.failed');
+    const failed = t.store.events(ID).filter((e) => e.type === 'refresh.failed');
     expect(failed.map((e) => e.type === 'refresh.failed' && e.data.outcome)).toEqual(['unknown', undefined]);
     await expect(t.tokens.getToken('default', ID, 0)).rejects.toMatchObject({ reason: 'auth' });
   });

@@ -29,12 +29,12 @@ import { bindsOnPersist, type StoredSecrets, verifyDestination } from './destina
 import { findKind, resolveRotation } from './kinds/index.js';
 import {
   type Clock,
+  clockOf,
   type OutcomeFailure,
   type RefreshCipherPort,
   type RefreshLeasePort,
   type RefreshSchedulerPort,
   type RefreshStorePort,
-  systemClock,
   type TimedGrantRequest,
   type TimedGrantResult,
 } from './ports.js';
@@ -97,8 +97,7 @@ export class RefreshService {
     private readonly scheduler: RefreshSchedulerPort,
     private readonly options: RefreshServiceOptions,
   ) {
-    const now = options.now;
-    this.clock = options.clock ?? (now ? { ...systemClock, now } : systemClock);
+    this.clock = clockOf(options);
     this.random = options.random ?? Math.random;
     this.workerId = options.workerId ?? workerId();
     this.clock.every(1_000, () => void this.confirmStored());

@@ -1,7 +1,6 @@
-import type { Queue } from 'bullmq';
-import type { RefreshJobData } from '#queues';
-import type { CredentialStore, RedisClient } from '#store';
-import { plannedRefresh, type RefreshScheduler } from './refresh-scheduler.js';
+import { runAsLeader } from './leader.js';
+import type { CredentialScanPort, LeaderLockPort, PlannedJobsPort } from './ports.js';
+import { plannedRefresh } from './refresh-scheduler.js';
 
 export interface SweepResult {
   checked: number;
@@ -23,32 +22,22 @@ export interface SweepOptions {
  * no-op); a leader lock just saves the duplicate reads.
  */
 export class ScheduleSweeper {
-  private readonly now: () => number;
-
   constructor(
-    private readonly store: CredentialStore,
-    private readonly queue: Queue<RefreshJobData>,
-    private readonly scheduler: RefreshScheduler,
+    private readonly store: CredentialScanPort,
+    private readonly jobs: PlannedJobsPort,
+    private readonly leader: LeaderLockPort,
     private readonly options: SweepOptions,
-  ) {
-    this.now = options.now ?? Date.now;
-  }
+  ) {}
 
   /** Runs one sweep if no other process holds the sweep lock for this period. */
-  async sweepIfLeader(redis: RedisClient, periodMs: number): Promise<SweepResult | undefined> {
-    const lock = this.store.keys.global('sweep-lock');
-    const ok = await redis.set(
-      lock,
-      String(process.pid),
-      'PX',
-      Math.max(1000, Math.floor(periodMs * 0.9)),
-      'NX',
-    );
-    return ok === 'OK' ? this.sweepOnce() : undefined;
+  sweepIfLeader(periodMs: number): Promise<SweepResult | undefined> {
+    const ttlMs = Math.max(1000, Math.floor(periodMs * 0.9));
+    return runAsLeader(this.leader, 'sweep-lock', ttlMs, () => this.sweepOnce(), { holdForTtl: true });
   }
 
   async sweepOnce(): Promise<SweepResult> {
     const result: SweepResult = { checked: 0, restored: [], promoted: [] };
+    const now = this.options.now ?? Date.now;
     for (let partition = 0; partition < this.store.keys.partitions; partition++) {
       for await (const ids of this.store.idsOfPartition(partition)) {
         const projections = await this.store.getMany(ids);
@@ -56,14 +45,13 @@ export class ScheduleSweeper {
           const plan = p && plannedRefresh(p);
           if (!plan) continue;
           result.checked += 1;
-          const state = await this.queue.getJobState(plan.jobId);
+          const state = await this.jobs.jobState(plan.jobId);
           if (state === 'unknown' || state === 'completed' || state === 'failed') {
-            if (state !== 'unknown') await this.queue.remove(plan.jobId).catch(() => 0);
-            await this.scheduler.add(plan);
+            if (state !== 'unknown') await this.jobs.remove(plan.jobId);
+            await this.jobs.add(plan);
             result.restored.push(plan.jobId);
-          } else if (state === 'delayed' && plan.runAt < this.now() - this.options.overdueMs) {
-            const job = await this.queue.getJob(plan.jobId);
-            await job?.promote().catch(() => undefined);
+          } else if (state === 'delayed' && plan.runAt < now() - this.options.overdueMs) {
+            await this.jobs.promote(plan.jobId);
             result.promoted.push(plan.jobId);
           }
         }

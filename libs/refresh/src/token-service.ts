@@ -1,10 +1,11 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { CredentialProjection, RefreshTrigger } from '#core';
-import type { CredentialStore, StoredCredential } from '#store';
+import type { StoredCredential } from '#store';
 import type { CredentialCipher } from './credential-secrets.js';
 import { CredentialNotFoundError, TokenUnavailableError } from './errors.js';
 import { resolveRotation } from './kinds/index.js';
+import { type Clock, clockOf, type DemandSchedulerPort, type TokenStorePort } from './ports.js';
 import { cappedRunwayMs, type ReadRefreshGate } from './read-refresh-gate.js';
+import { visibleIn } from './visibility.js';
 
 export interface ServedToken {
   accessToken: string;
@@ -20,6 +21,8 @@ export interface TokenServiceOptions {
   /** How long a reader waits for a refresh it triggered or joined. */
   waitMs: number;
   pollMs?: number;
+  /** Time and the waits between polls (default: the system clock with `now` replaced). */
+  clock?: Clock;
   now?: () => number;
   /**
    * How many credentials' decrypted access tokens this process keeps (0: none). An entry is
@@ -70,19 +73,21 @@ class DecryptedTokenCache {
  * expired token is never served.
  */
 export class TokenService {
-  private readonly now: () => number;
+  private readonly clock: Clock;
   private readonly decrypted: DecryptedTokenCache;
 
   constructor(
-    private readonly store: Pick<CredentialStore, 'get' | 'getProjection'>,
+    private readonly store: TokenStorePort,
     private readonly cipher: Pick<CredentialCipher, 'decryptToken'>,
-    private readonly scheduler: {
-      demand(p: CredentialProjection, trigger: RefreshTrigger): Promise<unknown>;
-    },
+    private readonly scheduler: DemandSchedulerPort,
     private readonly options: TokenServiceOptions,
   ) {
-    this.now = options.now ?? Date.now;
+    this.clock = clockOf(options);
     this.decrypted = new DecryptedTokenCache(options.tokenCacheSize ?? 10_000);
+  }
+
+  private now(): number {
+    return this.clock.now();
   }
 
   async getToken(namespace: string, id: string, minTtlSeconds: number): Promise<ServedToken> {
@@ -153,7 +158,7 @@ export class TokenService {
     const pollMs = this.options.pollMs ?? 25;
     let latest = p;
     while (this.now() < deadline) {
-      await sleep(pollMs);
+      await this.clock.sleep(pollMs);
       const next = await this.store.getProjection(p.id);
       if (!next || next.state === 'revoked') throw new CredentialNotFoundError(p.id);
       latest = next;
@@ -220,9 +225,7 @@ export class TokenService {
 
   private async load(namespace: string, id: string): Promise<StoredCredential> {
     const stored = await this.store.get(id);
-    const p = stored?.projection;
-    if (!stored || !p || p.namespace !== namespace || p.state === 'revoked')
-      throw new CredentialNotFoundError(id);
+    if (!stored || !visibleIn(stored.projection, namespace)) throw new CredentialNotFoundError(id);
     return stored;
   }
 

@@ -21,7 +21,7 @@ export async function assertKeyRingCoversStoredCiphertexts(config: AppConfig): P
       feedMaxLen: config.feedMaxLen,
       feedRetentionMs: config.feedRetentionMs,
     });
-    const check = new ReEncryption(redis, store, ring);
+    const check = new ReEncryption(store, ring);
     // SubscriptionStore is typed for a single Redis; its commands stay in one slot on a cluster too.
     check.addSource(new SubscriptionStore(redis as Redis, keys));
     await check.assertKeysAvailable();

@@ -34,7 +34,7 @@ import {
   StoredCredentialTokenReader,
   TokenService,
 } from '#refresh';
-import { CredentialStore, KeySpace, LeaseManager, PoolStore, type RedisClient } from '#store';
+import { CredentialStore, KeySpace, LeaderLock, LeaseManager, PoolStore, type RedisClient } from '#store';
 import { traceEventAppend } from '#telemetry';
 import { createRedis } from './redis-connection.js';
 import { CONFIG, OUTBOUND_FETCH, REDIS } from './tokens.js';
@@ -145,7 +145,8 @@ function sharedProviders(config: AppConfig, processName: string): Provider[] {
     {
       provide: ReEncryption,
       inject: [REDIS, CredentialStore, KeyRing],
-      useFactory: (r: RedisClient, s: CredentialStore, ring: KeyRing) => new ReEncryption(r, s, ring),
+      useFactory: (r: RedisClient, s: CredentialStore, ring: KeyRing) =>
+        new ReEncryption(s, ring, new LeaderLock(r, s.keys)),
     },
     {
       provide: RefreshScheduler,
@@ -248,9 +249,9 @@ function workerProviders(config: AppConfig): Provider[] {
     },
     {
       provide: ScheduleSweeper,
-      inject: [CredentialStore, refreshQueueToken, RefreshScheduler],
-      useFactory: (s: CredentialStore, q: Queue<RefreshJobData>, sch: RefreshScheduler) =>
-        new ScheduleSweeper(s, q, sch, { overdueMs: 30_000 }),
+      inject: [REDIS, CredentialStore, RefreshScheduler],
+      useFactory: (r: RedisClient, s: CredentialStore, sch: RefreshScheduler) =>
+        new ScheduleSweeper(s, sch, new LeaderLock(r, s.keys), { overdueMs: 30_000 }),
     },
   ];
 }

@@ -376,6 +376,36 @@ export class CredentialStore {
     }
   }
 
+  /**
+   * The values of `hashFields` in each credential's hash, one pipeline for the page (the ids of one
+   * partition share a slot); undefined for a read that failed.
+   */
+  async credentialFields(ids: string[], hashFields: string[]): Promise<((string | null)[] | undefined)[]> {
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hmget(this.keys.credential(id), ...hashFields);
+    const results = (await pipeline.exec()) ?? [];
+    return ids.map((_, i) => {
+      const [err, values] = results[i] ?? [new Error('no reply')];
+      return err ? undefined : (values as (string | null)[]);
+    });
+  }
+
+  /** Sets `hashField` of the hash at `key` to `next` if it still holds `expected`; whether it did. */
+  async replaceFieldIf(key: string, hashField: string, expected: string, next: string): Promise<boolean> {
+    return (
+      (await runScript<number>(this.redis, 'replace-field-if-1', [key], [hashField, expected, next])) === 1
+    );
+  }
+
+  /** A value in the global slot (status records and the like), by name. */
+  async readGlobal(name: string): Promise<string | undefined> {
+    return (await this.redis.get(this.keys.global(name))) ?? undefined;
+  }
+
+  async writeGlobal(name: string, value: string): Promise<void> {
+    await this.redis.set(this.keys.global(name), value);
+  }
+
   /** Removes a revoked credential's data after a retention period, keeping the history readable until then. */
   async expireCredential(id: string, retentionSeconds: number): Promise<void> {
     await this.redis

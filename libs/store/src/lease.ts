@@ -37,23 +37,39 @@ export type LeaseRead =
 /** `recorded`; `lease_lost`: the caller no longer holds the lease; `moved`: the credential changed. */
 export type RecordAttemptResult = 'recorded' | 'lease_lost' | 'moved';
 
+/** Keys held by an owner token: `SET NX PX` with a random owner; only the owner extends or deletes them. */
+abstract class OwnedKeys {
+  constructor(
+    protected readonly redis: RedisClient,
+    protected readonly keys: KeySpace,
+  ) {
+    defineScripts(redis);
+  }
+
+  /** Sets `key` to a new random owner token unless it exists; returns the token if it was set. */
+  protected async take(key: string, ttlMs: number): Promise<string | undefined> {
+    const owner = randomBytes(12).toString('base64url');
+    return (await this.redis.set(key, owner, 'PX', ttlMs, 'NX')) === 'OK' ? owner : undefined;
+  }
+
+  protected async extendKey(key: string, owner: string, ttlMs: number): Promise<boolean> {
+    return (await runScript<number>(this.redis, 'extend-lease-1', [key], [owner, ttlMs])) === 1;
+  }
+
+  protected async releaseKey(key: string, owner: string): Promise<boolean> {
+    return (await runScript<number>(this.redis, 'release-lease-1', [key], [owner])) === 1;
+  }
+}
+
 /**
  * One refresh per credential across the fleet: `SET NX PX` with a random owner token. Only the
  * owner can release or extend it. The lease alone is not the safety net: a refresh that outlives
  * its lease is still fenced by the revision check when it persists.
  */
-export class LeaseManager {
-  constructor(
-    private readonly redis: RedisClient,
-    private readonly keys: KeySpace,
-  ) {
-    defineScripts(redis);
-  }
-
+export class LeaseManager extends OwnedKeys {
   async acquire(credentialId: string, ttlMs: number): Promise<Lease | undefined> {
-    const owner = randomBytes(12).toString('base64url');
-    const ok = await this.redis.set(this.keys.lease(credentialId), owner, 'PX', ttlMs, 'NX');
-    return ok === 'OK' ? { credentialId, owner } : undefined;
+    const owner = await this.take(this.keys.lease(credentialId), ttlMs);
+    return owner ? { credentialId, owner } : undefined;
   }
 
   /**
@@ -105,25 +121,37 @@ export class LeaseManager {
     return out === 1 ? 'recorded' : out === 0 ? 'lease_lost' : 'moved';
   }
 
-  async release(lease: Lease): Promise<boolean> {
-    return (
-      (await runScript<number>(
-        this.redis,
-        'release-lease-1',
-        [this.keys.lease(lease.credentialId)],
-        [lease.owner],
-      )) === 1
-    );
+  release(lease: Lease): Promise<boolean> {
+    return this.releaseKey(this.keys.lease(lease.credentialId), lease.owner);
   }
 
-  async extend(lease: Lease, ttlMs: number): Promise<boolean> {
-    return (
-      (await runScript<number>(
-        this.redis,
-        'extend-lease-1',
-        [this.keys.lease(lease.credentialId)],
-        [lease.owner, ttlMs],
-      )) === 1
-    );
+  extend(lease: Lease, ttlMs: number): Promise<boolean> {
+    return this.extendKey(this.keys.lease(lease.credentialId), lease.owner, ttlMs);
+  }
+}
+
+/** A fleet-wide lock held by one process at a time (a leader's), by name. */
+export interface HeldLock {
+  name: string;
+  owner: string;
+}
+
+/**
+ * Named locks that elect one process of the fleet for a periodic task (the schedule sweep, the
+ * re-encryption pass): `SET NX PX` with a random owner token, like the refresh lease; only the owner
+ * extends or releases it.
+ */
+export class LeaderLock extends OwnedKeys {
+  async acquire(name: string, ttlMs: number): Promise<HeldLock | undefined> {
+    const owner = await this.take(this.keys.global(name), ttlMs);
+    return owner ? { name, owner } : undefined;
+  }
+
+  extend(lock: HeldLock, ttlMs: number): Promise<boolean> {
+    return this.extendKey(this.keys.global(lock.name), lock.owner, ttlMs);
+  }
+
+  release(lock: HeldLock): Promise<boolean> {
+    return this.releaseKey(this.keys.global(lock.name), lock.owner);
   }
 }

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import {
   applyEvent,
   type CredentialEvent,
@@ -13,11 +12,18 @@ import {
   FencedError,
   type Lease,
   type LeaseRead,
-  type RecordAttemptResult,
   RevisionConflictError,
   type StoredCredential,
+  type StoredEvent,
 } from '#store';
-import type { Clock, RefreshLeasePort, RefreshSchedulerPort, RefreshStorePort } from '../ports.js';
+import type {
+  CiphertextStorePort,
+  Clock,
+  CredentialSchedulerPort,
+  CredentialStorePort,
+  RefreshLeasePort,
+} from '../ports.js';
+import { ExpiringLocks } from './expiring-locks.js';
 
 interface Row {
   projection: CredentialProjection;
@@ -32,16 +38,22 @@ interface Row {
  * revision-checked appends fenced by the attempt record's owner (or, without one, the lease's),
  * leases that lapse by the clock, write-ahead attempt records.
  */
-export class InMemoryCredentials implements RefreshStorePort, RefreshLeasePort {
+export class InMemoryCredentials implements CredentialStorePort, CiphertextStorePort, RefreshLeasePort {
   private readonly rows = new Map<string, Row>();
-  private readonly leases = new Map<string, { owner: string; expiresAt: number }>();
+  private readonly leases: ExpiringLocks;
   readonly histories = new Map<string, CredentialEvent[]>();
   /** The next this-many appends fail as if Redis refused them. */
   failAppends = 0;
   /** Runs before each append is applied (to interleave another writer). */
   beforeAppend?: (id: string) => Promise<void> | void;
+  /** Retention asked for each deleted credential, in seconds. */
+  readonly expiring = new Map<string, number>();
+  readonly keys = { partitions: 1, credential: (id: string) => `cred:${id}` };
+  private readonly globals = new Map<string, string>();
 
-  constructor(private readonly clock: Clock) {}
+  constructor(clock: Clock) {
+    this.leases = new ExpiringLocks(clock);
+  }
 
   async get(id: string): Promise<StoredCredential | undefined> {
     const row = this.rows.get(id);
@@ -57,8 +69,55 @@ export class InMemoryCredentials implements RefreshStorePort, RefreshLeasePort {
     return (await this.get(id))?.projection;
   }
 
-  history(id: string): CredentialEvent[] {
+  async getMany(ids: string[]): Promise<(CredentialProjection | undefined)[]> {
+    return Promise.all(ids.map((id) => this.getProjection(id)));
+  }
+
+  /** Every credential id (one partition). */
+  async *idsOfPartition(_partition: number, pageSize = 500): AsyncGenerator<string[]> {
+    const ids = [...this.rows.keys()].sort();
+    for (let i = 0; i < ids.length; i += pageSize) yield ids.slice(i, i + pageSize);
+  }
+
+  /** The events appended to a credential, in order. */
+  events(id: string): CredentialEvent[] {
     return this.histories.get(id) ?? [];
+  }
+
+  async history(id: string, opts: { afterRevision?: number; limit?: number } = {}): Promise<StoredEvent[]> {
+    const namespace = this.rows.get(id)?.projection.namespace ?? '';
+    return this.events(id)
+      .filter((e) => e.revision > (opts.afterRevision ?? 0))
+      .slice(0, opts.limit ?? 1000)
+      .map((e) => ({ ...structuredClone(e), namespace }));
+  }
+
+  /** The hash fields `s` (secrets) and `t` (token) of each credential, as in Redis. */
+  async credentialFields(ids: string[], hashFields: string[]): Promise<(string | null)[][]> {
+    return ids.map((id) => {
+      const row = this.rows.get(id);
+      return hashFields.map((f) => (f === 's' ? row?.secrets : f === 't' ? row?.token : undefined) ?? null);
+    });
+  }
+
+  async replaceFieldIf(key: string, hashField: string, expected: string, next: string): Promise<boolean> {
+    const row = this.rows.get(key.replace(/^cred:/, ''));
+    const field = hashField === 's' ? 'secrets' : 'token';
+    if (!row || row[field] !== expected) return false;
+    row[field] = next;
+    return true;
+  }
+
+  async readGlobal(name: string): Promise<string | undefined> {
+    return this.globals.get(name);
+  }
+
+  async writeGlobal(name: string, value: string): Promise<void> {
+    this.globals.set(name, value);
+  }
+
+  async expireCredential(id: string, retentionSeconds: number): Promise<void> {
+    this.expiring.set(id, retentionSeconds);
   }
 
   attemptOf(id: string): AttemptRecord | undefined {
@@ -108,13 +167,12 @@ export class InMemoryCredentials implements RefreshStorePort, RefreshLeasePort {
       delete next.attemptOwner;
     }
     this.rows.set(id, next);
-    if (options.releaseLease && this.leaseOwner(id) === options.releaseLease.owner) this.leases.delete(id);
+    if (options.releaseLease) this.leases.drop(id, options.releaseLease.owner);
     return { projection: structuredClone(projection!) };
   }
 
   leaseOwner(id: string): string | undefined {
-    const lease = this.leases.get(id);
-    return lease && lease.expiresAt > this.clock.now() ? lease.owner : undefined;
+    return this.leases.owner(id);
   }
 
   /** What a crash could roll Redis back to: `restore` brings it back (leases gone). */
@@ -126,28 +184,26 @@ export class InMemoryCredentials implements RefreshStorePort, RefreshLeasePort {
       for (const [k, v] of rows) this.rows.set(k, v);
       this.histories.clear();
       for (const [k, v] of histories) this.histories.set(k, v);
-      this.leases.clear();
+      this.leases.forget();
     };
   }
 
   /** The holder stalled past its TTL: its lease is gone, whatever its heartbeat would have done. */
   expireLease(id: string): void {
-    this.leases.delete(id);
+    this.leases.forget(id);
   }
 
   async acquireAndRead(id: string, ttlMs: number): Promise<LeaseRead> {
     const row = this.rows.get(id);
     if (!row) return { status: 'missing' };
-    const holder = this.leases.get(id);
-    if (this.leaseOwner(id)) {
+    const owner = this.leases.take(id, ttlMs);
+    if (!owner) {
       return {
         status: 'busy',
         projection: structuredClone(row.projection),
-        remainingMs: holder!.expiresAt - this.clock.now(),
+        remainingMs: this.leases.remainingMs(id),
       };
     }
-    const owner = randomBytes(12).toString('base64url');
-    this.leases.set(id, { owner, expiresAt: this.clock.now() + ttlMs });
     const stored = (await this.get(id))!;
     return {
       status: 'leased',
@@ -157,46 +213,43 @@ export class InMemoryCredentials implements RefreshStorePort, RefreshLeasePort {
   }
 
   async extend(lease: Lease, ttlMs: number): Promise<boolean> {
-    if (this.leaseOwner(lease.credentialId) !== lease.owner) return false;
-    this.leases.set(lease.credentialId, { owner: lease.owner, expiresAt: this.clock.now() + ttlMs });
-    return true;
+    return this.leases.renew(lease.credentialId, lease.owner, ttlMs);
   }
 
   async release(lease: Lease): Promise<boolean> {
-    if (this.leaseOwner(lease.credentialId) !== lease.owner) return false;
-    this.leases.delete(lease.credentialId);
-    return true;
+    return this.leases.drop(lease.credentialId, lease.owner);
   }
 
-  async recordAttempt(
-    lease: Lease,
-    revision: number,
-    record: AttemptRecord,
-    ttlMs: number,
-  ): Promise<RecordAttemptResult> {
+  /** Confirms (and extends) the lease and records the attempt, as `record-attempt-2.lua` does. */
+  recordAttempt: RefreshLeasePort['recordAttempt'] = async (lease, revision, record, ttlMs) => {
     const id = lease.credentialId;
     if (this.leaseOwner(id) !== lease.owner) return 'lease_lost';
     const row = this.rows.get(id);
     if (!row || row.projection.revision !== revision) return 'moved';
-    this.leases.set(id, { owner: lease.owner, expiresAt: this.clock.now() + ttlMs });
+    this.leases.renew(id, lease.owner, ttlMs);
     row.attempt = structuredClone(record);
     row.attemptOwner = lease.owner;
     return 'recorded';
-  }
+  };
 }
 
 /** Records what would have been enqueued. */
-export class RecordingScheduler implements RefreshSchedulerPort {
+export class RecordingScheduler implements CredentialSchedulerPort {
   readonly scheduled: CredentialProjection[] = [];
   readonly demanded: { p: CredentialProjection; trigger: RefreshTrigger }[] = [];
+  readonly cancelled: CredentialProjection[] = [];
   async schedule(p: CredentialProjection): Promise<void> {
     this.scheduled.push(p);
   }
   /** Runs the demanded refresh (as a worker would pick the job up). */
   onDemand?: (p: CredentialProjection) => Promise<unknown>;
-  async demand(p: CredentialProjection, trigger: RefreshTrigger): Promise<void> {
+  async demand(p: CredentialProjection, trigger: RefreshTrigger): Promise<{ jobId: string }> {
     this.demanded.push({ p, trigger });
     await this.onDemand?.(p);
+    return { jobId: `demand:${p.id}:${p.token?.tokenVersion ?? 0}:${p.failures}` };
+  }
+  async cancel(p: CredentialProjection): Promise<void> {
+    this.cancelled.push(p);
   }
 }
 
