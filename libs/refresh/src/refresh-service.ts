@@ -290,9 +290,11 @@ export class RefreshService {
   ): Promise<RefreshOutcome> {
     const p = stored.projection;
     const ctx: Resolution = { events: [], attempt: p.failures, job };
-    // An imported token (a kind without a grant) has no refresh: its refresh time is a warning,
-    // its expiry the end.
-    if (!findKind(p.kind)?.grantClient) {
+    // An imported token (a known kind without a grant) has no refresh: its refresh time is a
+    // warning, its expiry the end. A kind this process does not know goes to the grant client,
+    // which refuses it as misconfigured.
+    const kind = findKind(p.kind);
+    if (kind && !kind.grantClient) {
       const events = staticTokenCheck(p, this.now(), job.trigger);
       return this.appendAndSchedule(lease, p, events, lastFailure(events), true);
     }
