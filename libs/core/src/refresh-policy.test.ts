@@ -150,6 +150,7 @@ describe('tokenLifetime', () => {
     ['negative', -60],
     ['NaN', Number.NaN],
     ['Infinity', Number.POSITIVE_INFINITY],
+    ['too large to count in milliseconds', 1e306],
   ])('falls back to the JWT exp when expires_in is %s', (_label, expiresInSeconds) => {
     const exp = (NOW + 2 * HOUR) / 1000;
     expect(tokenLifetime({ receivedAt: NOW, expiresInSeconds, accessToken: jwt({ exp }) }, policy)).toEqual({

@@ -52,9 +52,12 @@ export function tokenLifetime(
   policy: Pick<RefreshPolicy, 'defaultLifetimeMs'>,
 ): Lifetime {
   const { receivedAt, expiresInSeconds } = input;
-  if (typeof expiresInSeconds === 'number' && Number.isFinite(expiresInSeconds) && expiresInSeconds > 0) {
-    return { expiresAt: receivedAt + Math.floor(expiresInSeconds * 1000), source: 'expires_in' };
-  }
+  // An `expires_in` finite in seconds can still overflow in milliseconds (`1e306`): no expiry at all.
+  const expiresAt =
+    typeof expiresInSeconds === 'number' && expiresInSeconds > 0
+      ? receivedAt + Math.floor(expiresInSeconds * 1000)
+      : Number.NaN;
+  if (Number.isFinite(expiresAt)) return { expiresAt, source: 'expires_in' };
   const exp = input.accessToken ? jwtExpiry(input.accessToken) : undefined;
   if (exp !== undefined) return { expiresAt: exp, source: 'jwt_exp' };
   return { expiresAt: receivedAt + policy.defaultLifetimeMs, source: 'default' };
