@@ -28,5 +28,12 @@ export class ScheduleSweepService extends PeriodicService {
         promoted: result.promoted.length,
       });
     }
+    if (result && result.failed.length > 0) {
+      this.logger.error({
+        msg: 'schedule sweep could not repair some plans; it retries them next period',
+        failed: result.failed.length,
+        first: result.failed.slice(0, 5),
+      });
+    }
   }
 }

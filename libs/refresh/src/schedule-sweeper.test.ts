@@ -90,6 +90,23 @@ describe('ScheduleSweeper', () => {
     expect(await t.jobs.jobState(fine.jobId)).toBe('active');
   });
 
+  it('sweep: a plan that cannot be repaired is reported and the sweep goes on to the others', async () => {
+    const t = await setup();
+    const refused = await t.register('cred_refused');
+    const lost = await t.register('cred_lost');
+    const add = t.jobs.add.bind(t.jobs);
+    t.jobs.add = async (plan) => {
+      if (plan.jobId === refused.jobId) throw new Error('job data refused: dueAt: expected number');
+      return add(plan);
+    };
+    const result = await t.sweeper.sweepOnce();
+    expect(result.failed).toEqual([
+      { jobId: refused.jobId, reason: 'job data refused: dueAt: expected number' },
+    ]);
+    expect(result.restored).toEqual([lost.jobId]);
+    expect(await t.jobs.jobState(lost.jobId)).toBe('delayed');
+  });
+
   it('sweep: once per period across the fleet, through the sweep lock', async () => {
     const t = await setup();
     await t.register('cred_one');

@@ -1,6 +1,7 @@
+import { boundText } from '#core';
 import { runAsLeader } from './leader.js';
 import type { CredentialScanPort, LeaderLockPort, PlannedJobsPort } from './ports.js';
-import { plannedRefresh } from './refresh-scheduler.js';
+import { type PlannedJob, plannedRefresh } from './refresh-scheduler.js';
 
 export interface SweepResult {
   checked: number;
@@ -8,6 +9,11 @@ export interface SweepResult {
   restored: string[];
   /** Delayed jobs long past due (no worker promoted them, or the host slept). */
   promoted: string[];
+  /**
+   * Plans the sweep could not repair, with the reason (the error's message, bounded): one that
+   * fails does not stop the sweep from repairing the credentials after it.
+   */
+  failed: { jobId: string; reason: string }[];
 }
 
 export interface SweepOptions {
@@ -36,7 +42,7 @@ export class ScheduleSweeper {
   }
 
   async sweepOnce(): Promise<SweepResult> {
-    const result: SweepResult = { checked: 0, restored: [], promoted: [] };
+    const result: SweepResult = { checked: 0, restored: [], promoted: [], failed: [] };
     const now = this.options.now ?? Date.now;
     for (let partition = 0; partition < this.store.keys.partitions; partition++) {
       for await (const ids of this.store.idsOfPartition(partition)) {
@@ -45,18 +51,29 @@ export class ScheduleSweeper {
           const plan = p && plannedRefresh(p);
           if (!plan) continue;
           result.checked += 1;
-          const state = await this.jobs.jobState(plan.jobId);
-          if (state === 'unknown' || state === 'completed' || state === 'failed') {
-            if (state !== 'unknown') await this.jobs.remove(plan.jobId);
-            await this.jobs.add(plan);
-            result.restored.push(plan.jobId);
-          } else if (state === 'delayed' && plan.runAt < now() - this.options.overdueMs) {
-            await this.jobs.promote(plan.jobId);
-            result.promoted.push(plan.jobId);
+          try {
+            await this.repair(plan, now(), result);
+          } catch (err) {
+            result.failed.push({
+              jobId: plan.jobId,
+              reason: boundText((err as Error).message ?? String(err)),
+            });
           }
         }
       }
     }
     return result;
+  }
+
+  private async repair(plan: PlannedJob, now: number, result: SweepResult): Promise<void> {
+    const state = await this.jobs.jobState(plan.jobId);
+    if (state === 'unknown' || state === 'completed' || state === 'failed') {
+      if (state !== 'unknown') await this.jobs.remove(plan.jobId);
+      await this.jobs.add(plan);
+      result.restored.push(plan.jobId);
+    } else if (state === 'delayed' && plan.runAt < now - this.options.overdueMs) {
+      await this.jobs.promote(plan.jobId);
+      result.promoted.push(plan.jobId);
+    }
   }
 }
