@@ -32,7 +32,14 @@ describe('hints by problem code', () => {
       'UNAUTHENTICATED',
       'FORBIDDEN',
       'VALIDATION_FAILED',
+      'INVALID_BODY',
+      'INVALID_JSON',
+      'JSON_TOO_DEEP',
+      'INVALID_CURSOR',
+      'BAD_REQUEST',
       'INVALID_CREDENTIAL_INPUT',
+      'INVALID_SUBSCRIPTION_INPUT',
+      'OUTBOUND_URL_REFUSED',
     ] as const)
       expect(hintFor(PROBLEM_CODES[code].status, { code }, 'do it'), code).toBeTruthy();
   });

@@ -75,8 +75,13 @@ function hintForCode(code: ProblemCode, problem: ProblemBody, what: string): str
       return LIST;
     case 'REVISION_CONFLICT':
       return CHANGED;
+    case 'INVALID_CURSOR':
+      return 'list again from the start: a cursor is valid only for the listing that gave it';
     case 'VALIDATION_FAILED':
     case 'INVALID_BODY':
+    case 'INVALID_JSON':
+    case 'JSON_TOO_DEEP':
+    case 'BAD_REQUEST':
     case 'INVALID_CREDENTIAL_INPUT':
     case 'INVALID_SUBSCRIPTION_INPUT':
     case 'OUTBOUND_URL_REFUSED':
