@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_REFRESH_POLICY, newEvent } from '#core';
 import { RevisionConflictError } from '#store';
@@ -60,6 +61,37 @@ async function expectRebound(
 }
 
 describe('CredentialService.update: PATCH semantics', () => {
+  it('patch: a field the kind does not take is refused, naming it; nothing is stored', async () => {
+    const t = setup();
+    const p = await t.service.register(REFRESH);
+    const err = await refusal(t.service.update(NS, p.id, { vaultAddr: 'https://vault.example' }));
+    expect(err).toBeInstanceOf(InvalidCredentialInputError);
+    expect(err.field).toBe('vaultAddr');
+    expect(err.message).toContain('oauth2.refresh_token credentials do not take vaultAddr');
+    expect(t.store.events(p.id)).toHaveLength(1);
+  });
+
+  it('patch: a field several kinds take is held to the bounds of this kind (jwt-bearer assertions live at most an hour)', async () => {
+    const t = setup();
+    const privateKey = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      .privateKey.export({ type: 'pkcs8', format: 'pem' })
+      .toString();
+    const p = await t.service.register({
+      namespace: NS,
+      kind: 'oauth2.jwt_bearer',
+      tokenEndpoint: 'https://idp.example/token',
+      clientId: 'svc',
+      clientAuth: 'none',
+      privateKey,
+    });
+    const err = await refusal(t.service.update(NS, p.id, { ttlSeconds: 30 * 86_400, privateKey }));
+    expect(err.field).toBe('ttlSeconds');
+    expect(t.store.events(p.id)).toHaveLength(1);
+    // The assertion's lifetime is part of what the key is bound to sign: the key comes again.
+    const next = await t.service.update(NS, p.id, { ttlSeconds: 600, privateKey });
+    expect(next.grant.assertion?.ttlSeconds).toBe(600);
+  });
+
   it('patch: a rename changes only the name; secrets stay as stored and no refresh is demanded', async () => {
     const t = setup();
     const p = await t.service.register(REFRESH);

@@ -33,6 +33,7 @@ import {
   sourceCredentialId,
 } from './grant-settings.js';
 import { kindOf } from './kinds/index.js';
+import { checkUpdateFitsKind } from './kinds/update-fields.js';
 import type { CredentialSchedulerPort, CredentialStorePort, RefreshCipherPort } from './ports.js';
 import { visibleIn } from './visibility.js';
 
@@ -144,6 +145,7 @@ export class CredentialService {
     const stored = await this.store.get(id);
     const p = stored?.projection;
     if (!stored || !visibleIn(p, namespace)) throw new CredentialNotFoundError(id);
+    checkUpdateFitsKind(kindOf(p.kind), input as Record<string, unknown>);
     const grantChanged = GRANT_INPUT_FIELDS.some((f) => input[f] !== undefined);
     const grant = grantChanged ? await this.grantSettings(p.kind, input, p.grant) : undefined;
     if (grant) await this.checkSource(namespace, grant, id);

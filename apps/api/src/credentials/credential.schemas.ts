@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { CREDENTIAL_STATES, MAX_GRACE_SECONDS, ROTATION_MODES, ROTATION_PROVIDERS } from '#core';
-import { findKind, KIND_DESCRIPTORS, type KindDescriptor } from '#kinds';
+import { EVERY_KIND_FIELDS, findKind, KIND_DESCRIPTORS, type KindDescriptor } from '#kinds';
 
 const labelKey = z
   .string()
@@ -56,7 +56,7 @@ const commonFields = {
   policy: policySchema.optional(),
   rotation: rotationSchema.optional(),
   timeoutSeconds: z.number().min(0.1).max(60).optional(),
-};
+} satisfies Record<(typeof EVERY_KIND_FIELDS)[number], z.ZodType>;
 
 type KindSchema<D extends KindDescriptor> = z.ZodObject<
   { kind: z.ZodLiteral<D['kind']> } & typeof commonFields & D['fields'],
