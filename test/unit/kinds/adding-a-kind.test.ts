@@ -1,14 +1,37 @@
+import { mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { HttpException } from '@nestjs/common';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { cliFlagsOf, KIND_DESCRIPTORS } from '#kinds';
+import { CATALOG_DIR, CREDENTIAL_KINDS, cliFlagsOf, KIND_DESCRIPTORS, loadKinds } from '#kinds';
 import { GrantClientRegistry } from '#refresh';
 import { credentialSchemasOf } from '../../../apps/api/src/credentials/credential.schemas.js';
 import { ZodValidationPipe } from '../../../apps/api/src/http/zod-validation.pipe.js';
-import example, { calls } from './example-app-installation.js';
+import { calls } from './example-app-installation.js';
 
-/** The kinds as the registry would list them with the new descriptor file added. */
-const kinds = [...KIND_DESCRIPTORS, example] as const;
+const EXAMPLE_FILE = fileURLToPath(new URL('./example-app-installation.ts', import.meta.url));
+const dirs: string[] = [];
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A catalog directory holding the shipped descriptor files and `extra` (name -> file to link, or source text). */
+function catalogWith(extra: Record<string, { link: string } | { text: string }>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tk-kinds-'));
+  dirs.push(dir);
+  for (const name of readdirSync(CATALOG_DIR)) symlinkSync(join(CATALOG_DIR, name), join(dir, name));
+  for (const [name, file] of Object.entries(extra)) {
+    if ('link' in file) symlinkSync(file.link, join(dir, name));
+    else writeFileSync(join(dir, name), file.text);
+  }
+  return dir;
+}
+
+/** The kinds as the registry loads them with the new descriptor file added to its catalog. */
+const kinds = await loadKinds(catalogWith({ 'github-app-installation.ts': { link: EXAMPLE_FILE } }));
+const example = kinds.find((d) => d.kind === 'github.app_installation')!;
 const { register, update } = credentialSchemasOf(kinds);
 
 const body = {
@@ -31,6 +54,20 @@ function problemOf(value: unknown): { errors: { field: string; message: string }
 }
 
 describe('adding a kind is its descriptor file', () => {
+  it('the catalog loads it, after the shipped kinds (by its order), which keep theirs', () => {
+    expect(kinds.map((d) => d.kind)).toEqual([...CREDENTIAL_KINDS, 'github.app_installation']);
+    expect(CREDENTIAL_KINDS).toEqual([
+      'oauth2.refresh_token',
+      'oauth2.client_credentials',
+      'oauth2.jwt_bearer',
+      'oauth2.token_exchange',
+      'jwt.mint',
+      'vault.jwt_login',
+      'static',
+    ]);
+    expect(KIND_DESCRIPTORS.map((d) => d.kind)).not.toContain('github.app_installation');
+  });
+
   it('the registration schema takes the new kind and its fields', () => {
     expect(register.parse(body)).toMatchObject({ kind: 'github.app_installation', assertionIssuer: '1234' });
     // Every existing kind still validates as before.
@@ -72,5 +109,49 @@ describe('adding a kind is its descriptor file', () => {
     });
     expect(result.accessToken).toBe('ghs_example');
     expect(calls).toEqual([{ kind: 'github.app_installation', tokenEndpoint: body.tokenEndpoint }]);
+  });
+});
+
+describe('the kind catalog', () => {
+  it('a file that is not a descriptor fails the start naming the file', async () => {
+    const dir = catalogWith({ 'helpers.ts': { text: 'export const answer = 42;\n' } });
+    await expect(loadKinds(dir)).rejects.toThrow(
+      `${join(dir, 'helpers.ts')}: no default export of a kind descriptor`,
+    );
+    const noOrder = catalogWith({
+      'partial.ts': { text: "export default { kind: 'x.partial', fields: {} };\n" },
+    });
+    await expect(loadKinds(noOrder)).rejects.toThrow(
+      `${join(noOrder, 'partial.ts')}: the descriptor has no \`order\` number`,
+    );
+  });
+
+  it('a file that imports the catalog’s own loader, or does not load, fails naming the file', async () => {
+    const loop = catalogWith({ 'loop.ts': { text: "export { defineKind as default } from '#kinds';\n" } });
+    await expect(loadKinds(loop)).rejects.toThrow(
+      `${join(loop, 'loop.ts')}: imports #kinds, which loads the catalog`,
+    );
+    const broken = catalogWith({ 'broken.ts': { text: "import './missing-helper.js';\n" } });
+    await expect(loadKinds(broken)).rejects.toThrow(`${join(broken, 'broken.ts')}: `);
+  });
+
+  it('a kind defined twice fails naming both files', async () => {
+    const dir = catalogWith({ 'static-again.ts': { link: join(CATALOG_DIR, 'static.ts') } });
+    await expect(loadKinds(dir)).rejects.toThrow(
+      /static(-again)?\.ts: kind static is already defined by static(-again)?\.ts/,
+    );
+  });
+
+  it('orders equal orders by kind name, and skips declaration and test files', async () => {
+    const text = (kind: string) =>
+      `export default { kind: '${kind}', order: 5, fields: {}, secrets: [], rotation: 'none', settings: async () => ({}), checkSecrets: async () => {}, cli: { flags: [], reauth: '' } };\n`;
+    const dir = mkdtempSync(join(tmpdir(), 'tk-kinds-'));
+    dirs.push(dir);
+    writeFileSync(join(dir, 'b.ts'), text('b.kind'));
+    writeFileSync(join(dir, 'a.ts'), text('c.kind'));
+    writeFileSync(join(dir, 'c.ts'), text('a.kind'));
+    writeFileSync(join(dir, 'types.d.ts'), 'export {};\n');
+    writeFileSync(join(dir, 'a.test.ts'), 'throw new Error("not loaded");\n');
+    expect((await loadKinds(dir)).map((d) => d.kind)).toEqual(['a.kind', 'b.kind', 'c.kind']);
   });
 });

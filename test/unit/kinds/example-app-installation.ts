@@ -1,5 +1,8 @@
 import { z } from 'zod';
-import { defineKind, kindFields } from '#kinds';
+// The helpers a file of libs/refresh/src/kinds/catalog/ imports as `../fields.js` and
+// `../kind-descriptor.js` (never `#kinds`, which loads the catalog).
+import { secret, url } from '../../../libs/refresh/src/kinds/fields.js';
+import { defineKind } from '../../../libs/refresh/src/kinds/kind-descriptor.js';
 
 /**
  * A kind as a new descriptor file would add it (registered only by the test that proves adding a
@@ -9,12 +12,13 @@ export const calls: { kind: string; tokenEndpoint?: string | undefined }[] = [];
 
 export default defineKind({
   kind: 'github.app_installation',
+  order: 80,
   fields: {
     /** `https://api.github.com/app/installations/{id}/access_tokens` */
-    tokenEndpoint: kindFields.url,
+    tokenEndpoint: url,
     /** The App ID: the `iss` of the JWT. */
     assertionIssuer: z.string().min(1).max(64),
-    privateKey: kindFields.secret('privateKey'),
+    privateKey: secret('privateKey'),
   },
   secrets: ['privateKey'],
   rotation: 'none',

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { CREDENTIAL_STATES, MAX_GRACE_SECONDS, ROTATION_MODES, ROTATION_PROVIDERS } from '#core';
 import { EVERY_KIND_FIELDS, findKind, KIND_DESCRIPTORS, type KindDescriptor } from '#kinds';
+import type { RegisterCredentialInput, UpdateCredentialInput } from '#refresh';
 
 const labelKey = z
   .string()
@@ -58,16 +59,10 @@ const commonFields = {
   timeoutSeconds: z.number().min(0.1).max(60).optional(),
 } satisfies Record<(typeof EVERY_KIND_FIELDS)[number], z.ZodType>;
 
-type KindSchema<D extends KindDescriptor> = z.ZodObject<
-  { kind: z.ZodLiteral<D['kind']> } & typeof commonFields & D['fields'],
-  z.core.$strict
->;
-type KindSchemas<Ds extends readonly KindDescriptor[]> = { -readonly [I in keyof Ds]: KindSchema<Ds[I]> };
-type KeysOfUnion<T> = T extends unknown ? keyof T : never;
-/** Every member's fields, each optional (the value types of a field merged across members). */
-type MergedPartial<T> = {
-  [K in Exclude<KeysOfUnion<T>, 'kind'>]?: T extends { [P in K]?: infer V } ? V : never;
-};
+/** A registration body as the service takes it (the schema checks each kind's own fields). */
+export type RegisterCredentialBody = Omit<RegisterCredentialInput, 'namespace' | 'canReadTokens'>;
+/** A PATCH body: any kind's fields, the service rejects those the credential's kind cannot use. */
+export type UpdateCredentialBody = Omit<UpdateCredentialInput, 'canReadTokens'>;
 
 /**
  * The registration and update schemas of these kinds. Registration: one strict object per kind,
@@ -75,13 +70,15 @@ type MergedPartial<T> = {
  * its field. Update: every field any kind takes, all optional (a PATCH does not name the kind); the
  * service rejects those the credential's kind cannot use.
  */
-export function credentialSchemasOf<const Ds extends readonly [KindDescriptor, ...KindDescriptor[]]>(
-  descriptors: Ds,
-) {
-  const perKind = descriptors.map((d) =>
+export function credentialSchemasOf(descriptors: readonly KindDescriptor[]): {
+  register: z.ZodType<RegisterCredentialBody>;
+  update: z.ZodType<UpdateCredentialBody>;
+} {
+  const [first, ...rest] = descriptors.map((d) =>
     z.object({ kind: z.literal(d.kind), ...commonFields, ...d.fields }).strict(),
-  ) as unknown as KindSchemas<Ds>;
-  const register = z.discriminatedUnion('kind', perKind);
+  );
+  if (!first) throw new Error('no credential kinds: the kind catalog is empty');
+  const register = z.discriminatedUnion('kind', [first, ...rest]);
   const fields: Record<string, z.ZodType> = {};
   for (const d of descriptors)
     for (const [name, schema] of Object.entries(d.fields)) fields[name] = (schema as z.ZodType).optional();
@@ -89,21 +86,16 @@ export function credentialSchemasOf<const Ds extends readonly [KindDescriptor, .
   const update = z
     .object({ ...commonFields, ...fields })
     .strict()
-    .refine(
-      (b) => Object.keys(b).length > 0,
-      'the body changes nothing: give at least one field',
-    ) as unknown as z.ZodType<
-    MergedPartial<z.output<typeof register>>,
-    MergedPartial<z.input<typeof register>>
-  >;
-  return { register, update };
+    .refine((b) => Object.keys(b).length > 0, 'the body changes nothing: give at least one field');
+  return {
+    register: register as unknown as z.ZodType<RegisterCredentialBody>,
+    update: update as unknown as z.ZodType<UpdateCredentialBody>,
+  };
 }
 
 const schemas = credentialSchemasOf(KIND_DESCRIPTORS);
 export const registerCredentialSchema = schemas.register;
-export type RegisterCredentialBody = z.infer<typeof registerCredentialSchema>;
 export const updateCredentialSchema = schemas.update;
-export type UpdateCredentialBody = z.infer<typeof updateCredentialSchema>;
 
 /**
  * The URLs a body asks tokenkeeper to call, for the outbound policy. `issuer` is one only for the

@@ -46,6 +46,12 @@ export interface GrantSettingsContext {
   fileSources?: FileSourcePolicy;
 }
 
+/** Lifetime of a jwt-bearer assertion when the credential gives none. */
+export const DEFAULT_ASSERTION_TTL_SECONDS = 300;
+/** RFC 8693 token types: a credential's token is an access token, a token file holds a JWT. */
+export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+export const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
+
 /** A JWT template from input over the previous one; `claims` are those the kind sets itself. */
 export function jwtTemplate(
   input: GrantInput,

@@ -31,6 +31,11 @@ export type GrantClientDeps = OutboundGrantClientOptions;
  */
 export interface KindDescriptor<K extends string = string, F extends z.ZodRawShape = z.ZodRawShape> {
   kind: K;
+  /**
+   * Where the kind comes in the lists the API schema, the OpenAPI document and the CLI show (lower
+   * first; equal orders by kind name).
+   */
+  order: number;
   /** Registration body fields besides `kind` and the fields every kind takes (name, labels, policy…). */
   fields: F;
   /**

@@ -55,6 +55,7 @@ const oauthClient = (deps: GrantClientDeps): GrantClient => lazyClient((g) => ne
  */
 export function oauthKind<const K extends string, F extends z.ZodRawShape>(d: {
   kind: K;
+  order: number;
   fields: F;
   secrets?: readonly SecretField[];
   unboundFields?: readonly (keyof GrantInput)[];
@@ -76,6 +77,7 @@ export function oauthKind<const K extends string, F extends z.ZodRawShape>(d: {
 }) {
   return defineKind({
     kind: d.kind,
+    order: d.order,
     fields: { ...oauthFields, ...d.fields },
     unboundFields: ['scope', ...(d.unboundFields ?? [])],
     ...(d.fileSourceFields ? { fileSourceFields: d.fileSourceFields } : {}),

@@ -1,32 +1,101 @@
+import { readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type ResolvedRotation, type RotationSettings, resolveRotationOver } from '#core';
 import { InvalidCredentialInputError } from '../errors.js';
-import jwtMint from './jwt-mint.js';
 import type { CliFlag, KindDescriptor } from './kind-descriptor.js';
-import oauth2ClientCredentials from './oauth2-client-credentials.js';
-import oauth2JwtBearer from './oauth2-jwt-bearer.js';
-import oauth2RefreshToken from './oauth2-refresh-token.js';
-import oauth2TokenExchange from './oauth2-token-exchange.js';
-import staticKind from './static.js';
-import vaultJwtLogin from './vault-jwt-login.js';
+
+/** Where the descriptor files are: one file per kind, each default-exporting its descriptor. */
+export const CATALOG_DIR = fileURLToPath(new URL('./catalog/', import.meta.url));
+
+/** Run from source (vitest, tsx) the catalog holds `.ts` files; built, `.js` files. */
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+
+function isDescriptorFile(name: string): boolean {
+  if (FROM_SOURCE) return name.endsWith('.ts') && !name.endsWith('.d.ts') && !name.endsWith('.test.ts');
+  return name.endsWith('.js') && !name.endsWith('.test.js');
+}
 
 /**
- * Every credential kind, in the order the API schema, the OpenAPI document and the CLI list them.
- * A new kind is its descriptor file plus its import and its entry here.
+ * Modules that load the catalog themselves: a descriptor importing one would wait on its own
+ * loading forever (the process exits 13 naming no file). Descriptors import the helpers instead.
  */
-export const KIND_DESCRIPTORS = [
-  oauth2RefreshToken,
-  oauth2ClientCredentials,
-  oauth2JwtBearer,
-  oauth2TokenExchange,
-  jwtMint,
-  vaultJwtLogin,
-  staticKind,
-] as const;
+const LOADS_THE_CATALOG = /^#(kinds|refresh)$|(^|\/)(index|registry|grant-client-registry)\.[jt]s$/;
 
-export type KnownKind = (typeof KIND_DESCRIPTORS)[number]['kind'];
+function catalogImportOf(source: string): string | undefined {
+  for (const [, specifier] of source.matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*)['"]([^'"]+)['"]/g))
+    if (specifier && LOADS_THE_CATALOG.test(specifier)) return specifier;
+  return undefined;
+}
+
+/** Why a default export is not a descriptor, or undefined when it is one. */
+function notADescriptor(d: unknown): string | undefined {
+  if (typeof d !== 'object' || d === null)
+    return 'no default export of a kind descriptor (defineKind({...}))';
+  const v = d as Partial<Record<keyof KindDescriptor, unknown>>;
+  if (typeof v.kind !== 'string' || v.kind === '') return 'the descriptor has no `kind` name';
+  if (typeof v.order !== 'number' || !Number.isFinite(v.order)) return 'the descriptor has no `order` number';
+  if (typeof v.fields !== 'object' || v.fields === null) return 'the descriptor has no `fields`';
+  if (!Array.isArray(v.secrets)) return 'the descriptor has no `secrets` list';
+  if (typeof v.settings !== 'function' || typeof v.checkSecrets !== 'function')
+    return 'the descriptor has no `settings` / `checkSecrets` functions';
+  const cli = v.cli as KindDescriptor['cli'] | undefined;
+  if (!Array.isArray(cli?.flags) || typeof cli.reauth !== 'string')
+    return 'the descriptor has no `cli` flags and hint';
+  return undefined;
+}
+
+/**
+ * The descriptors of the files of a catalog directory, ordered by `order` then kind name. A file
+ * that is not a descriptor, or a kind named twice, fails with the file's name.
+ */
+export async function loadKinds(dir: string): Promise<KindDescriptor[]> {
+  const files = readdirSync(dir).filter(isDescriptorFile).sort();
+  const loaded = await Promise.all(
+    files.map(async (name) => {
+      const file = join(dir, name);
+      // A linked file is imported from where it is, so its own imports resolve.
+      const real = realpathSync(file);
+      const loop = catalogImportOf(readFileSync(real, 'utf8'));
+      if (loop) {
+        throw new Error(
+          `credential kind catalog: ${file}: imports ${loop}, which loads the catalog; import the helpers (../kind-descriptor.js, ../fields.js, ...)`,
+        );
+      }
+      let d: unknown;
+      try {
+        d = ((await import(pathToFileURL(real).href)) as { default?: unknown }).default;
+      } catch (err) {
+        throw new Error(`credential kind catalog: ${file}: ${(err as Error).message}`, { cause: err });
+      }
+      const why = notADescriptor(d);
+      if (why) throw new Error(`credential kind catalog: ${file}: ${why}`);
+      return { file, descriptor: d as KindDescriptor };
+    }),
+  );
+  const fileOf = new Map<string, string>();
+  for (const { file, descriptor } of loaded) {
+    const other = fileOf.get(descriptor.kind);
+    if (other) {
+      throw new Error(
+        `credential kind catalog: ${file}: kind ${descriptor.kind} is already defined by ${basename(other)}`,
+      );
+    }
+    fileOf.set(descriptor.kind, file);
+  }
+  return loaded
+    .map((l) => l.descriptor)
+    .sort((a, b) => a.order - b.order || (a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : 0));
+}
+
+/**
+ * Every credential kind, in the order the API schema, the OpenAPI document and the CLI list them:
+ * the descriptor files of `catalog/`. A new kind is one new file there.
+ */
+export const KIND_DESCRIPTORS: readonly KindDescriptor[] = await loadKinds(CATALOG_DIR);
 
 /** Credential kinds tokenkeeper knows how to keep fresh. */
-export const CREDENTIAL_KINDS: readonly KnownKind[] = KIND_DESCRIPTORS.map((d) => d.kind);
+export const CREDENTIAL_KINDS: readonly string[] = KIND_DESCRIPTORS.map((d) => d.kind);
 
 const BY_KIND = new Map<string, KindDescriptor>(KIND_DESCRIPTORS.map((d) => [d.kind, d]));
 

@@ -1,14 +1,13 @@
 import { z } from 'zod';
-import { InvalidCredentialInputError } from '../errors.js';
-import { claims, claimText, kid, positiveSeconds } from './fields.js';
-import { jwtTemplate } from './grant-input.js';
-import { oauthKind } from './oauth-kind.js';
-
-export const DEFAULT_ASSERTION_TTL_SECONDS = 300;
+import { InvalidCredentialInputError } from '../../errors.js';
+import { claims, claimText, kid, positiveSeconds } from '../fields.js';
+import { DEFAULT_ASSERTION_TTL_SECONDS, jwtTemplate } from '../grant-input.js';
+import { oauthKind } from '../oauth-kind.js';
 
 /** RFC 7523 §2.1: a JWT assertion tokenkeeper signs, presented as the grant. */
 export default oauthKind({
   kind: 'oauth2.jwt_bearer',
+  order: 30,
   fields: {
     subject: claimText.optional(),
     assertionIssuer: claimText.optional(),

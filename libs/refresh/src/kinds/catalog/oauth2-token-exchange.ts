@@ -1,13 +1,11 @@
-import { credentialRef, filePath, tokenTypeUri } from './fields.js';
-import { tokenSource } from './grant-input.js';
-import { oauthKind } from './oauth-kind.js';
-
-export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
-export const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
+import { credentialRef, filePath, tokenTypeUri } from '../fields.js';
+import { ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE, tokenSource } from '../grant-input.js';
+import { oauthKind } from '../oauth-kind.js';
 
 /** RFC 8693: exchanges a subject token (another credential's, or a file's) for a new one. */
 export default oauthKind({
   kind: 'oauth2.token_exchange',
+  order: 40,
   fields: {
     subjectCredentialId: credentialRef.optional(),
     subjectTokenFile: filePath.optional(),

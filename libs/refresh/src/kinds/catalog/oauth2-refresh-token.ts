@@ -1,10 +1,11 @@
-import { InvalidCredentialInputError } from '../errors.js';
-import { secret } from './fields.js';
-import { oauthKind } from './oauth-kind.js';
+import { InvalidCredentialInputError } from '../../errors.js';
+import { secret } from '../fields.js';
+import { oauthKind } from '../oauth-kind.js';
 
 /** RFC 6749 §6: a refresh token, rotated by most providers (so strict by default). */
 export default oauthKind({
   kind: 'oauth2.refresh_token',
+  order: 10,
   fields: { refreshToken: secret('refreshToken').optional() },
   secrets: ['refreshToken', 'clientSecret', 'privateKey'],
   rotation: 'strict',

@@ -1,13 +1,14 @@
 import { z } from 'zod';
-import { InvalidCredentialInputError } from '../errors.js';
-import { credentialRef, filePath, positiveSeconds, url } from './fields.js';
-import { tokenSource } from './grant-input.js';
-import { defineKind } from './kind-descriptor.js';
-import { lazyClient } from './lazy-grants.js';
+import { InvalidCredentialInputError } from '../../errors.js';
+import { credentialRef, filePath, positiveSeconds, url } from '../fields.js';
+import { tokenSource } from '../grant-input.js';
+import { defineKind } from '../kind-descriptor.js';
+import { lazyClient } from '../lazy-grants.js';
 
 /** A Vault (or OpenBao) token from the JWT auth method, renewed until its max TTL, then a new login. */
 export default defineKind({
   kind: 'vault.jwt_login',
+  order: 60,
   fields: {
     vaultAddr: url,
     mount: z

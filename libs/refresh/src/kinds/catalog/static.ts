@@ -1,10 +1,11 @@
 import { z } from 'zod';
-import { secret, suppliedTokenFields, suppliedTokenFlags } from './fields.js';
-import { defineKind } from './kind-descriptor.js';
+import { secret, suppliedTokenFields, suppliedTokenFlags } from '../fields.js';
+import { defineKind } from '../kind-descriptor.js';
 
 /** A token imported as is and tracked to its expiry; new tokens come by PATCH. */
 export default defineKind({
   kind: 'static',
+  order: 70,
   fields: {
     ...suppliedTokenFields,
     accessToken: secret('accessToken'),

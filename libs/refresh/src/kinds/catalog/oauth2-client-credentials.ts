@@ -1,9 +1,10 @@
-import { InvalidCredentialInputError } from '../errors.js';
-import { oauthKind } from './oauth-kind.js';
+import { InvalidCredentialInputError } from '../../errors.js';
+import { oauthKind } from '../oauth-kind.js';
 
 /** RFC 6749 §4.4: the client's own credentials. */
 export default oauthKind({
   kind: 'oauth2.client_credentials',
+  order: 20,
   fields: {},
   confidential: true,
   checkSecrets(grant) {

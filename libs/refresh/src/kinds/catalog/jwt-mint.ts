@@ -1,14 +1,15 @@
 import { z } from 'zod';
 import { SIGNING_ALGS } from '#core';
-import { InvalidCredentialInputError } from '../errors.js';
-import { claims, claimText, kid, positiveSeconds, secret } from './fields.js';
-import { checkSigningKey, jwtTemplate } from './grant-input.js';
-import { defineKind } from './kind-descriptor.js';
-import { lazyClient } from './lazy-grants.js';
+import { InvalidCredentialInputError } from '../../errors.js';
+import { claims, claimText, kid, positiveSeconds, secret } from '../fields.js';
+import { checkSigningKey, jwtTemplate } from '../grant-input.js';
+import { defineKind } from '../kind-descriptor.js';
+import { lazyClient } from '../lazy-grants.js';
 
 /** JWTs tokenkeeper signs itself with the credential's private key; no provider involved. */
 export default defineKind({
   kind: 'jwt.mint',
+  order: 50,
   fields: {
     privateKey: secret('privateKey'),
     signingAlg: z.enum(SIGNING_ALGS).optional(),
