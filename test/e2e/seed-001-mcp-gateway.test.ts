@@ -9,17 +9,13 @@ import {
   readInTightLoop,
   writeAgentConfig,
 } from '../support/agent.js';
+import type { CredentialView } from '../support/api-types.js';
 import { freePort } from '../support/net.js';
 import { type OAuthServer, startOAuthServer } from '../support/oauth-server.js';
-import { type AppProcess, apiClient, startApp } from '../support/processes.js';
 import { leakedSecrets } from '../support/redis-dump.js';
-import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
+import { type Stack, startStack } from '../support/stack.js';
 import { sleep, waitFor } from '../support/wait.js';
 
-interface View {
-  id: string;
-  tokenVersion: number;
-}
 interface TokenFile {
   access_token: string;
   refresh_token?: string;
@@ -40,41 +36,30 @@ const readJson = <T>(path: string) => JSON.parse(readFileSync(path, 'utf8')) as 
  * file, the files survive an API outage, and the agent catches up when the API returns.
  */
 describe('seed 001: MCP gateway token files kept current by the agent', () => {
-  let redis: RedisServer;
+  let stack: Stack;
   let oauth: OAuthServer;
-  let api: AppProcess;
-  let worker: AppProcess;
-  let agent: AppProcess | undefined;
   let agentKey: string;
   const secrets = new Set<string>();
 
   beforeAll(async () => {
-    redis = await startRedis();
     oauth = await startOAuthServer({ accessTokenTtl: 10, rotateRefreshToken: true });
-    const env = {
-      REDIS_URL: redis.url,
-      TK_REDIS_PREFIX: uniquePrefix('seed001'),
-      TK_SWEEP_INTERVAL_MS: '5000',
-    };
-    api = await startApp('api', env);
-    worker = await startApp('worker', env);
-    agentKey = await createAgentKey(api.url!);
+    stack = await startStack({ name: 'seed001', env: { TK_SWEEP_INTERVAL_MS: '5000' } });
+    agentKey = await createAgentKey(stack.url);
   });
 
   afterAll(async () => {
-    await Promise.all([agent?.stop(), api?.stop(), worker?.stop()]);
+    await stack?.stop();
     await oauth?.stop();
-    await redis?.destroy();
   });
 
   it('keeps .oauth-tokens/*.json, mcp.json and vscode_mcp.json current; readers never see a partial file', async () => {
-    const client = apiClient(api.url!);
+    const client = stack.admin;
     const issued = await oauth.issueRefreshToken('basic');
     const { clientId, clientSecret } = oauth.clients.basic;
     const cc = oauth.clients.clientCredentials;
     for (const s of [issued.refreshToken, issued.accessToken, clientSecret, cc.clientSecret, agentKey])
       secrets.add(s);
-    const atlassian = await client.post<View>('/v1/credentials', {
+    const atlassian = await client.post<CredentialView>('/v1/credentials', {
       kind: 'oauth2.refresh_token',
       name: 'atlassian',
       issuer: oauth.issuer,
@@ -85,7 +70,7 @@ describe('seed 001: MCP gateway token files kept current by the agent', () => {
       policy: { minBufferSeconds: 1 },
     });
     expect(atlassian.status, JSON.stringify(atlassian.body)).toBe(201);
-    const sre = await client.post<View>('/v1/credentials', {
+    const sre = await client.post<CredentialView>('/v1/credentials', {
       kind: 'oauth2.client_credentials',
       name: 'sre-gateway',
       issuer: oauth.issuer,
@@ -107,7 +92,7 @@ describe('seed 001: MCP gateway token files kept current by the agent', () => {
     ];
     const healthPort = await freePort();
     const config = writeAgentConfig(dir, {
-      api: { url: api.url, apiKey: API_KEY_REFERENCE, pollIntervalSeconds: 5 },
+      api: { url: stack.url, apiKey: API_KEY_REFERENCE, pollIntervalSeconds: 5 },
       health: { port: healthPort },
       credentials: [
         {
@@ -126,7 +111,7 @@ describe('seed 001: MCP gateway token files kept current by the agent', () => {
         },
       ],
     });
-    agent = await startApp('agent', { TK_API_KEY: agentKey }, 'agent', ['--config', config]);
+    const agent = await stack.startAgent(config, agentKey);
     const ready = async () =>
       (await fetch(`http://127.0.0.1:${healthPort}/ready`).catch(() => undefined))?.status;
     await waitFor(async () => (await ready()) === 200, { timeoutMs: 20_000, message: 'agent ready' });
@@ -192,19 +177,21 @@ describe('seed 001: MCP gateway token files kept current by the agent', () => {
     expect(oauth.counters.refreshTokenReuse).toBe(0);
 
     // The API goes away: the files stay as they were (still parseable), the agent stays live.
-    await api.stop();
+    await stack.api.stop();
     const before = readJson<TokenFile>(files[0]!).access_token;
-    await sleep(3000);
+    await waitFor(() => agent.logs().includes('cannot read the credential; keeping the last token'), {
+      timeoutMs: 15_000,
+      message: 'agent noticed the API outage',
+    });
     for (const f of files) expect(() => readJson(f)).not.toThrow();
     expect((await fetch(`http://127.0.0.1:${healthPort}/live`)).status).toBe(200);
     // It comes back: the agent catches up with the tokens refreshed meanwhile.
-    await api.start();
+    await stack.api.start();
     await waitFor(() => readJson<TokenFile>(files[0]!).access_token !== before, {
       timeoutMs: 20_000,
       message: 'agent caught up after the API outage',
     });
     await waitFor(async () => (await ready()) === 200, { timeoutMs: 15_000, message: 'agent ready again' });
-    expect(agent.logs()).toContain('cannot read the credential; keeping the last token');
 
     // SIGTERM: a prompt, clean exit.
     const stopping = Date.now();
@@ -216,9 +203,9 @@ describe('seed 001: MCP gateway token files kept current by the agent', () => {
   });
 
   it('--once renders once and exits 0, or non-zero when a sink fails', async () => {
-    const client = apiClient(api.url!);
+    const client = stack.admin;
     const cc = oauth.clients.clientCredentials;
-    const reg = await client.post<View>('/v1/credentials', {
+    const reg = await client.post<CredentialView>('/v1/credentials', {
       kind: 'oauth2.client_credentials',
       name: 'once',
       issuer: oauth.issuer,
@@ -228,13 +215,13 @@ describe('seed 001: MCP gateway token files kept current by the agent', () => {
     });
     expect(reg.status).toBe(201);
     await waitFor(
-      async () => (await client.get<View>(`/v1/credentials/${reg.body.id}`)).body.tokenVersion > 0,
+      async () => (await client.get<CredentialView>(`/v1/credentials/${reg.body.id}`)).body.tokenVersion > 0,
       { timeoutMs: 15_000 },
     );
     const dir = agentDir('seed001-once');
     const run = (sinks: unknown[]) => {
       const config = writeAgentConfig(dir, {
-        api: { url: api.url, apiKey: API_KEY_REFERENCE },
+        api: { url: stack.url, apiKey: API_KEY_REFERENCE },
         credentials: [{ id: reg.body.id, sinks }],
       });
       // Asynchronously: a blocked event loop would stop draining the api's piped logs.
