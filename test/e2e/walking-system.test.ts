@@ -1,26 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CredentialView, EventBody, Page, TokenBody } from '../support/api-types.js';
 import { type OAuthServer, startOAuthServer } from '../support/oauth-server.js';
-import { type AppProcess, apiClient, startApp } from '../support/processes.js';
 import { dumpRedis, leakedSecrets } from '../support/redis-dump.js';
-import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
+import { type Stack, startStack } from '../support/stack.js';
 import { sleep } from '../support/wait.js';
-
-interface View {
-  id: string;
-  state: string;
-  tokenVersion: number;
-}
-interface TokenBody {
-  accessToken: string;
-  tokenVersion: number;
-  expiresAt: string;
-}
-interface EventBody {
-  type: string;
-  revision: number;
-  at: string;
-  data: Record<string, unknown>;
-}
 
 const RUN_MS = 60_000;
 
@@ -30,35 +13,34 @@ const RUN_MS = 60_000;
  * access tokens, and no secret shows up in Redis, job data or the logs.
  */
 describe('walking system: two workers keep OAuth credentials fresh', () => {
-  let redis: RedisServer;
+  let stack: Stack;
   let oauth: OAuthServer;
-  let api: AppProcess;
-  const workers: AppProcess[] = [];
   const secrets = new Set<string>();
 
   beforeAll(async () => {
-    redis = await startRedis({ appendonly: true });
     oauth = await startOAuthServer({ accessTokenTtl: 10, rotateRefreshToken: true });
-    const env = { REDIS_URL: redis.url, TK_REDIS_PREFIX: uniquePrefix('walk'), TK_SWEEP_INTERVAL_MS: '5000' };
-    api = await startApp('api', env);
-    workers.push(await startApp('worker', env, 'worker-1'), await startApp('worker', env, 'worker-2'));
+    stack = await startStack({
+      name: 'walk',
+      env: { TK_SWEEP_INTERVAL_MS: '5000' },
+      workers: 2,
+      redis: { appendonly: true },
+    });
   });
 
   afterAll(async () => {
-    await Promise.all([api?.stop(), ...workers.map((w) => w.stop())]);
+    await stack?.stop();
     await oauth?.stop();
-    await redis?.destroy();
   });
 
   it('refreshes before every expiry, serves only active tokens, and never presents a refresh token twice', async () => {
-    const client = apiClient(api.url!);
+    const client = stack.admin;
     const issued = await oauth.issueRefreshToken('basic');
     const { clientId, clientSecret } = oauth.clients.basic;
     const cc = oauth.clients.clientCredentials;
     for (const s of [issued.refreshToken, issued.accessToken, clientSecret, cc.clientSecret]) secrets.add(s);
     oauth.resetCounters();
 
-    const rt = await client.post<View>('/v1/credentials', {
+    const rt = await client.post<CredentialView>('/v1/credentials', {
       kind: 'oauth2.refresh_token',
       name: 'rotating',
       issuer: oauth.issuer,
@@ -69,7 +51,7 @@ describe('walking system: two workers keep OAuth credentials fresh', () => {
       policy: { minBufferSeconds: 1 },
     });
     expect(rt.status).toBe(201);
-    const ccReg = await client.post<View>('/v1/credentials', {
+    const ccReg = await client.post<CredentialView>('/v1/credentials', {
       kind: 'oauth2.client_credentials',
       name: 'service',
       issuer: oauth.issuer,
@@ -103,7 +85,7 @@ describe('walking system: two workers keep OAuth credentials fresh', () => {
     expect(oauth.counters.refreshTokenReuse).toBe(0);
 
     for (const id of ids) {
-      const { body } = await client.get<{ items: EventBody[] }>(`/v1/credentials/${id}/events?limit=1000`);
+      const { body } = await client.get<Page<EventBody>>(`/v1/credentials/${id}/events?limit=1000`);
       const events = body.items;
       expect(events.map((e) => e.revision)).toEqual(events.map((_, i) => i + 1));
       const updates = events.filter((e) => e.type === 'token.updated');
@@ -124,10 +106,10 @@ describe('walking system: two workers keep OAuth credentials fresh', () => {
 
   it('keeps every secret out of Redis, job data and the logs', async () => {
     expect(secrets.size).toBeGreaterThan(10);
-    const stored = await dumpRedis(redis.url);
+    const stored = await dumpRedis(stack.redis.url);
     expect(stored).toContain('token-refresh'); // the queue's keys (job data included) were scanned
     expect(leakedSecrets(stored, secrets)).toEqual([]);
-    const logs = [api, ...workers].map((p) => p.logs()).join('\n');
+    const logs = stack.logs();
     expect(logs).toContain('token refreshed');
     expect(leakedSecrets(logs, secrets)).toEqual([]);
   });
