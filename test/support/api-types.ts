@@ -31,6 +31,13 @@ export type SubscriptionView = ReturnType<typeof subscriptionView>;
 export type CreatedSubscription = SubscriptionView & { secret: string };
 export type DeliveryView = ReturnType<typeof deliveryView>;
 
+/** The JSON body a webhook receiver gets (Standard Webhooks envelope around an event). */
+export interface WebhookBody {
+  type: string;
+  timestamp: string;
+  data: EventBody;
+}
+
 /** `POST /v1/api-keys`: the key's record and, once, the key itself. */
 export interface CreatedApiKey {
   id: string;
