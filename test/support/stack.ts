@@ -3,7 +3,9 @@
  * started from `dist/` with the standard test environment (TEST_SECURITY_ENV, the test key ring;
  * see processes.ts), an admin client, and one `stop()` that ends everything it started.
  */
+import { Queue } from 'bullmq';
 import { type AppProcess, apiClient, startApp } from './processes.js';
+import { testRedisClient } from './redis-cluster.js';
 import { type RedisServer, type StartRedisOptions, startRedis, uniquePrefix } from './redis-server.js';
 
 export type ApiClient = ReturnType<typeof apiClient>;
@@ -55,6 +57,8 @@ export interface Stack {
   ): Promise<AppProcess>;
   /** Starts the agent with `--config <configPath>` and its API key in TK_API_KEY. */
   startAgent(configPath: string, apiKey: string, env?: Record<string, string>): Promise<AppProcess>;
+  /** The refresh queue (BullMQ) of this stack, to look at its jobs; `stop()` closes it. */
+  refreshQueue(): Queue;
   /** Everything every process printed so far, one block per process. */
   logs(): string;
   /** SIGTERM to every process still running (agents first), then the Redis server is removed. */
@@ -80,7 +84,12 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const workerEnv = (i: number) =>
     typeof options.workerEnv === 'function' ? options.workerEnv(i) : (options.workerEnv ?? {});
 
+  let queue: { queue: Queue; connection: ReturnType<typeof testRedisClient> } | undefined;
   const stop = async () => {
+    if (queue) {
+      await queue.queue.close();
+      queue.connection.disconnect();
+    }
     const agents = processes.filter((p) => p.name.startsWith('agent'));
     await Promise.all(agents.map((p) => p.stop()));
     await Promise.all(processes.filter((p) => !agents.includes(p)).map((p) => p.stop()));
@@ -123,6 +132,13 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       track(startApp(kind, kind === 'agent' ? extra : { ...env, ...extra }, label, args)),
     startAgent: (configPath, apiKey, extra = {}) =>
       track(startApp('agent', { TK_API_KEY: apiKey, ...extra }, 'agent', ['--config', configPath])),
+    refreshQueue() {
+      if (!queue) {
+        const connection = testRedisClient(redis.url);
+        queue = { connection, queue: new Queue('token-refresh', { connection, prefix: `${prefix}:{q}` }) };
+      }
+      return queue.queue;
+    },
     logs: () => processes.map((p) => `--- ${p.name}\n${p.logs()}`).join('\n'),
     stop,
   };
