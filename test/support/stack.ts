@@ -21,6 +21,10 @@ export interface StackOptions {
   workerEnv?: Record<string, string> | ((index: number) => Record<string, string>);
   /** How many workers (default 1; 0 starts none). */
   workers?: number;
+  /** The Redis key prefix (default: a fresh one named after `name`). */
+  prefix?: string;
+  /** Runs once Redis is up, before any app starts (to seed what the apps find at boot). */
+  beforeStart?: (redis: RedisServer) => Promise<void>;
   /** Options of the Redis server (AOF, extra arguments such as `--requirepass`). */
   redis?: StartRedisOptions;
   /** The REDIS_URL the apps get, when it differs from the server's own (a password, a proxy). */
@@ -47,13 +51,14 @@ export interface Stack {
   client(headers?: Record<string, string>): ApiClient;
   /**
    * Starts one more app against this stack's Redis (`env` on top of the stack's); `stop()` ends
-   * it too. An agent gets only `env` (it talks to the api, not to Redis).
+   * it too. An agent gets only `env` (it talks to the api, not to Redis). `until`: see startApp.
    */
   start(
     kind: 'api' | 'worker' | 'agent',
     env?: Record<string, string>,
     label?: string,
     args?: readonly string[],
+    until?: 'ready' | 'answering',
   ): Promise<AppProcess>;
   /** Starts the agent with `--config <configPath>` and its API key in TK_API_KEY. */
   startAgent(configPath: string, apiKey: string, env?: Record<string, string>): Promise<AppProcess>;
@@ -68,7 +73,7 @@ export interface Stack {
 /** Starts Redis, then the api and the workers side by side; waits until all are ready. */
 export async function startStack(options: StackOptions): Promise<Stack> {
   const redis = await startRedis(options.redis);
-  const prefix = uniquePrefix(options.name);
+  const prefix = options.prefix ?? uniquePrefix(options.name);
   const env: Record<string, string> = {
     REDIS_URL: options.redisUrl ? options.redisUrl(redis) : redis.url,
     TK_REDIS_PREFIX: prefix,
@@ -99,6 +104,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   let api: AppProcess;
   let workers: AppProcess[];
   try {
+    await options.beforeStart?.(redis);
     [api, ...workers] = await Promise.all([
       track(startApp('api', { ...env, ...options.apiEnv })),
       ...Array.from({ length: workerCount }, (_, i) =>
@@ -128,8 +134,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     workers,
     processes,
     client: (headers = {}) => apiClient(url, headers),
-    start: (kind, extra = {}, label = kind, args = []) =>
-      track(startApp(kind, kind === 'agent' ? extra : { ...env, ...extra }, label, args)),
+    start: (kind, extra = {}, label = kind, args = [], until = 'ready') =>
+      track(startApp(kind, kind === 'agent' ? extra : { ...env, ...extra }, label, args, until)),
     startAgent: (configPath, apiKey, extra = {}) =>
       track(startApp('agent', { TK_API_KEY: apiKey, ...extra }, 'agent', ['--config', configPath])),
     refreshQueue() {
