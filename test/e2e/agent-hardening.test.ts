@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_KEY_REFERENCE, agentDir, createAgentKey, writeAgentConfig } from '../support/agent.js';
-import type { CredentialView } from '../support/api-types.js';
+import type { AgentReadiness, CredentialView } from '../support/api-types.js';
 import { freePort } from '../support/net.js';
 import { type OAuthServer, startOAuthServer } from '../support/oauth-server.js';
 import { type Stack, startStack } from '../support/stack.js';
@@ -13,11 +13,6 @@ import { waitFor } from '../support/wait.js';
 const PART_ONE = 'hostile-token-part-one';
 const PART_TWO = 'hostile-token-part-two';
 const HOSTILE_TOKEN = `${PART_ONE}\r\nX-Injected: ${PART_TWO}`;
-
-interface ReadyBody {
-  status: string;
-  sinks?: Array<{ name: string; failures: number; delivered: boolean; lastError?: string }>;
-}
 
 /**
  * The agent under hostile input: a command it runs sees no API key, a token with CR/LF is never
@@ -106,7 +101,7 @@ describe('agent hardening', () => {
     await waitFor(
       async () => {
         last = await ready();
-        const body = JSON.parse(last.text) as ReadyBody;
+        const body = JSON.parse(last.text) as AgentReadiness;
         return (
           existsSync(envDump) && (body.sinks?.find((s) => s.name.startsWith('http:'))?.failures ?? 0) >= 1
         );
@@ -124,7 +119,7 @@ describe('agent hardening', () => {
     // The registrar: nothing sent; /ready (asked from loopback, so with detail) says which header.
     expect(received).toEqual([]);
     expect(last.status).toBe(503);
-    const http = (JSON.parse(last.text) as ReadyBody).sinks!.find((s) => s.name.startsWith('http:'))!;
+    const http = (JSON.parse(last.text) as AgentReadiness).sinks!.find((s) => s.name.startsWith('http:'))!;
     expect(http.lastError).toMatch(
       new RegExp(
         `header authorization rendered from credential ${cred.body.id} holds a character not allowed`,

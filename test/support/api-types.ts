@@ -53,3 +53,17 @@ export interface Page<T> {
   items: T[];
   nextCursor?: string;
 }
+
+/** The api's `GET /health/ready` (terminus' shape); `criticalCredentials` with TK_READY_CRITICAL_CREDENTIALS. */
+export interface ApiReadiness {
+  status: string;
+  info?: Record<string, unknown>;
+  error?: { criticalCredentials?: { credentials: Record<string, { ready: boolean; reason?: string }> } };
+  details?: Record<string, { status: string }>;
+}
+
+/** The agent's `GET /ready` on its health port: versions and sinks, never a token. */
+export interface AgentReadiness {
+  status: string;
+  sinks?: Array<{ name: string; failures: number; delivered: boolean; lastError?: string }>;
+}
