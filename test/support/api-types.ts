@@ -67,3 +67,15 @@ export interface AgentReadiness {
   status: string;
   sinks?: Array<{ name: string; failures: number; delivered: boolean; lastError?: string }>;
 }
+
+/** `GET /v1/admin/encryption`: the key ring's primary and the last re-encryption run. */
+export interface EncryptionStatus {
+  primaryKeyId: string;
+  reEncryption?: {
+    primaryKeyId: string;
+    state: string;
+    rewritten: number;
+    failed: number;
+    keyIds: Record<string, number>;
+  };
+}
