@@ -148,7 +148,7 @@ describe('seed 001: MCP gateway token files kept current by the agent', () => {
       expect(a.expires_at * 1000).toBeGreaterThan(Date.now());
       seen.atlassian.add(a.access_token);
       seen.sre.add(b.access_token);
-      await sleep(1000);
+      await sleep(1000); // the readers' pace over the run: sampling, not waiting for something
     }
     const result = await reader;
     expect(result.bad, result.samples.join('\n')).toBe(0);

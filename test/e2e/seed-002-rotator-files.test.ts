@@ -129,7 +129,7 @@ describe('seed 002: authorized_user credential files updated in place by the age
         problems.push(`inactive token at ${new Date(now).toISOString()}`);
       if (!(await oauth.introspect(String(google.token))).active)
         problems.push(`inactive google token at ${new Date(now).toISOString()}`);
-      await sleep(1000);
+      await sleep(1000); // the readers' pace over the run: sampling, not waiting for something
     }
     expect(problems).toEqual([]);
     expect(seen.size).toBeGreaterThanOrEqual(3);

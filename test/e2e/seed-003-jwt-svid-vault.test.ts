@@ -134,7 +134,7 @@ describe('seed 003: JWT-SVID file → Vault login stays valid; readiness reflect
           await writeSvid(brokenFile, 60);
           brokenFixedAt = Date.now();
         }
-        await sleep(400);
+        await sleep(400); // the readers' pace over the run: sampling, not waiting for something
       }
     } finally {
       clearInterval(rotator);

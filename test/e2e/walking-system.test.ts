@@ -76,7 +76,7 @@ describe('walking system: two workers keep OAuth credentials fresh', () => {
         reads += 1;
         if (!info.active) inactive.push(`${id} v${res.body.tokenVersion}`);
       }
-      await sleep(500);
+      await sleep(500); // the readers' pace over the run: sampling, not waiting for something
     }
 
     expect(inactive).toEqual([]);
