@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_KEY_SCOPES } from '../../apps/api/src/auth/api-keys.js';
 import type {
+  ApiKeyView,
   CreatedApiKey,
   CreatedSubscription,
   CredentialView,
@@ -261,9 +262,7 @@ describe('API security', () => {
     }
     console.info(`revoked key refused after ${refusedAfter.join(' ms, ')} ms`);
     expect(Math.max(...refusedAfter)).toBeLessThan(1_000);
-    const listed = await admin().get<{ items: { id: string; revokedAt?: string }[] }>(
-      '/v1/api-keys?namespace=ns-r',
-    );
+    const listed = await admin().get<Page<ApiKeyView>>('/v1/api-keys?namespace=ns-r');
     expect(listed.body.items.find((k) => k.id === reader.id)?.revokedAt).toBeDefined();
   });
 

@@ -38,15 +38,18 @@ export interface WebhookBody {
   data: EventBody;
 }
 
-/** `POST /v1/api-keys`: the key's record and, once, the key itself. */
-export interface CreatedApiKey {
+/** An API key's record as `GET /v1/api-keys` lists it (never the key itself). */
+export interface ApiKeyView {
   id: string;
   name: string;
   namespace: string;
   scopes: string[];
   createdAt: string;
-  key: string;
+  revokedAt?: string;
 }
+
+/** `POST /v1/api-keys`: the key's record and, once, the key itself. */
+export type CreatedApiKey = ApiKeyView & { key: string };
 
 /** A list answer: `{ items }`. */
 export interface Page<T> {
