@@ -1,7 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { CredentialView } from '../support/api-types.js';
-import { type OAuthServer, startOAuthServer } from '../support/oauth-server.js';
-import { type Stack, startStack } from '../support/stack.js';
+import { useStack } from '../support/stack.js';
 import { sleep, waitFor } from '../support/wait.js';
 
 /**
@@ -10,34 +9,24 @@ import { sleep, waitFor } from '../support/wait.js';
  * and refreshing afterwards, with no refresh token presented twice.
  */
 describe('restart of every process', () => {
-  let stack: Stack;
-  let oauth: OAuthServer;
-
-  beforeAll(async () => {
-    oauth = await startOAuthServer({ accessTokenTtl: 10 });
-    stack = await startStack({
-      name: 'restart',
-      env: { TK_SWEEP_INTERVAL_MS: '5000' },
-      workers: 2,
-      redis: { appendonly: true },
-    });
-  });
-
-  afterAll(async () => {
-    await stack?.stop();
-    await oauth?.stop();
+  const stack = useStack({
+    name: 'restart',
+    oauth: { accessTokenTtl: 10 },
+    env: { TK_SWEEP_INTERVAL_MS: '5000' },
+    workers: 2,
+    redis: { appendonly: true },
   });
 
   it('keeps refreshing every credential after api, workers and Redis restart', async () => {
     const client = stack.admin;
-    oauth.resetCounters();
+    stack.oauth.resetCounters();
     const ids: string[] = [];
     for (const key of ['basic', 'post', 'public'] as const) {
-      const c = oauth.clients[key];
-      const issued = await oauth.issueRefreshToken(key);
+      const c = stack.oauth.clients[key];
+      const issued = await stack.oauth.issueRefreshToken(key);
       const res = await client.post<CredentialView>('/v1/credentials', {
         kind: 'oauth2.refresh_token',
-        issuer: oauth.issuer,
+        issuer: stack.oauth.issuer,
         clientId: c.clientId,
         clientAuth: c.authMethod,
         ...(c.clientSecret ? { clientSecret: c.clientSecret } : {}),
@@ -76,6 +65,6 @@ describe('restart of every process', () => {
       ids.map(async (id) => (await client.get<CredentialView>(`/v1/credentials/${id}`)).body.state),
     );
     expect(states).toEqual(['active', 'active', 'active']);
-    expect(oauth.counters.invalidGrant).toBe(0);
+    expect(stack.oauth.counters.invalidGrant).toBe(0);
   });
 });

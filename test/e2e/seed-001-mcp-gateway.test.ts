@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   API_KEY_REFERENCE,
   agentDir,
@@ -11,9 +11,8 @@ import {
 } from '../support/agent.js';
 import type { CredentialView } from '../support/api-types.js';
 import { freePort } from '../support/net.js';
-import { type OAuthServer, startOAuthServer } from '../support/oauth-server.js';
 import { leakedSecrets } from '../support/redis-dump.js';
-import { type Stack, startStack } from '../support/stack.js';
+import { useStack } from '../support/stack.js';
 import { sleep, waitFor } from '../support/wait.js';
 
 interface TokenFile {
@@ -36,33 +35,29 @@ const readJson = <T>(path: string) => JSON.parse(readFileSync(path, 'utf8')) as 
  * file, the files survive an API outage, and the agent catches up when the API returns.
  */
 describe('seed 001: MCP gateway token files kept current by the agent', () => {
-  let stack: Stack;
-  let oauth: OAuthServer;
+  const stack = useStack({
+    name: 'seed001',
+    oauth: { accessTokenTtl: 10, rotateRefreshToken: true },
+    env: { TK_SWEEP_INTERVAL_MS: '5000' },
+  });
   let agentKey: string;
   const secrets = new Set<string>();
 
   beforeAll(async () => {
-    oauth = await startOAuthServer({ accessTokenTtl: 10, rotateRefreshToken: true });
-    stack = await startStack({ name: 'seed001', env: { TK_SWEEP_INTERVAL_MS: '5000' } });
     agentKey = await createAgentKey(stack.url);
-  });
-
-  afterAll(async () => {
-    await stack?.stop();
-    await oauth?.stop();
   });
 
   it('keeps .oauth-tokens/*.json, mcp.json and vscode_mcp.json current; readers never see a partial file', async () => {
     const client = stack.admin;
-    const issued = await oauth.issueRefreshToken('basic');
-    const { clientId, clientSecret } = oauth.clients.basic;
-    const cc = oauth.clients.clientCredentials;
+    const issued = await stack.oauth.issueRefreshToken('basic');
+    const { clientId, clientSecret } = stack.oauth.clients.basic;
+    const cc = stack.oauth.clients.clientCredentials;
     for (const s of [issued.refreshToken, issued.accessToken, clientSecret, cc.clientSecret, agentKey])
       secrets.add(s);
     const atlassian = await client.post<CredentialView>('/v1/credentials', {
       kind: 'oauth2.refresh_token',
       name: 'atlassian',
-      issuer: oauth.issuer,
+      issuer: stack.oauth.issuer,
       clientId,
       clientAuth: 'client_secret_basic',
       clientSecret,
@@ -73,7 +68,7 @@ describe('seed 001: MCP gateway token files kept current by the agent', () => {
     const sre = await client.post<CredentialView>('/v1/credentials', {
       kind: 'oauth2.client_credentials',
       name: 'sre-gateway',
-      issuer: oauth.issuer,
+      issuer: stack.oauth.issuer,
       clientId: cc.clientId,
       clientSecret: cc.clientSecret,
       scope: 'api',
@@ -143,7 +138,8 @@ describe('seed 001: MCP gateway token files kept current by the agent', () => {
         ['vscode_mcp.json', fromVscode],
       ] as const) {
         secrets.add(token);
-        if (!(await oauth.introspect(token)).active) stale.push(`${name} at ${new Date().toISOString()}`);
+        if (!(await stack.oauth.introspect(token)).active)
+          stale.push(`${name} at ${new Date().toISOString()}`);
       }
       expect(a.expires_at * 1000).toBeGreaterThan(Date.now());
       seen.atlassian.add(a.access_token);
@@ -174,7 +170,7 @@ describe('seed 001: MCP gateway token files kept current by the agent', () => {
     });
     expect(vscode.mcpServers.atlassian!.args).toEqual(['-y', '@modelcontextprotocol/server-fetch']);
     for (const f of files) expect(statSync(f).mode & 0o777, f).toBe(0o600);
-    expect(oauth.counters.refreshTokenReuse).toBe(0);
+    expect(stack.oauth.counters.refreshTokenReuse).toBe(0);
 
     // The API goes away: the files stay as they were (still parseable), the agent stays live.
     await stack.api.stop();
@@ -204,11 +200,11 @@ describe('seed 001: MCP gateway token files kept current by the agent', () => {
 
   it('--once renders once and exits 0, or non-zero when a sink fails', async () => {
     const client = stack.admin;
-    const cc = oauth.clients.clientCredentials;
+    const cc = stack.oauth.clients.clientCredentials;
     const reg = await client.post<CredentialView>('/v1/credentials', {
       kind: 'oauth2.client_credentials',
       name: 'once',
-      issuer: oauth.issuer,
+      issuer: stack.oauth.issuer,
       clientId: cc.clientId,
       clientSecret: cc.clientSecret,
       scope: 'api',

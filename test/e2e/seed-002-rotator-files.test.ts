@@ -3,11 +3,10 @@ import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Webhook } from 'standardwebhooks';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { API_KEY_REFERENCE, agentDir, createAgentKey, writeAgentConfig } from '../support/agent.js';
 import type { CreatedSubscription, CredentialView, PoolTokenBody, PoolView } from '../support/api-types.js';
-import { type OAuthServer, startOAuthServer } from '../support/oauth-server.js';
-import { type Stack, startStack } from '../support/stack.js';
+import { useStack } from '../support/stack.js';
 import { sleep, waitFor } from '../support/wait.js';
 
 const RUN_MS = 22_000;
@@ -22,27 +21,20 @@ const readJson = (path: string) => JSON.parse(readFileSync(path, 'utf8')) as Rec
  * when the first needs re-authentication, and a webhook reports that failure as `permanent`.
  */
 describe('seed 002: authorized_user credential files updated in place by the agent', () => {
-  let stack: Stack;
-  let oauth: OAuthServer;
-
-  beforeAll(async () => {
-    oauth = await startOAuthServer({ accessTokenTtl: 10, rotateRefreshToken: true });
-    stack = await startStack({ name: 'seed002', env: { TK_SWEEP_INTERVAL_MS: '5000' } });
-  });
-
-  afterAll(async () => {
-    await stack?.stop();
-    await oauth?.stop();
+  const stack = useStack({
+    name: 'seed002',
+    oauth: { accessTokenTtl: 10, rotateRefreshToken: true },
+    env: { TK_SWEEP_INTERVAL_MS: '5000' },
   });
 
   it('writes each new access token and expiry into the existing files and keeps every other field', async () => {
     const client = stack.admin;
-    const issued = await oauth.issueRefreshToken('basic');
-    const { clientId, clientSecret } = oauth.clients.basic;
+    const issued = await stack.oauth.issueRefreshToken('basic');
+    const { clientId, clientSecret } = stack.oauth.clients.basic;
     const reg = await client.post<CredentialView>('/v1/credentials', {
       kind: 'oauth2.refresh_token',
       name: 'gemini',
-      issuer: oauth.issuer,
+      issuer: stack.oauth.issuer,
       clientId,
       clientAuth: 'client_secret_basic',
       clientSecret,
@@ -125,9 +117,9 @@ describe('seed 002: authorized_user credential files updated in place by the age
       if (Date.parse(String(google.expiry)) <= now)
         problems.push(`google file expired at ${new Date(now).toISOString()}`);
       expect(Number(rotator.expires_in)).toBeLessThanOrEqual(10);
-      if (!(await oauth.introspect(token)).active)
+      if (!(await stack.oauth.introspect(token)).active)
         problems.push(`inactive token at ${new Date(now).toISOString()}`);
-      if (!(await oauth.introspect(String(google.token))).active)
+      if (!(await stack.oauth.introspect(String(google.token))).active)
         problems.push(`inactive google token at ${new Date(now).toISOString()}`);
       await sleep(1000); // the readers' pace over the run: sampling, not waiting for something
     }
@@ -136,7 +128,7 @@ describe('seed 002: authorized_user credential files updated in place by the age
     // The agent writes with its own mode (0600), whatever the file had.
     expect(statSync(rotatorFile).mode & 0o777).toBe(0o600);
     expect(statSync(googleFile).mode & 0o777).toBe(0o600);
-    expect(oauth.counters.refreshTokenReuse).toBe(0);
+    expect(stack.oauth.counters.refreshTokenReuse).toBe(0);
     expect(await agent.stop()).toBe(0);
   });
 
@@ -163,15 +155,15 @@ describe('seed 002: authorized_user credential files updated in place by the age
       });
       expect(sub.status, JSON.stringify(sub.body)).toBe(201);
 
-      const { clientId, clientSecret } = oauth.clients.basic;
+      const { clientId, clientSecret } = stack.oauth.clients.basic;
       const members: string[] = [];
       for (const name of ['gemini-primary', 'gemini-fallback']) {
-        const issued = await oauth.issueRefreshToken('basic');
+        const issued = await stack.oauth.issueRefreshToken('basic');
         const reg = await client.post<CredentialView>('/v1/credentials', {
           kind: 'oauth2.refresh_token',
           name,
           labels: { upstream: 'gemini' },
-          issuer: oauth.issuer,
+          issuer: stack.oauth.issuer,
           clientId,
           clientSecret,
           refreshToken: issued.refreshToken,
@@ -204,7 +196,7 @@ describe('seed 002: authorized_user credential files updated in place by the age
         const res = await client.get<PoolTokenBody>(`/v1/pools/${pool.body.id}/token?minTtl=1`);
         expect(res.status).toBe(200);
         expect(res.body.credentialId).toBe(fallback);
-        expect((await oauth.introspect(res.body.accessToken)).active).toBe(true);
+        expect((await stack.oauth.introspect(res.body.accessToken)).active).toBe(true);
       }
 
       const failure = await waitFor(

@@ -1,8 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { CredentialView, EventBody, Page, TokenBody } from '../support/api-types.js';
-import { type OAuthServer, startOAuthServer } from '../support/oauth-server.js';
 import { dumpRedis, leakedSecrets } from '../support/redis-dump.js';
-import { type Stack, startStack } from '../support/stack.js';
+import { useStack } from '../support/stack.js';
 import { sleep } from '../support/wait.js';
 
 const RUN_MS = 60_000;
@@ -13,37 +12,27 @@ const RUN_MS = 60_000;
  * access tokens, and no secret shows up in Redis, job data or the logs.
  */
 describe('walking system: two workers keep OAuth credentials fresh', () => {
-  let stack: Stack;
-  let oauth: OAuthServer;
+  const stack = useStack({
+    name: 'walk',
+    oauth: { accessTokenTtl: 10, rotateRefreshToken: true },
+    env: { TK_SWEEP_INTERVAL_MS: '5000' },
+    workers: 2,
+    redis: { appendonly: true },
+  });
   const secrets = new Set<string>();
-
-  beforeAll(async () => {
-    oauth = await startOAuthServer({ accessTokenTtl: 10, rotateRefreshToken: true });
-    stack = await startStack({
-      name: 'walk',
-      env: { TK_SWEEP_INTERVAL_MS: '5000' },
-      workers: 2,
-      redis: { appendonly: true },
-    });
-  });
-
-  afterAll(async () => {
-    await stack?.stop();
-    await oauth?.stop();
-  });
 
   it('refreshes before every expiry, serves only active tokens, and never presents a refresh token twice', async () => {
     const client = stack.admin;
-    const issued = await oauth.issueRefreshToken('basic');
-    const { clientId, clientSecret } = oauth.clients.basic;
-    const cc = oauth.clients.clientCredentials;
+    const issued = await stack.oauth.issueRefreshToken('basic');
+    const { clientId, clientSecret } = stack.oauth.clients.basic;
+    const cc = stack.oauth.clients.clientCredentials;
     for (const s of [issued.refreshToken, issued.accessToken, clientSecret, cc.clientSecret]) secrets.add(s);
-    oauth.resetCounters();
+    stack.oauth.resetCounters();
 
     const rt = await client.post<CredentialView>('/v1/credentials', {
       kind: 'oauth2.refresh_token',
       name: 'rotating',
-      issuer: oauth.issuer,
+      issuer: stack.oauth.issuer,
       clientId,
       clientAuth: 'client_secret_basic',
       clientSecret,
@@ -54,7 +43,7 @@ describe('walking system: two workers keep OAuth credentials fresh', () => {
     const ccReg = await client.post<CredentialView>('/v1/credentials', {
       kind: 'oauth2.client_credentials',
       name: 'service',
-      issuer: oauth.issuer,
+      issuer: stack.oauth.issuer,
       clientId: cc.clientId,
       clientSecret: cc.clientSecret,
       scope: 'api',
@@ -72,7 +61,7 @@ describe('walking system: two workers keep OAuth credentials fresh', () => {
         const res = await client.get<TokenBody>(`/v1/credentials/${id}/token?minTtl=1`);
         expect(res.status, JSON.stringify(res.body)).toBe(200);
         secrets.add(res.body.accessToken);
-        const info = await oauth.introspect(res.body.accessToken);
+        const info = await stack.oauth.introspect(res.body.accessToken);
         reads += 1;
         if (!info.active) inactive.push(`${id} v${res.body.tokenVersion}`);
       }
@@ -81,8 +70,8 @@ describe('walking system: two workers keep OAuth credentials fresh', () => {
 
     expect(inactive).toEqual([]);
     expect(reads).toBeGreaterThan(100);
-    expect(oauth.counters.invalidGrant).toBe(0);
-    expect(oauth.counters.refreshTokenReuse).toBe(0);
+    expect(stack.oauth.counters.invalidGrant).toBe(0);
+    expect(stack.oauth.counters.refreshTokenReuse).toBe(0);
 
     for (const id of ids) {
       const { body } = await client.get<Page<EventBody>>(`/v1/credentials/${id}/events?limit=1000`);

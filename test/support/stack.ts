@@ -4,6 +4,8 @@
  * see processes.ts), an admin client, and one `stop()` that ends everything it started.
  */
 import { Queue } from 'bullmq';
+import { afterAll, beforeAll } from 'vitest';
+import type { OAuthServer, StartOAuthServerOptions } from './oauth-server.js';
 import { type AppProcess, apiClient, startApp } from './processes.js';
 import { testRedisClient } from './redis-cluster.js';
 import { type RedisServer, type StartRedisOptions, startRedis, uniquePrefix } from './redis-server.js';
@@ -25,6 +27,8 @@ export interface StackOptions {
   prefix?: string;
   /** Runs once Redis is up, before any app starts (to seed what the apps find at boot). */
   beforeStart?: (redis: RedisServer) => Promise<void>;
+  /** Also start the in-process authorization server (test/support/oauth-server.ts) first. */
+  oauth?: StartOAuthServerOptions;
   /** Options of the Redis server (AOF, extra arguments such as `--requirepass`). */
   redis?: StartRedisOptions;
   /** The REDIS_URL the apps get, when it differs from the server's own (a password, a proxy). */
@@ -32,6 +36,8 @@ export interface StackOptions {
 }
 
 export interface Stack {
+  /** The authorization server (throws in a stack started without `oauth`). */
+  readonly oauth: OAuthServer;
   readonly redis: RedisServer;
   /** The Redis key prefix of this stack. */
   readonly prefix: string;
@@ -66,12 +72,18 @@ export interface Stack {
   refreshQueue(): Queue;
   /** Everything every process printed so far, one block per process. */
   logs(): string;
-  /** SIGTERM to every process still running (agents first), then the Redis server is removed. */
+  /**
+   * SIGTERM to every process still running (agents first), then the Redis server is removed and
+   * the authorization server stopped.
+   */
   stop(): Promise<void>;
 }
 
 /** Starts Redis, then the api and the workers side by side; waits until all are ready. */
 export async function startStack(options: StackOptions): Promise<Stack> {
+  const oauthServer = options.oauth
+    ? await (await import('./oauth-server.js')).startOAuthServer(options.oauth)
+    : undefined;
   const redis = await startRedis(options.redis);
   const prefix = options.prefix ?? uniquePrefix(options.name);
   const env: Record<string, string> = {
@@ -99,6 +111,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     await Promise.all(agents.map((p) => p.stop()));
     await Promise.all(processes.filter((p) => !agents.includes(p)).map((p) => p.stop()));
     await redis.destroy();
+    await oauthServer?.stop();
   };
 
   let api: AppProcess;
@@ -120,6 +133,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const url = api.url!;
 
   return {
+    get oauth() {
+      if (!oauthServer) throw new Error('this stack was started without an authorization server');
+      return oauthServer;
+    },
     redis,
     prefix,
     env,
@@ -148,4 +165,26 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     logs: () => processes.map((p) => `--- ${p.name}\n${p.logs()}`).join('\n'),
     stop,
   };
+}
+
+/**
+ * Starts a stack before the tests of the enclosing `describe` (or file) and stops it after them.
+ * The handle reads through to the running stack, so tests use it as they would a `Stack`;
+ * `options` may be a function, for settings only known once other servers run.
+ */
+export function useStack(options: StackOptions | (() => StackOptions | Promise<StackOptions>)): Stack {
+  let current: Stack | undefined;
+  beforeAll(async () => {
+    current = await startStack(typeof options === 'function' ? await options() : options);
+  });
+  afterAll(async () => {
+    await current?.stop();
+  });
+  return new Proxy({} as Stack, {
+    get(_, key) {
+      if (!current) throw new Error('the stack starts in beforeAll: use it inside hooks and tests');
+      const value: unknown = Reflect.get(current, key);
+      return typeof value === 'function' ? value.bind(current) : value;
+    },
+  });
 }
