@@ -11,6 +11,7 @@ import {
 } from '../support/agent.js';
 import type { CredentialView } from '../support/api-types.js';
 import { freePort } from '../support/net.js';
+import { basicRefreshTokenCredential } from '../support/oauth-server.js';
 import { leakedSecrets } from '../support/redis-dump.js';
 import { useStack } from '../support/stack.js';
 import { sleep, waitFor } from '../support/wait.js';
@@ -50,20 +51,14 @@ describe('seed 001: MCP gateway token files kept current by the agent', () => {
   it('keeps .oauth-tokens/*.json, mcp.json and vscode_mcp.json current; readers never see a partial file', async () => {
     const client = stack.admin;
     const issued = await stack.oauth.issueRefreshToken('basic');
-    const { clientId, clientSecret } = stack.oauth.clients.basic;
+    const { clientSecret } = stack.oauth.clients.basic;
     const cc = stack.oauth.clients.clientCredentials;
     for (const s of [issued.refreshToken, issued.accessToken, clientSecret, cc.clientSecret, agentKey])
       secrets.add(s);
-    const atlassian = await client.post<CredentialView>('/v1/credentials', {
-      kind: 'oauth2.refresh_token',
-      name: 'atlassian',
-      issuer: stack.oauth.issuer,
-      clientId,
-      clientAuth: 'client_secret_basic',
-      clientSecret,
-      refreshToken: issued.refreshToken,
-      policy: { minBufferSeconds: 1 },
-    });
+    const atlassian = await client.post<CredentialView>(
+      '/v1/credentials',
+      basicRefreshTokenCredential(stack.oauth, 'atlassian', issued.refreshToken),
+    );
     expect(atlassian.status, JSON.stringify(atlassian.body)).toBe(201);
     const sre = await client.post<CredentialView>('/v1/credentials', {
       kind: 'oauth2.client_credentials',

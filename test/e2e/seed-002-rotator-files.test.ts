@@ -6,6 +6,7 @@ import { Webhook } from 'standardwebhooks';
 import { describe, expect, it } from 'vitest';
 import { API_KEY_REFERENCE, agentDir, createAgentKey, writeAgentConfig } from '../support/agent.js';
 import type { CreatedSubscription, CredentialView, PoolTokenBody, PoolView } from '../support/api-types.js';
+import { basicRefreshTokenCredential } from '../support/oauth-server.js';
 import { useStack } from '../support/stack.js';
 import { sleep, waitFor } from '../support/wait.js';
 
@@ -30,17 +31,11 @@ describe('seed 002: authorized_user credential files updated in place by the age
   it('writes each new access token and expiry into the existing files and keeps every other field', async () => {
     const client = stack.admin;
     const issued = await stack.oauth.issueRefreshToken('basic');
-    const { clientId, clientSecret } = stack.oauth.clients.basic;
-    const reg = await client.post<CredentialView>('/v1/credentials', {
-      kind: 'oauth2.refresh_token',
-      name: 'gemini',
-      issuer: stack.oauth.issuer,
-      clientId,
-      clientAuth: 'client_secret_basic',
-      clientSecret,
-      refreshToken: issued.refreshToken,
-      policy: { minBufferSeconds: 1 },
-    });
+    const { clientId } = stack.oauth.clients.basic;
+    const reg = await client.post<CredentialView>(
+      '/v1/credentials',
+      basicRefreshTokenCredential(stack.oauth, 'gemini', issued.refreshToken),
+    );
     expect(reg.status, JSON.stringify(reg.body)).toBe(201);
 
     const dir = agentDir('seed002');

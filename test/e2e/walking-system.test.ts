@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { CredentialView, EventBody, Page, TokenBody } from '../support/api-types.js';
+import { basicRefreshTokenCredential } from '../support/oauth-server.js';
 import { dumpRedis, leakedSecrets } from '../support/redis-dump.js';
 import { useStack } from '../support/stack.js';
 import { sleep } from '../support/wait.js';
@@ -24,21 +25,15 @@ describe('walking system: two workers keep OAuth credentials fresh', () => {
   it('refreshes before every expiry, serves only active tokens, and never presents a refresh token twice', async () => {
     const client = stack.admin;
     const issued = await stack.oauth.issueRefreshToken('basic');
-    const { clientId, clientSecret } = stack.oauth.clients.basic;
+    const { clientSecret } = stack.oauth.clients.basic;
     const cc = stack.oauth.clients.clientCredentials;
     for (const s of [issued.refreshToken, issued.accessToken, clientSecret, cc.clientSecret]) secrets.add(s);
     stack.oauth.resetCounters();
 
-    const rt = await client.post<CredentialView>('/v1/credentials', {
-      kind: 'oauth2.refresh_token',
-      name: 'rotating',
-      issuer: stack.oauth.issuer,
-      clientId,
-      clientAuth: 'client_secret_basic',
-      clientSecret,
-      refreshToken: issued.refreshToken,
-      policy: { minBufferSeconds: 1 },
-    });
+    const rt = await client.post<CredentialView>(
+      '/v1/credentials',
+      basicRefreshTokenCredential(stack.oauth, 'rotating', issued.refreshToken),
+    );
     expect(rt.status).toBe(201);
     const ccReg = await client.post<CredentialView>('/v1/credentials', {
       kind: 'oauth2.client_credentials',
