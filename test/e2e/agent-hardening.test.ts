@@ -3,10 +3,10 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_KEY_REFERENCE, agentDir, createAgentKey, writeAgentConfig } from '../support/agent.js';
+import type { AgentReadiness, CredentialView } from '../support/api-types.js';
 import { freePort } from '../support/net.js';
 import { type OAuthServer, startOAuthServer } from '../support/oauth-server.js';
-import { type AppProcess, apiClient, startApp } from '../support/processes.js';
-import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
+import { type Stack, startStack } from '../support/stack.js';
 import { waitFor } from '../support/wait.js';
 
 /** A token a provider (or a compromised one) could hand out: a CR/LF would split a request's headers. */
@@ -14,43 +14,32 @@ const PART_ONE = 'hostile-token-part-one';
 const PART_TWO = 'hostile-token-part-two';
 const HOSTILE_TOKEN = `${PART_ONE}\r\nX-Injected: ${PART_TWO}`;
 
-interface ReadyBody {
-  status: string;
-  sinks?: Array<{ name: string; failures: number; delivered: boolean; lastError?: string }>;
-}
-
 /**
  * The agent under hostile input: a command it runs sees no API key, a token with CR/LF is never
  * sent as a header and never shows up in its logs or its `/ready`.
  */
 describe('agent hardening', () => {
-  let redis: RedisServer;
+  let stack: Stack;
   let oauth: OAuthServer;
-  let api: AppProcess;
-  let worker: AppProcess;
-  let agent: AppProcess | undefined;
   let registrar: Server | undefined;
   const received: string[] = [];
 
   beforeAll(async () => {
-    redis = await startRedis();
     oauth = await startOAuthServer();
-    const env = { REDIS_URL: redis.url, TK_REDIS_PREFIX: uniquePrefix('agenthard') };
-    [api, worker] = await Promise.all([startApp('api', env), startApp('worker', env)]);
+    stack = await startStack({ name: 'agenthard' });
   });
 
   afterAll(async () => {
-    await Promise.all([agent?.stop(), api?.stop(), worker?.stop()]);
+    await stack?.stop();
     registrar?.closeAllConnections();
     registrar?.close();
     await oauth?.stop();
-    await redis?.destroy();
   });
 
   it('runs commands without its key and keeps a CR/LF token out of headers, logs and /ready', async () => {
     const issued = await oauth.issueRefreshToken('basic');
     const { clientId, clientSecret } = oauth.clients.basic;
-    const cred = await apiClient(api.url!).post<{ id: string }>('/v1/credentials', {
+    const cred = await stack.admin.post<CredentialView>('/v1/credentials', {
       kind: 'oauth2.refresh_token',
       name: 'hostile-token',
       tokenEndpoint: oauth.tokenEndpoint,
@@ -73,9 +62,9 @@ describe('agent hardening', () => {
     const dir = agentDir('hardening');
     const envDump = join(dir, 'command-env.json');
     const healthPort = await freePort();
-    const agentKey = await createAgentKey(api.url!);
+    const agentKey = await createAgentKey(stack.url);
     const config = writeAgentConfig(dir, {
-      api: { url: api.url, apiKey: API_KEY_REFERENCE, pollIntervalSeconds: 2, events: false },
+      api: { url: stack.url, apiKey: API_KEY_REFERENCE, pollIntervalSeconds: 2, events: false },
       health: { host: '127.0.0.1', port: healthPort },
       outbound: { allowLoopback: true, allowHttpHosts: ['127.0.0.1'] },
       credentials: [
@@ -102,10 +91,7 @@ describe('agent hardening', () => {
       ],
     });
     // The key under both names the shipped deploy files and the docs use.
-    agent = await startApp('agent', { TK_API_KEY: agentKey, TOKENKEEPER_API_KEY: agentKey }, 'agent', [
-      '--config',
-      config,
-    ]);
+    const agent = await stack.startAgent(config, agentKey, { TOKENKEEPER_API_KEY: agentKey });
 
     const ready = async () => {
       const res = await fetch(`http://127.0.0.1:${healthPort}/ready`);
@@ -115,7 +101,7 @@ describe('agent hardening', () => {
     await waitFor(
       async () => {
         last = await ready();
-        const body = JSON.parse(last.text) as ReadyBody;
+        const body = JSON.parse(last.text) as AgentReadiness;
         return (
           existsSync(envDump) && (body.sinks?.find((s) => s.name.startsWith('http:'))?.failures ?? 0) >= 1
         );
@@ -133,7 +119,7 @@ describe('agent hardening', () => {
     // The registrar: nothing sent; /ready (asked from loopback, so with detail) says which header.
     expect(received).toEqual([]);
     expect(last.status).toBe(503);
-    const http = (JSON.parse(last.text) as ReadyBody).sinks!.find((s) => s.name.startsWith('http:'))!;
+    const http = (JSON.parse(last.text) as AgentReadiness).sinks!.find((s) => s.name.startsWith('http:'))!;
     expect(http.lastError).toMatch(
       new RegExp(
         `header authorization rendered from credential ${cred.body.id} holds a character not allowed`,

@@ -1,17 +1,10 @@
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type AppProcess,
-  apiClient,
-  startApp,
-  TEST_ADMIN_KEY,
-  TEST_ENCRYPTION_KEYS,
-  TEST_SECURITY_ENV,
-} from '../support/processes.js';
-import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
+import type { CreatedApiKey, Page } from '../support/api-types.js';
+import { apiClient, runToExit, TEST_ADMIN_KEY, TEST_SECURITY_ENV } from '../support/processes.js';
+import { uniquePrefix } from '../support/redis-server.js';
+import { type Stack, startStack } from '../support/stack.js';
 
 const sha256 = (key: string) => createHash('sha256').update(key).digest('hex');
 const forged = (label: string) => `tk_${label.padEnd(43, 'x')}`;
@@ -23,14 +16,13 @@ const forged = (label: string) => `tk_${label.padEnd(43, 'x')}`;
  * (TK_MIGRATE_API_KEYS=1), and every boot says how many are waiting. Also: /docs needs a key.
  */
 describe('API-key records a Redis writer cannot forge', () => {
-  let redis: RedisServer;
+  let stack: Stack;
   let raw: Redis;
-  let api: AppProcess;
   const prefix = uniquePrefix('apikeys');
   const record = (id: string) => `${prefix}:{g}:apikey:${id}`;
   const index = `${prefix}:{g}:apikeys`;
-  const env = { TK_REDIS_PREFIX: prefix, TK_API_KEY_CACHE_MS: '0' };
-  const as = (key: string) => apiClient(api.url!, { authorization: `Bearer ${key}` });
+  const env = { TK_API_KEY_CACHE_MS: '0' };
+  const as = (key: string) => stack.client({ authorization: `Bearer ${key}` });
 
   // A key of the release before the HMAC: record under its plain SHA-256, listed in the index.
   const legacyKey = forged('legacy-key-of-team-legacy');
@@ -54,18 +46,24 @@ describe('API-key records a Redis writer cannot forge', () => {
   };
 
   beforeAll(async () => {
-    redis = await startRedis();
-    raw = new Redis(redis.url);
-    await raw.set(record(legacyRecord.keyHash), JSON.stringify(legacyRecord));
-    await raw.hset(index, legacyRecord.id, legacyRecord.keyHash);
-    await raw.set(record(attackerRecord.keyHash), JSON.stringify(attackerRecord));
-    api = await startApp('api', { REDIS_URL: redis.url, ...env });
+    stack = await startStack({
+      name: 'apikeys',
+      prefix,
+      env,
+      workers: 0,
+      // What the api finds at boot: a legacy record and a forged one.
+      beforeStart: async (redis) => {
+        raw = new Redis(redis.url);
+        await raw.set(record(legacyRecord.keyHash), JSON.stringify(legacyRecord));
+        await raw.hset(index, legacyRecord.id, legacyRecord.keyHash);
+        await raw.set(record(attackerRecord.keyHash), JSON.stringify(attackerRecord));
+      },
+    });
   });
 
   afterAll(async () => {
-    await api?.stop();
     raw?.disconnect();
-    await redis?.destroy();
+    await stack?.stop();
   });
 
   it('refuses a hand-written apikey:<sha256> admin record, and says at boot how many legacy records wait', async () => {
@@ -79,19 +77,19 @@ describe('API-key records a Redis writer cannot forge', () => {
     expect((await as(attackerKey).get('/v1/credentials')).status).toBe(401);
     // The legacy key is refused too, until migrated.
     expect((await as(legacyKey).get('/v1/credentials')).status).toBe(401);
-    const warnings = api
+    const warnings = stack.api
       .logs()
       .split('\n')
       .filter((l) => l.includes('legacy API key records'));
-    expect(warnings, api.logs().slice(-2000)).toHaveLength(1);
+    expect(warnings, stack.api.logs().slice(-2000)).toHaveLength(1);
     const warning = warnings[0]!;
     expect(JSON.parse(warning).count).toBe(1);
     expect(warning).toContain('TK_MIGRATE_API_KEYS=1');
   });
 
   it('stores new keys under an HMAC id, and refuses a record whose scopes or namespace were edited', async () => {
-    const admin = apiClient(api.url!);
-    const made = await admin.post<{ id: string; key: string }>('/v1/api-keys', {
+    const admin = stack.admin;
+    const made = await admin.post<CreatedApiKey>('/v1/api-keys', {
       name: 'reader',
       namespace: 'team-a',
       scopes: ['credentials:read'],
@@ -118,7 +116,7 @@ describe('API-key records a Redis writer cannot forge', () => {
       expect((await reader.get('/v1/credentials')).status, JSON.stringify(edit)).toBe(401);
     }
     // The edited record is not listed either; the authentic one comes back into use unchanged.
-    const listed = await admin.get<{ items: { id: string }[] }>('/v1/api-keys');
+    const listed = await admin.get<Page<CreatedApiKey>>('/v1/api-keys');
     expect(listed.body.items.map((k) => k.id)).not.toContain(made.body.id);
     await raw.set(record(lookupId!), JSON.stringify(stored));
     expect((await reader.get('/v1/credentials')).status).toBe(200);
@@ -134,8 +132,8 @@ describe('API-key records a Redis writer cannot forge', () => {
   });
 
   it('converts legacy records once under TK_MIGRATE_API_KEYS=1; hand-written ones outside the index stay refused', async () => {
-    await api.stop();
-    const migrating = await startApp('api', { REDIS_URL: redis.url, ...env, TK_MIGRATE_API_KEYS: '1' });
+    await stack.api.stop();
+    const migrating = await stack.start('api', { TK_MIGRATE_API_KEYS: '1' }, 'api-migrating');
     try {
       const legacy = apiClient(migrating.url!, { authorization: `Bearer ${legacyKey}` });
       expect((await legacy.get('/v1/credentials')).status).toBe(200);
@@ -151,21 +149,21 @@ describe('API-key records a Redis writer cannot forge', () => {
       await migrating.stop();
     }
     // A normal start afterwards: nothing legacy left to warn about, and the converted key works.
-    await api.start();
+    await stack.api.start();
     expect((await as(legacyKey).get('/v1/credentials')).status).toBe(200);
-    const since = api.logs().lastIndexOf('api listening');
-    expect(api.logs().slice(since)).not.toContain('legacy API key records');
+    const since = stack.api.logs().lastIndexOf('api listening');
+    expect(stack.api.logs().slice(since)).not.toContain('legacy API key records');
   });
 
   it('serves /docs and /docs-json to callers with an API key only, unless TK_PUBLIC_DOCS=1', async () => {
-    const base = api.url!;
+    const base = stack.url;
     for (const path of ['/docs', '/docs/', '/docs-json', '/%64ocs-json', '/docs-yaml']) {
       const res = await fetch(`${base}${path}`);
       expect(res.status, path).toBe(401);
       expect(res.headers.get('www-authenticate'), path).toMatch(/^Basic /);
       expect(await res.text(), path).not.toContain('/v1/credentials');
     }
-    const made = await apiClient(base).post<{ key: string }>('/v1/api-keys', {
+    const made = await stack.admin.post<CreatedApiKey>('/v1/api-keys', {
       name: 'docs-reader',
       namespace: 'team-docs',
       scopes: ['events:read'],
@@ -183,7 +181,7 @@ describe('API-key records a Redis writer cannot forge', () => {
         .status,
     ).toBe(401);
 
-    const open = await startApp('api', { REDIS_URL: redis.url, ...env, TK_PUBLIC_DOCS: '1' });
+    const open = await stack.start('api', { TK_PUBLIC_DOCS: '1' }, 'api-public-docs');
     try {
       expect((await fetch(`${open.url}/docs-json`)).status).toBe(200);
     } finally {
@@ -193,27 +191,12 @@ describe('API-key records a Redis writer cannot forge', () => {
 
   it('does not start in production without the API-key HMAC key, and says which variable to set', async () => {
     const { TK_API_KEY_HMAC_KEY: _omitted, ...security } = TEST_SECURITY_ENV;
-    const child = spawn(process.execPath, ['dist/apps/api/src/main.js'], {
-      cwd: fileURLToPath(new URL('../..', import.meta.url)),
-      env: {
-        PATH: process.env.PATH ?? '',
-        TK_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
-        TK_API_HOST: '127.0.0.1',
-        TK_API_PORT: '0',
-        ...security,
-        REDIS_URL: redis.url,
-        ...env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const { code, output } = await runToExit('api', {
+      TK_API_HOST: '127.0.0.1',
+      TK_API_PORT: '0',
+      ...security,
+      ...stack.env,
     });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => {
-      output += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      output += d.toString();
-    });
-    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
     expect(code, output).toBe(1);
     expect(output).toMatch(/"level":"fatal".*no API-key HMAC key: set TK_API_KEY_HMAC_KEY_FILE/);
   });

@@ -1,22 +1,21 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_KEY_SCOPES } from '../../apps/api/src/auth/api-keys.js';
+import type {
+  ApiKeyView,
+  CreatedApiKey,
+  CreatedSubscription,
+  CredentialView,
+  EventBody,
+  Page,
+  PoolView,
+  Problem,
+} from '../support/api-types.js';
 import { type OAuthServer, startOAuthServer } from '../support/oauth-server.js';
-import { type AppProcess, apiClient, startApp, TEST_ADMIN_KEY } from '../support/processes.js';
-import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
+import { type AppProcess, apiClient, TEST_ADMIN_KEY } from '../support/processes.js';
+import { type Stack, startStack } from '../support/stack.js';
 import { sleep, waitFor } from '../support/wait.js';
 
-interface Problem {
-  status: number;
-  code: string;
-  rule?: string;
-  errors?: { field: string }[];
-}
-interface CreatedKey {
-  id: string;
-  key: string;
-  namespace: string;
-}
 interface OpenApiDoc {
   paths: Record<string, Record<string, { 'x-required-scope'?: string }>>;
 }
@@ -30,28 +29,23 @@ const SCOPES: string[] = API_KEY_SCOPES.filter((s) => s !== 'admin');
  * second; rate limits, Bull Board auth, the outbound URL policy and swapped ciphertexts.
  */
 describe('API security', () => {
-  let redis: RedisServer;
+  let stack: Stack;
   let oauth: OAuthServer;
   let api: AppProcess;
   let replica: AppProcess;
   let limited: AppProcess;
-  let worker: AppProcess;
-  let prefix: string;
-  const admin = () => apiClient(api.url!);
+  const admin = () => stack.admin;
   const as = (key: string, base = api.url!) => apiClient(base, { authorization: `Bearer ${key}` });
 
   beforeAll(async () => {
-    redis = await startRedis();
     oauth = await startOAuthServer({ accessTokenTtl: 3600 });
-    prefix = uniquePrefix('sec');
-    const env = { REDIS_URL: redis.url, TK_REDIS_PREFIX: prefix };
-    [api, replica, limited, worker] = await Promise.all([
-      startApp('api', env, 'api-1'),
-      startApp('api', env, 'api-2'),
-      startApp(
+    stack = await startStack({ name: 'sec' });
+    api = stack.api;
+    [replica, limited] = await Promise.all([
+      stack.start('api', {}, 'api-2'),
+      stack.start(
         'api',
         {
-          ...env,
           TK_RATE_LIMIT_TOKEN_PER_SECOND: '1',
           TK_RATE_LIMIT_TOKEN_BURST: '3',
           TK_RATE_LIMIT_WRITE_PER_SECOND: '1',
@@ -61,18 +55,16 @@ describe('API security', () => {
         },
         'api-limited',
       ),
-      startApp('worker', env),
     ]);
   });
 
   afterAll(async () => {
-    await Promise.all([api, replica, limited, worker].map((p) => p?.stop()));
+    await stack?.stop();
     await oauth?.stop();
-    await redis?.destroy();
   });
 
   const createKey = async (namespace: string, scopes: string[], name = scopes.join('+')) => {
-    const res = await admin().post<CreatedKey>('/v1/api-keys', { name, namespace, scopes });
+    const res = await admin().post<CreatedApiKey>('/v1/api-keys', { name, namespace, scopes });
     expect(res.status, JSON.stringify(res.body)).toBe(201);
     expect(res.body.key).toMatch(/^tk_[A-Za-z0-9_-]{43}$/);
     return res.body;
@@ -94,13 +86,10 @@ describe('API security', () => {
       await Promise.all(SCOPES.map(async (s) => [s, (await createKey('ns-a', [s])).key])),
     );
     const allButAdmin = (await createKey('ns-a', SCOPES)).key;
-    const cred = await as(adminA.key).post<{ id: string; namespace: string }>(
-      '/v1/credentials',
-      credentialBody('matrix'),
-    );
+    const cred = await as(adminA.key).post<CredentialView>('/v1/credentials', credentialBody('matrix'));
     expect(cred.status).toBe(201);
     expect(cred.body.namespace).toBe('ns-a');
-    const doomed = await as(adminA.key).post<{ id: string }>('/v1/credentials', credentialBody('doomed'));
+    const doomed = await as(adminA.key).post<CredentialView>('/v1/credentials', credentialBody('doomed'));
     const throwawayKey = await createKey('ns-a', ['events:read'], 'throwaway');
 
     const doc = (await admin().get<OpenApiDoc>('/docs-json')).body;
@@ -114,12 +103,12 @@ describe('API security', () => {
     const guarded = operations.filter((o) => !o.path.startsWith('/health'));
     expect(guarded.length).toBeGreaterThanOrEqual(12);
 
-    const pool = await as(adminA.key).post<{ id: string }>('/v1/pools', { members: [cred.body.id] });
-    const doomedPool = await as(adminA.key).post<{ id: string }>('/v1/pools', { members: [cred.body.id] });
-    const sub = await as(adminA.key).post<{ id: string }>('/v1/subscriptions', {
+    const pool = await as(adminA.key).post<PoolView>('/v1/pools', { members: [cred.body.id] });
+    const doomedPool = await as(adminA.key).post<PoolView>('/v1/pools', { members: [cred.body.id] });
+    const sub = await as(adminA.key).post<CreatedSubscription>('/v1/subscriptions', {
       url: 'http://127.0.0.1:9/hook',
     });
-    const doomedSub = await as(adminA.key).post<{ id: string }>('/v1/subscriptions', {
+    const doomedSub = await as(adminA.key).post<CreatedSubscription>('/v1/subscriptions', {
       url: 'http://127.0.0.1:9/hook',
     });
     expect([sub.status, doomedSub.status]).toEqual([201, 201]);
@@ -233,7 +222,7 @@ describe('API security', () => {
 
   it('lists keys without the key material, and keeps admins to their own namespace', async () => {
     const adminC = await createKey('ns-c', ['admin']);
-    const made = await as(adminC.key).post<CreatedKey>('/v1/api-keys', {
+    const made = await as(adminC.key).post<CreatedApiKey>('/v1/api-keys', {
       name: 'reader',
       scopes: ['token:read'],
     });
@@ -245,7 +234,7 @@ describe('API security', () => {
       scopes: ['admin'],
     });
     expect(elsewhere.status).toBe(403);
-    const listed = await as(adminC.key).get<{ items: Record<string, unknown>[] }>('/v1/api-keys');
+    const listed = await as(adminC.key).get<Page<Record<string, unknown>>>('/v1/api-keys');
     expect(listed.body.items.map((k) => k.namespace)).toEqual(['ns-c', 'ns-c']);
     expect(JSON.stringify(listed.body)).not.toContain(made.body.key);
     expect(JSON.stringify(listed.body)).not.toMatch(/keyHash|tk_/);
@@ -273,9 +262,7 @@ describe('API security', () => {
     }
     console.info(`revoked key refused after ${refusedAfter.join(' ms, ')} ms`);
     expect(Math.max(...refusedAfter)).toBeLessThan(1_000);
-    const listed = await admin().get<{ items: { id: string; revokedAt?: string }[] }>(
-      '/v1/api-keys?namespace=ns-r',
-    );
+    const listed = await admin().get<Page<ApiKeyView>>('/v1/api-keys?namespace=ns-r');
     expect(listed.body.items.find((k) => k.id === reader.id)?.revokedAt).toBeDefined();
   });
 
@@ -344,7 +331,7 @@ describe('API security', () => {
     });
     expect(viaIssuer.status).toBe(422);
     expect(viaIssuer.body.errors?.[0]?.field).toBe('issuer');
-    const patch = await admin().post<{ id: string }>('/v1/credentials', credentialBody('ok'));
+    const patch = await admin().post<CredentialView>('/v1/credentials', credentialBody('ok'));
     const patched = await admin().patch<Problem>(`/v1/credentials/${patch.body.id}`, {
       tokenEndpoint: 'https://10.1.1.1/t',
     });
@@ -371,11 +358,11 @@ describe('API security', () => {
   });
 
   it('refuses a ciphertext copied from another credential and marks the credential', async () => {
-    const x = (await admin().post<{ id: string }>('/v1/credentials', credentialBody('x'))).body.id;
-    const y = (await admin().post<{ id: string }>('/v1/credentials', credentialBody('y'))).body.id;
-    const r = new Redis(redis.url);
+    const x = (await admin().post<CredentialView>('/v1/credentials', credentialBody('x'))).body.id;
+    const y = (await admin().post<CredentialView>('/v1/credentials', credentialBody('y'))).body.id;
+    const r = new Redis(stack.redis.url);
     try {
-      const keyOf = (id: string) => `${prefix}:{p0}:c:${id}`;
+      const keyOf = (id: string) => `${stack.prefix}:{p0}:c:${id}`;
       const [xs, xt] = await r.hmget(keyOf(x), 's', 't');
       expect(xs).toMatch(/^eyJ/);
       await r.hset(keyOf(y), 't', xt!);
@@ -388,17 +375,15 @@ describe('API security', () => {
       expect((await admin().post(`/v1/credentials/${y}/refresh`)).status).toBe(202);
       await waitFor(
         async () =>
-          (await admin().get<{ state: string }>(`/v1/credentials/${y}`)).body.state === 'reauth_required',
+          (await admin().get<CredentialView>(`/v1/credentials/${y}`)).body.state === 'reauth_required',
         {
           timeoutMs: 15_000,
           message: 'credential with a swapped ciphertext marked reauth_required',
         },
       );
-      const view = await admin().get<{ lastFailure: { code: string; class: string } }>(
-        `/v1/credentials/${y}`,
-      );
+      const view = await admin().get<CredentialView>(`/v1/credentials/${y}`);
       expect(view.body.lastFailure).toMatchObject({ code: 'SECRET_DECRYPTION_FAILED', class: 'permanent' });
-      const events = await admin().get<{ items: { type: string }[] }>(`/v1/credentials/${y}/events`);
+      const events = await admin().get<Page<EventBody>>(`/v1/credentials/${y}/events`);
       expect(events.body.items.map((e) => e.type)).toContain('credential.reauth_required');
       // X itself is untouched.
       expect((await admin().get(`/v1/credentials/${x}/token`)).status).toBe(200);

@@ -1,32 +1,21 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AppProcess, apiClient, startApp } from '../support/processes.js';
-import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
-
-interface Problem {
-  status: number;
-  code: string;
-  title: string;
-  detail?: string;
-  errors?: { field: string; message: string }[];
-}
+import type { CredentialView, Problem } from '../support/api-types.js';
+import { type ApiClient, type Stack, startStack } from '../support/stack.js';
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
 
 /** Issue 2, acceptance 7: bad input gets a 4xx problem that names what to fix, and the API keeps serving. */
 describe('bad input', () => {
-  let redis: RedisServer;
-  let api: AppProcess;
-  let client: ReturnType<typeof apiClient>;
+  let stack: Stack;
+  let client: ApiClient;
 
   beforeAll(async () => {
-    redis = await startRedis();
-    api = await startApp('api', { REDIS_URL: redis.url, TK_REDIS_PREFIX: uniquePrefix('bad') });
-    client = apiClient(api.url!);
+    stack = await startStack({ name: 'bad', workers: 0 });
+    client = stack.admin;
   });
 
   afterAll(async () => {
-    await api?.stop();
-    await redis?.destroy();
+    await stack?.stop();
   });
 
   const post = (body: string | Uint8Array, headers: Record<string, string> = JSON_HEADERS) =>
@@ -127,9 +116,9 @@ describe('bad input', () => {
   });
 
   it('keeps serving: health is ready and a valid registration still works', async () => {
-    expect(api.exitCode).toBeNull();
-    expect((await fetch(`${api.url}/health/ready`)).status).toBe(200);
-    const ok = await client.post<{ id: string; state: string }>('/v1/credentials', {
+    expect(stack.api.exitCode).toBeNull();
+    expect((await fetch(`${stack.url}/health/ready`)).status).toBe(200);
+    const ok = await client.post<CredentialView>('/v1/credentials', {
       kind: 'oauth2.client_credentials',
       tokenEndpoint: 'http://127.0.0.1:9/oauth/token',
       clientId: 'svc',

@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Browser, type BrowserContext, chromium, type Response } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AppProcess, apiClient, startApp, TEST_ADMIN_KEY } from '../support/processes.js';
-import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
+import type { CredentialView } from '../support/api-types.js';
+import { TEST_ADMIN_KEY } from '../support/processes.js';
+import { type Stack, startStack } from '../support/stack.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 /**
@@ -51,10 +52,6 @@ function ensureChromium(): void {
   }
 }
 
-interface View {
-  id: string;
-}
-
 /**
  * Issue 6, acceptance 3: an operator opens Bull Board at /queues in a real browser (Debian's
  * chromium driven by playwright-core), signs in with an admin key over HTTP Basic, sees the
@@ -62,16 +59,14 @@ interface View {
  * page is refused.
  */
 describe('Bull Board in a real browser', () => {
-  let redis: RedisServer;
-  let api: AppProcess;
+  let stack: Stack;
   let browser: Browser;
   const secrets: string[] = [];
   const ids: string[] = [];
 
   beforeAll(async () => {
     ensureChromium();
-    redis = await startRedis();
-    api = await startApp('api', { REDIS_URL: redis.url, TK_REDIS_PREFIX: uniquePrefix('board') });
+    stack = await startStack({ name: 'board', workers: 0 });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: CHROMIUM_FLAGS,
@@ -81,14 +76,13 @@ describe('Bull Board in a real browser', () => {
 
   afterAll(async () => {
     await browser?.close();
-    await api?.stop();
-    await redis?.destroy();
+    await stack?.stop();
   });
 
   it('shows the token-refresh queue and its delayed jobs to an admin, with ids only', async () => {
     // Tokens supplied at registration with an hour to live: each leaves a delayed refresh job
     // (no worker runs here, so they stay delayed).
-    const client = apiClient(api.url!);
+    const client = stack.admin;
     for (let i = 0; i < 3; i++) {
       const s = {
         accessToken: `board-access-token-${i}-${'a'.repeat(24)}`,
@@ -96,7 +90,7 @@ describe('Bull Board in a real browser', () => {
         clientSecret: `board-client-secret-${i}-${'s'.repeat(24)}`,
       };
       secrets.push(...Object.values(s));
-      const reg = await client.post<View>('/v1/credentials', {
+      const reg = await client.post<CredentialView>('/v1/credentials', {
         kind: 'oauth2.refresh_token',
         name: `board-${i}`,
         tokenEndpoint: 'http://127.0.0.1:9/token',
@@ -114,12 +108,12 @@ describe('Bull Board in a real browser', () => {
       viewport: { width: 1400, height: 1000 },
     });
     const page = await context.newPage();
-    const home = await page.goto(`${api.url}/queues`);
+    const home = await page.goto(`${stack.url}/queues`);
     expect(home?.status()).toBe(200);
     await page.getByText('token-refresh').first().waitFor({ timeout: 30_000 });
 
     // The queue's Delayed tab lists one job per credential, its data ids and times only.
-    await page.goto(`${api.url}/queues/queue/token-refresh?status=delayed`);
+    await page.goto(`${stack.url}/queues/queue/token-refresh?status=delayed`);
     for (const id of ids) await page.getByText(id).first().waitFor({ timeout: 30_000 });
     const text = (await page.locator('body').textContent()) ?? '';
     expect(text).toMatch(/delayed/i);
@@ -147,11 +141,11 @@ describe('Bull Board in a real browser', () => {
       const page = await context.newPage();
       const responses: Response[] = [];
       page.on('response', (r) => responses.push(r));
-      const error = await page.goto(`${api.url}${path}`).then(
+      const error = await page.goto(`${stack.url}${path}`).then(
         () => undefined,
         (err: Error) => err.message,
       );
-      const response = responses.find((r) => r.url().startsWith(`${api.url}${path}`));
+      const response = responses.find((r) => r.url().startsWith(`${stack.url}${path}`));
       return {
         error,
         status: response?.status(),

@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CredentialView, EventBody } from '../support/api-types.js';
 import { type OAuthServer, startOAuthServer } from '../support/oauth-server.js';
 import * as processes from '../support/processes.js';
-import { type AppProcess, startApp } from '../support/processes.js';
-import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
+import { type Stack, startStack } from '../support/stack.js';
 import { waitFor } from '../support/wait.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -27,10 +27,8 @@ interface Run {
  * Every command's exit code is checked.
  */
 describe('tokenkeeper CLI against a running system', () => {
-  let redis: RedisServer;
+  let stack: Stack;
   let oauth: OAuthServer;
-  let api: AppProcess;
-  let worker: AppProcess;
   let home: string;
   const background: ChildProcess[] = [];
 
@@ -58,28 +56,21 @@ describe('tokenkeeper CLI against a running system', () => {
 
   beforeAll(async () => {
     home = await mkdtemp(join(tmpdir(), 'tk-cli-e2e-'));
-    redis = await startRedis();
     oauth = await startOAuthServer({ accessTokenTtl: 120, rotateRefreshToken: true });
-    const appEnv = {
-      REDIS_URL: redis.url,
-      TK_REDIS_PREFIX: uniquePrefix('cli'),
-      TK_SWEEP_INTERVAL_MS: '5000',
-    };
-    [api, worker] = await Promise.all([startApp('api', appEnv), startApp('worker', appEnv)]);
+    stack = await startStack({ name: 'cli', env: { TK_SWEEP_INTERVAL_MS: '5000' } });
   });
 
   afterAll(async () => {
     for (const c of background) c.kill('SIGKILL');
-    await Promise.all([api?.stop(), worker?.stop()]);
+    await stack?.stop();
     await oauth?.stop();
-    await redis?.destroy();
     await rm(home, { recursive: true, force: true });
   });
 
   const show = async (id: string) => {
     const r = await tk('creds', 'show', id, '--json');
     expect(r.code, r.stderr).toBe(0);
-    return JSON.parse(r.stdout) as { id: string; state: string; tokenVersion: number };
+    return JSON.parse(r.stdout) as CredentialView;
   };
 
   it('usage errors exit 1, an unreachable API exits 5', async () => {
@@ -106,19 +97,19 @@ describe('tokenkeeper CLI against a running system', () => {
             s,
           ]),
         ],
-        { TOKENKEEPER_URL: api.url!, TOKENKEEPER_API_KEY: ADMIN_KEY },
+        { TOKENKEEPER_URL: stack.url, TOKENKEEPER_API_KEY: ADMIN_KEY },
       ).done;
       expect(created.code, created.stderr).toBe(0);
       userKey = created.stdout.trim();
       expect(userKey).toMatch(/^tk_\S+$/);
       expect(created.stderr).toContain('only time the key is shown');
     }
-    const wrong = await tk('login', '--url', api.url!, '--api-key', 'tk_wrong-key-0000000000000000');
+    const wrong = await tk('login', '--url', stack.url, '--api-key', 'tk_wrong-key-0000000000000000');
     if (ADMIN_KEY) expect(wrong.code).toBe(4);
     const login = await tk(
       'login',
       '--url',
-      api.url!,
+      stack.url,
       ...(userKey ? ['--api-key', userKey] : ['--no-verify']),
     );
     expect(login.code, login.stderr).toBe(0);
@@ -167,7 +158,7 @@ describe('tokenkeeper CLI against a running system', () => {
 
     const asJson = await tk('creds', 'ls', '--json');
     expect(asJson.code).toBe(0);
-    const items = JSON.parse(asJson.stdout) as { id: string; state: string }[];
+    const items = JSON.parse(asJson.stdout) as CredentialView[];
     expect(items.find((c) => c.id === id)?.state).toBe('active');
 
     const human = await tk('creds', 'show', id);
@@ -192,7 +183,7 @@ describe('tokenkeeper CLI against a running system', () => {
       tail.out.stdout
         .split('\n')
         .filter(Boolean)
-        .map((l) => JSON.parse(l) as { type: string; credentialId: string; data: { tokenVersion?: number } });
+        .map((l) => JSON.parse(l) as EventBody);
     await waitFor(() => lines().some((e) => e.type === 'token.updated' && e.data.tokenVersion === 1), {
       timeoutMs: 15_000,
       message: `first token.updated in the tail (stderr: ${tail.out.stderr})`,
@@ -261,12 +252,7 @@ describe('tokenkeeper CLI against a running system', () => {
 
     const listed = await tk('creds', 'ls', '--label', 'batch=e2e', '--json');
     expect(listed.code).toBe(0);
-    const creds = JSON.parse(listed.stdout) as {
-      id: string;
-      name: string;
-      state: string;
-      expiresAt?: string;
-    }[];
+    const creds = JSON.parse(listed.stdout) as CredentialView[];
     expect(creds.map((c) => c.name).sort()).toEqual(['github', 'linear', 'notion']);
     // Imported with their current access tokens: active at once, expiring when the files said.
     expect(creds.every((c) => c.state === 'active' && c.expiresAt)).toBe(true);
@@ -295,7 +281,7 @@ describe('tokenkeeper CLI against a running system', () => {
 
   it('lists and revokes API keys; a revoked key exits 4', async () => {
     if (!ADMIN_KEY || !userKey) return;
-    const admin = { TOKENKEEPER_URL: api.url!, TOKENKEEPER_API_KEY: ADMIN_KEY };
+    const admin = { TOKENKEEPER_URL: stack.url, TOKENKEEPER_API_KEY: ADMIN_KEY };
     const ls = await start(['keys', 'ls', '--json'], admin).done;
     expect(ls.code, ls.stderr).toBe(0);
     const keys = JSON.parse(ls.stdout) as { id: string; name: string }[];

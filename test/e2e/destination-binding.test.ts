@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeySpace } from '#store';
+import type { CreatedApiKey, CredentialView, Problem } from '../support/api-types.js';
 import {
   type AssertionGrantLog,
   JWT_TOKEN_TYPE,
@@ -10,23 +11,8 @@ import {
   TOKEN_EXCHANGE,
 } from '../support/assertion-grants.js';
 import { type OAuthServer, startOAuthServer } from '../support/oauth-server.js';
-import { type AppProcess, apiClient, startApp } from '../support/processes.js';
-import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
+import { type Stack, startStack } from '../support/stack.js';
 import { waitFor } from '../support/wait.js';
-
-interface Problem {
-  status: number;
-  code: string;
-  detail?: string;
-  errors?: { field: string; message: string }[];
-}
-interface CredentialView {
-  id: string;
-  state: string;
-  tokenVersion: number;
-  grant: { tokenEndpoint?: string };
-  lastFailure?: { class: string; code: string; message: string };
-}
 
 /** An HTTP server on 127.0.0.1 that records every request: where an attacker would point a credential. */
 async function startCapture(): Promise<{ url: string; requests: string[]; stop(): Promise<void> }> {
@@ -58,25 +44,20 @@ async function startCapture(): Promise<{ url: string; requests: string[]; stop()
  * take another credential's token (or a JWT signed with the namespace's keys) without `token:read`.
  */
 describe('secrets bound to their destination (e2e)', () => {
-  let redis: RedisServer;
+  let stack: Stack;
   let conn: Redis;
   let oauth: OAuthServer;
   let exchanges: AssertionGrantLog;
   let capture: Awaited<ReturnType<typeof startCapture>>;
-  let api: AppProcess;
-  let worker: AppProcess;
-  let prefix: string;
   let mintKey: string;
   let writer: string;
   let reader: string;
   const NS = 'ns-bind';
   const EXCHANGE_SECRET = 'exchange-secret-0123456789';
-  const admin = () => apiClient(api.url!);
-  const as = (key: string) => apiClient(api.url!, { authorization: `Bearer ${key}` });
+  const admin = () => stack.admin;
+  const as = (key: string) => stack.client({ authorization: `Bearer ${key}` });
 
   beforeAll(async () => {
-    redis = await startRedis();
-    conn = new Redis(redis.url, { maxRetriesPerRequest: null });
     const mint = await generateKeyPair('ES256', { extractable: true });
     mintKey = JSON.stringify({ ...(await exportJWK(mint.privateKey)), kid: 'mint-1' });
     oauth = await startOAuthServer({
@@ -98,11 +79,10 @@ describe('secrets bound to their destination (e2e)', () => {
       issuers: [],
     });
     capture = await startCapture();
-    prefix = uniquePrefix('binding');
-    const env = { REDIS_URL: redis.url, TK_REDIS_PREFIX: prefix };
-    [api, worker] = await Promise.all([startApp('api', env), startApp('worker', env)]);
+    stack = await startStack({ name: 'binding' });
+    conn = new Redis(stack.redis.url, { maxRetriesPerRequest: null });
     const key = async (scopes: string[]) => {
-      const res = await admin().post<{ key: string }>('/v1/api-keys', {
+      const res = await admin().post<CreatedApiKey>('/v1/api-keys', {
         name: scopes.join('+'),
         namespace: NS,
         scopes,
@@ -115,11 +95,10 @@ describe('secrets bound to their destination (e2e)', () => {
   });
 
   afterAll(async () => {
-    await Promise.all([api, worker].map((p) => p?.stop()));
     conn?.disconnect();
+    await stack?.stop();
     await capture?.stop();
     await oauth?.stop();
-    await redis?.destroy();
   });
 
   const owner = () => as(reader);
@@ -195,7 +174,7 @@ describe('secrets bound to their destination (e2e)', () => {
     const id = res.body.id;
     await waitForVersion(id, 1);
     // The credential hash (libs/store/src/keys.ts); the projection is the JSON in its field `p`.
-    const key = new KeySpace(prefix, process.env.TK_TEST_CLUSTER === '1' ? 4 : 1).credential(id);
+    const key = new KeySpace(stack.prefix, process.env.TK_TEST_CLUSTER === '1' ? 4 : 1).credential(id);
     const projection = JSON.parse((await conn.hget(key, 'p'))!) as { grant: { tokenEndpoint: string } };
     projection.grant.tokenEndpoint = capture.url;
     await conn.hset(key, 'p', JSON.stringify(projection));

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CredentialView } from '../support/api-types.js';
 import { freePort } from '../support/net.js';
 import { type AppProcess, apiClient, startApp } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
@@ -138,7 +139,7 @@ describe('durability with the shipped redis.conf', () => {
     for (let batch = 0; batch < 500; batch += 50) {
       const made = await Promise.all(
         Array.from({ length: 50 }, async (_, i) => {
-          const res = await client.post<{ id: string }>('/v1/credentials', {
+          const res = await client.post<CredentialView>('/v1/credentials', {
             kind: 'oauth2.client_credentials',
             name: `durable-${batch + i}`,
             tokenEndpoint: 'http://127.0.0.1:9/oauth/token',
@@ -164,10 +165,7 @@ describe('durability with the shipped redis.conf', () => {
       message: 'api ready again',
     });
     const views = await Promise.all(
-      ids.map(
-        async (id) =>
-          (await client.get<{ state: string; tokenVersion: number }>(`/v1/credentials/${id}`)).body,
-      ),
+      ids.map(async (id) => (await client.get<CredentialView>(`/v1/credentials/${id}`)).body),
     );
     expect(
       views.filter((v) => v.state === 'active' && v.tokenVersion === 1).length,

@@ -1,36 +1,13 @@
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AppProcess, apiClient, startApp, TEST_ENCRYPTION_KEYS } from '../support/processes.js';
-import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
+import type { CreatedApiKey, CredentialView, EventBody, Page, Problem } from '../support/api-types.js';
+import { type AppProcess, apiClient, runToExit, TEST_ENCRYPTION_KEYS } from '../support/processes.js';
+import { type Stack, startStack } from '../support/stack.js';
 import { waitFor } from '../support/wait.js';
-
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-interface Problem {
-  status: number;
-  code: string;
-  detail: string;
-  errors?: { field: string; message: string }[];
-}
-interface View {
-  id: string;
-  state: string;
-  tokenVersion: number;
-  lastFailure?: { code: string; class: string; message: string };
-}
-interface EventItem {
-  type: string;
-  data: Record<string, unknown>;
-}
-interface CreatedKey {
-  key: string;
-}
 
 interface CapturedRequest {
   method: string;
@@ -84,24 +61,23 @@ const comparable = (res: { status: number; body: unknown }) => {
  * links leading out, and nothing tells a caller whether a path outside exists.
  */
 describe('file token sources', () => {
-  let redis: RedisServer;
+  let plain: Stack;
+  let dirs: Stack;
   let root: string;
   let allowed: string;
   let outside: string;
   /** Default configuration: no TK_FILE_SOURCE_DIRS. */
   let plainApi: AppProcess;
-  let plainWorker: AppProcess;
   /** An api that allows `allowed`, in front of the worker that does not (the setting changed). */
   let laterApi: AppProcess;
   /** api and worker that both allow `allowed`. */
   let dirsApi: AppProcess;
-  let dirsWorker: AppProcess;
   const OUTSIDE_CONTENT = 'OUTSIDE-FILE-CONTENT-7f3a';
   const INSIDE_TOKEN = 'inside-allowed-dir-jwt-5c1d';
 
   /** A key with only `credentials:write` (and `credentials:read`/`events:read` to watch the outcome). */
   const writerKey = async (api: AppProcess) => {
-    const res = await apiClient(api.url!).post<CreatedKey>('/v1/api-keys', {
+    const res = await apiClient(api.url!).post<CreatedApiKey>('/v1/api-keys', {
       name: 'writer',
       namespace: 'default',
       scopes: ['credentials:write', 'credentials:read', 'events:read'],
@@ -120,24 +96,16 @@ describe('file token sources', () => {
     writeFileSync(join(allowed, 'jwt'), `${INSIDE_TOKEN}\n`);
     symlinkSync(join(outside, 'secret'), join(allowed, 'link-out'));
     symlinkSync(join(outside, 'absent'), join(allowed, 'link-out-dangling'));
-    redis = await startRedis();
-    const plain = { REDIS_URL: redis.url, TK_REDIS_PREFIX: uniquePrefix('files-plain') };
-    const dirs = {
-      REDIS_URL: redis.url,
-      TK_REDIS_PREFIX: uniquePrefix('files-dirs'),
-      TK_FILE_SOURCE_DIRS: allowed,
-    };
     // One after another: five processes booting at once can starve a small shared machine.
-    plainApi = await startApp('api', plain, 'api-plain');
-    plainWorker = await startApp('worker', plain, 'worker-plain');
-    laterApi = await startApp('api', { ...plain, TK_FILE_SOURCE_DIRS: allowed }, 'api-later');
-    dirsApi = await startApp('api', dirs, 'api-dirs');
-    dirsWorker = await startApp('worker', dirs, 'worker-dirs');
+    plain = await startStack({ name: 'files-plain' });
+    plainApi = plain.api;
+    laterApi = await plain.start('api', { TK_FILE_SOURCE_DIRS: allowed }, 'api-later');
+    dirs = await startStack({ name: 'files-dirs', env: { TK_FILE_SOURCE_DIRS: allowed } });
+    dirsApi = dirs.api;
   });
 
   afterAll(async () => {
-    await Promise.all([plainApi, plainWorker, laterApi, dirsApi, dirsWorker].map((p) => p?.stop()));
-    await redis?.destroy();
+    await Promise.all([plain?.stop(), dirs?.stop()]);
     if (root) rmSync(root, { recursive: true, force: true });
   });
 
@@ -168,13 +136,13 @@ describe('file token sources', () => {
 
       // PATCH a credential (set up by an admin) that takes its JWT from another credential over to a file.
       const admin = apiClient(plainApi.url!);
-      const source = await admin.post<View>('/v1/credentials', {
+      const source = await admin.post<CredentialView>('/v1/credentials', {
         kind: 'static',
         accessToken: 'source-token',
         expiresIn: 3600,
       });
       expect(source.status, JSON.stringify(source.body)).toBe(201);
-      const target = await admin.post<View>('/v1/credentials', {
+      const target = await admin.post<CredentialView>('/v1/credentials', {
         kind: 'vault.jwt_login',
         vaultAddr: capture.url,
         role: 'x',
@@ -188,10 +156,8 @@ describe('file token sources', () => {
       expect(patched.status).toBe(422);
       expect(patched.body.errors?.map((e) => e.field)).toEqual(['jwtFile']);
       // The refused PATCH changed nothing: the credential still takes its JWT from the other credential.
-      const after = await client.get<{ grant: { vault: { jwt: unknown } } }>(
-        `/v1/credentials/${target.body.id}`,
-      );
-      expect(after.body.grant.vault.jwt).toEqual({ credentialId: source.body.id });
+      const after = await client.get<CredentialView>(`/v1/credentials/${target.body.id}`);
+      expect(after.body.grant.vault?.jwt).toEqual({ credentialId: source.body.id });
 
       // Only the login with the source credential's token ever arrived; no file content.
       expect(capture.requests.map((r) => JSON.parse(r.body).jwt)).toEqual(['source-token']);
@@ -243,14 +209,14 @@ describe('file token sources', () => {
       expect(dotDot.status).toBe(422);
       expect(dotDot.body.errors?.map((e) => e.field)).toEqual(['jwtFile']);
 
-      const vault = await client.post<View>('/v1/credentials', {
+      const vault = await client.post<CredentialView>('/v1/credentials', {
         kind: 'vault.jwt_login',
         vaultAddr: capture.url,
         role: 'backend',
         jwtFile: join(allowed, 'jwt'),
       });
       expect(vault.status, JSON.stringify(vault.body)).toBe(201);
-      const exchange = await client.post<View>('/v1/credentials', {
+      const exchange = await client.post<CredentialView>('/v1/credentials', {
         kind: 'oauth2.token_exchange',
         tokenEndpoint: `${capture.url}/token`,
         clientId: 'tk-exchange',
@@ -261,7 +227,7 @@ describe('file token sources', () => {
       for (const id of [vault.body.id, exchange.body.id]) {
         await waitFor(
           async () => {
-            const view = (await client.get<View>(`/v1/credentials/${id}`)).body;
+            const view = (await client.get<CredentialView>(`/v1/credentials/${id}`)).body;
             if (view.state !== 'active') throw new Error(JSON.stringify(view));
             return true;
           },
@@ -281,9 +247,9 @@ describe('file token sources', () => {
     const capture = await startCapture();
     try {
       const client = await writerKey(dirsApi);
-      const outcomes: { failure: View['lastFailure']; events: EventItem[] }[] = [];
+      const outcomes: { failure: CredentialView['lastFailure']; events: EventBody[] }[] = [];
       for (const link of ['link-out', 'link-out-dangling']) {
-        const created = await client.post<View>('/v1/credentials', {
+        const created = await client.post<CredentialView>('/v1/credentials', {
           kind: 'vault.jwt_login',
           vaultAddr: capture.url,
           role: 'x',
@@ -292,13 +258,13 @@ describe('file token sources', () => {
         expect(created.status, JSON.stringify(created.body)).toBe(201);
         const view = await waitFor(
           async () => {
-            const v = (await client.get<View>(`/v1/credentials/${created.body.id}`)).body;
+            const v = (await client.get<CredentialView>(`/v1/credentials/${created.body.id}`)).body;
             return v.lastFailure ? v : undefined;
           },
           { timeoutMs: 20_000, message: `${link} refused` },
         );
         expect(view.lastFailure).toMatchObject({ code: 'FILE_SOURCE_REFUSED', class: 'permanent' });
-        const events = await client.get<{ items: EventItem[] }>(`/v1/credentials/${created.body.id}/events`);
+        const events = await client.get<Page<EventBody>>(`/v1/credentials/${created.body.id}/events`);
         outcomes.push({ failure: view.lastFailure, events: events.body.items });
       }
       const [existing, dangling] = outcomes;
@@ -322,7 +288,7 @@ describe('file token sources', () => {
     try {
       // Registered through an api that allows the directory; refreshed by a worker that does not.
       const client = await writerKey(laterApi);
-      const created = await client.post<View>('/v1/credentials', {
+      const created = await client.post<CredentialView>('/v1/credentials', {
         kind: 'vault.jwt_login',
         vaultAddr: capture.url,
         role: 'x',
@@ -331,7 +297,7 @@ describe('file token sources', () => {
       expect(created.status, JSON.stringify(created.body)).toBe(201);
       const view = await waitFor(
         async () => {
-          const v = (await client.get<View>(`/v1/credentials/${created.body.id}`)).body;
+          const v = (await client.get<CredentialView>(`/v1/credentials/${created.body.id}`)).body;
           return v.lastFailure ? v : undefined;
         },
         { timeoutMs: 20_000, message: 'refused by the worker' },
@@ -345,40 +311,17 @@ describe('file token sources', () => {
   });
 
   it('does not boot with /proc, /sys, /dev or a relative directory in TK_FILE_SOURCE_DIRS', async () => {
-    for (const [app, dirs] of [
+    for (const [app, dirList] of [
       ['worker', '/proc/self'],
       ['api', `${allowed},/dev/shm`],
       ['worker', 'relative/tokens'],
     ] as const) {
-      const { code, output } = await runToExit(app, { REDIS_URL: redis.url, TK_FILE_SOURCE_DIRS: dirs });
+      const { code, output } = await runToExit(app, {
+        REDIS_URL: plain.redis.url,
+        TK_FILE_SOURCE_DIRS: dirList,
+      });
       expect(code, output).toBe(1);
       expect(output).toMatch(/invalid configuration: TK_FILE_SOURCE_DIRS entry .{1,80} must (be|not)/);
     }
   });
 });
-
-/** Runs a built app until it exits (it must not start), with what it printed. */
-function runToExit(
-  app: 'api' | 'worker',
-  env: Record<string, string>,
-): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, [`dist/apps/${app}/src/main.js`], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', TK_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (d: Buffer) => {
-    output += d.toString();
-  });
-  child.stderr.on('data', (d: Buffer) => {
-    output += d.toString();
-  });
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  return new Promise((resolve) =>
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    }),
-  );
-}

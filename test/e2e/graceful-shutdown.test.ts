@@ -1,23 +1,14 @@
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_KEY_REFERENCE, agentDir, createAgentKey, writeAgentConfig } from '../support/agent.js';
+import type { ApiReadiness, CredentialView, EventBody, Page, TokenBody } from '../support/api-types.js';
 import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.js';
 import { freePort } from '../support/net.js';
 import { type OAuthServer, startOAuthServer } from '../support/oauth-server.js';
-import { type AppProcess, apiClient, startApp } from '../support/processes.js';
-import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
-import { sleep, waitFor } from '../support/wait.js';
-
-interface View {
-  id: string;
-  state: string;
-  tokenVersion: number;
-}
-interface EventBody {
-  type: string;
-  revision: number;
-  data: Record<string, unknown>;
-}
+import type { AppProcess } from '../support/processes.js';
+import { type Stack, startStack } from '../support/stack.js';
+import { waitFor } from '../support/wait.js';
 
 const CREDENTIALS = 6;
 const WORKER1_CONCURRENCY = 3;
@@ -47,56 +38,60 @@ async function terminate(app: AppProcess): Promise<Exit> {
  * versions stay contiguous.
  */
 describe('graceful shutdown under load', () => {
-  let redis: RedisServer;
+  let stack: Stack;
   let oauth: OAuthServer;
   let proxy: FaultProxy;
   let api: AppProcess;
   let worker1: AppProcess;
-  let worker2: AppProcess | undefined;
-  let agent: AppProcess | undefined;
-  let env: Record<string, string>;
   let healthPort1: number;
 
   beforeAll(async () => {
-    redis = await startRedis();
     oauth = await startOAuthServer({ accessTokenTtl: 3600, rotateRefreshToken: true });
     proxy = await startFaultProxy(oauth.issuer);
-    env = {
-      REDIS_URL: redis.url,
-      TK_REDIS_PREFIX: uniquePrefix('shutdown'),
-      // Readers here ask for (almost) a token's whole lifetime, to wait for a refresh in flight.
-      TK_TOKEN_MIN_TTL_MAX_FRACTION: '1',
-      TK_SHUTDOWN_TIMEOUT_MS: String(WORKER_DEADLINE_MS),
-    };
     healthPort1 = await freePort();
-    api = await startApp('api', env);
-    worker1 = await startApp(
-      'worker',
-      {
-        ...env,
+    stack = await startStack({
+      name: 'shutdown',
+      env: {
+        // Readers here ask for (almost) a token's whole lifetime, to wait for a refresh in flight.
+        TK_TOKEN_MIN_TTL_MAX_FRACTION: '1',
+        TK_SHUTDOWN_TIMEOUT_MS: String(WORKER_DEADLINE_MS),
+      },
+      workerEnv: {
         // Three refreshes at a time: the other three wait in the queue and go to worker-2.
         TK_WORKER_CONCURRENCY: String(WORKER1_CONCURRENCY),
         TK_WORKER_HEALTH_PORT: String(healthPort1),
         TK_WORKER_HEALTH_HOST: '127.0.0.1',
       },
-      'worker-1',
-    );
+    });
+    ({ api, worker: worker1 } = stack);
   });
 
   afterAll(async () => {
-    await Promise.all([agent?.stop(), api?.stop(), worker1?.stop(), worker2?.stop()]);
+    await stack?.stop();
     await proxy?.stop();
     await oauth?.stop();
-    await redis?.destroy();
   });
 
+  /** How many of `ids` a token read has claimed a read-triggered refresh for (the gate's key per credential). */
+  const readRefreshesClaimed = async (ids: string[]): Promise<number> => {
+    const redis = new Redis(stack.redis.url);
+    try {
+      const claimed = await Promise.all(
+        ids.map(async (id) => (await redis.keys(`${stack.prefix}*:rr:${id}`)).length),
+      );
+      return claimed.filter((n) => n > 0).length;
+    } finally {
+      redis.disconnect();
+    }
+  };
+
   it('api, worker and agent exit 0 within their deadlines and no refresh is lost', async () => {
-    const client = apiClient(api.url!);
+    const client = stack.admin;
     const { clientId, clientSecret } = oauth.clients.basic;
     const ids: string[] = [];
     for (let i = 0; i < CREDENTIALS; i++) {
       const issued = await oauth.issueRefreshToken('basic');
-      const reg = await client.post<View>('/v1/credentials', {
+      const reg = await client.post<CredentialView>('/v1/credentials', {
         kind: 'oauth2.refresh_token',
         name: `rotating-${i}`,
         issuer: oauth.issuer,
@@ -110,7 +105,9 @@ describe('graceful shutdown under load', () => {
       ids.push(reg.body.id);
     }
     const versions = async () =>
-      Promise.all(ids.map(async (id) => (await client.get<View>(`/v1/credentials/${id}`)).body.tokenVersion));
+      Promise.all(
+        ids.map(async (id) => (await client.get<CredentialView>(`/v1/credentials/${id}`)).body.tokenVersion),
+      );
     await waitFor(async () => (await versions()).every((v) => v === 1), {
       timeoutMs: 20_000,
       message: 'first tokens',
@@ -120,20 +117,20 @@ describe('graceful shutdown under load', () => {
     const probe = (path: string) => fetch(`http://127.0.0.1:${healthPort1}${path}`);
     expect((await probe('/health/live')).status).toBe(200);
     const ready = await probe('/health/ready');
-    const readyBody = (await ready.json()) as { details: Record<string, { status: string }> };
+    const readyBody = (await ready.json()) as Required<ApiReadiness>;
     expect(ready.status, JSON.stringify(readyBody)).toBe(200);
     expect(Object.keys(readyBody.details).sort()).toEqual(['feedConsumer', 'redis', 'refreshWorker']);
-    const apiReady = await fetch(`${api.url}/health/ready`);
+    const apiReady = await fetch(`${stack.url}/health/ready`);
     expect(((await apiReady.json()) as { details: Record<string, unknown> }).details).toHaveProperty(
       'feedConsumer',
     );
 
     // The agent watches the first credential.
-    const agentKey = await createAgentKey(api.url!);
+    const agentKey = await createAgentKey(stack.url);
     const dir = agentDir('shutdown');
     const agentHealth = await freePort();
     const config = writeAgentConfig(dir, {
-      api: { url: api.url, apiKey: API_KEY_REFERENCE, pollIntervalSeconds: 2 },
+      api: { url: stack.url, apiKey: API_KEY_REFERENCE, pollIntervalSeconds: 2 },
       health: { port: agentHealth },
       credentials: [
         {
@@ -142,7 +139,7 @@ describe('graceful shutdown under load', () => {
         },
       ],
     });
-    agent = await startApp('agent', { TK_API_KEY: agentKey }, 'agent', ['--config', config]);
+    const agent = await stack.startAgent(config, agentKey);
     await waitFor(
       async () =>
         (await fetch(`http://127.0.0.1:${agentHealth}/ready`).catch(() => undefined))?.status === 200,
@@ -158,21 +155,37 @@ describe('graceful shutdown under load', () => {
       timeoutMs: 10_000,
       message: 'refreshes in flight at the provider',
     });
-    worker2 = await startApp('worker', env, 'worker-2');
+    const worker2 = await stack.start('worker', {}, 'worker-2');
 
     // Requests in flight at the api when it stops: each asks for more runway than the token has,
     // so it waits for the refresh running on worker-1. The api answers them before it exits.
     const waiting = ids.map((id) =>
       client
-        .get<{ tokenVersion: number }>(`/v1/credentials/${id}/token?minTtl=3599`)
+        .get<TokenBody>(`/v1/credentials/${id}/token?minTtl=3599`)
         .then((r) => `${r.status} v${r.body.tokenVersion}`)
         .catch((err: Error) => `failed: ${err.message}`),
     );
-    await sleep(300);
+    // Each read has reached the api's token service: it claimed the credential's read-triggered
+    // refresh, and waits for the refresh already running or queued.
+    await waitFor(async () => (await readRefreshesClaimed(ids)) === CREDENTIALS, {
+      timeoutMs: 10_000,
+      message: 'every token read waiting for its refresh',
+    });
     const stopping = [terminate(worker1), terminate(api), terminate(agent)];
-    // From the signal on, the worker's readiness is down while it finishes its jobs.
-    const during = await probe('/health/ready').catch(() => undefined);
-    if (during) expect(during.status).toBe(503);
+    // From the signal on, the worker's readiness is down (503, then its probe port closes) while
+    // it still runs, finishing the refreshes it holds (they take PROVIDER_LATENCY_MS).
+    const notReady = await waitFor(
+      async () => {
+        const status = await probe('/health/ready').then(
+          (r) => r.status,
+          () => 'closed' as const,
+        );
+        return status === 200 ? undefined : { status, running: worker1.exitCode === null };
+      },
+      { timeoutMs: PROVIDER_LATENCY_MS / 2, message: 'worker-1 not ready once signalled' },
+    );
+    expect([503, 'closed']).toContain(notReady.status);
+    expect(notReady.running).toBe(true);
     const [w1, a, ag] = (await Promise.all(stopping)) as [Exit, Exit, Exit];
     const answers = await Promise.all(waiting);
 
@@ -202,7 +215,7 @@ describe('graceful shutdown under load', () => {
       message: 'every requested refresh done',
     });
     for (const id of ids) {
-      const { body } = await client.get<{ items: EventBody[] }>(`/v1/credentials/${id}/events?limit=1000`);
+      const { body } = await client.get<Page<EventBody>>(`/v1/credentials/${id}/events?limit=1000`);
       const events = body.items;
       expect(events.map((e) => e.revision)).toEqual(events.map((_, i) => i + 1));
       const updates = events.filter((e) => e.type === 'token.updated');

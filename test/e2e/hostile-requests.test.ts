@@ -1,8 +1,9 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CreatedApiKey, CredentialView, TokenBody } from '../support/api-types.js';
 import { type OAuthServer, startOAuthServer } from '../support/oauth-server.js';
-import { type AppProcess, apiClient, startApp, TEST_ADMIN_KEY } from '../support/processes.js';
-import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
+import { TEST_ADMIN_KEY } from '../support/processes.js';
+import { type Stack, startStack } from '../support/stack.js';
 import { waitFor } from '../support/wait.js';
 
 const REQUESTS = 2_600;
@@ -343,40 +344,35 @@ function requests(realIds: string[]): fc.Arbitrary<HostileRequest> {
  * crash, and credentials of another namespace intact afterwards.
  */
 describe('hostile requests', () => {
-  let redis: RedisServer;
+  let stack: Stack;
   let oauth: OAuthServer;
-  let api: AppProcess;
-  let worker: AppProcess;
 
   beforeAll(async () => {
-    redis = await startRedis();
     oauth = await startOAuthServer({ accessTokenTtl: 3600 });
-    const env = { REDIS_URL: redis.url, TK_REDIS_PREFIX: uniquePrefix('fuzz') };
-    [api, worker] = await Promise.all([startApp('api', env), startApp('worker', env)]);
+    stack = await startStack({ name: 'fuzz' });
   });
 
   afterAll(async () => {
-    await Promise.all([api?.stop(), worker?.stop()]);
+    await stack?.stop();
     await oauth?.stop();
-    await redis?.destroy();
   });
 
   it(`answers ${REQUESTS} generated hostile requests without a 5xx or a crash`, async () => {
-    const admin = apiClient(api.url!);
+    const admin = stack.admin;
     // Credentials the fuzzer must not be able to touch: another namespace's.
     const owner = (
-      await admin.post<{ key: string }>('/v1/api-keys', {
+      await admin.post<CreatedApiKey>('/v1/api-keys', {
         name: 'owner',
         namespace: 'protected',
         scopes: ['admin'],
       })
     ).body.key;
-    const ownerClient = apiClient(api.url!, { authorization: `Bearer ${owner}` });
+    const ownerClient = stack.client({ authorization: `Bearer ${owner}` });
     const cc = oauth.clients.clientCredentials;
     const protectedCreds: { id: string; accessToken: string }[] = [];
     for (let i = 0; i < 3; i++) {
       const accessToken = `protected-token-${i}-${'q'.repeat(24)}`;
-      const res = await ownerClient.post<{ id: string }>('/v1/credentials', {
+      const res = await ownerClient.post<CredentialView>('/v1/credentials', {
         kind: 'oauth2.client_credentials',
         tokenEndpoint: oauth.tokenEndpoint,
         clientId: cc.clientId,
@@ -387,7 +383,7 @@ describe('hostile requests', () => {
       expect(res.status).toBe(201);
       protectedCreds.push({ id: res.body.id, accessToken });
     }
-    const own = await admin.post<{ id: string }>('/v1/credentials', {
+    const own = await admin.post<CredentialView>('/v1/credentials', {
       kind: 'oauth2.client_credentials',
       tokenEndpoint: oauth.tokenEndpoint,
       clientId: cc.clientId,
@@ -406,7 +402,7 @@ describe('hostile requests', () => {
     const runOne = async (req: HostileRequest) => {
       let res: Response;
       try {
-        res = await fetch(`${api.url}${req.path}`, {
+        res = await fetch(`${stack.url}${req.path}`, {
           method: req.method,
           headers: req.headers,
           ...(req.body !== undefined ? { body: req.body } : {}),
@@ -449,7 +445,7 @@ describe('hostile requests', () => {
     const shapes = boundsBodies(realIds);
     const targeted: string[] = [];
     const send = async (label: string, method: string, path: string, body?: string) => {
-      const res = await fetch(`${api.url}${path}`, {
+      const res = await fetch(`${stack.url}${path}`, {
         method,
         headers: { authorization: `Bearer ${TEST_ADMIN_KEY}`, 'content-type': 'application/json' },
         ...(body !== undefined ? { body } : {}),
@@ -481,7 +477,7 @@ describe('hostile requests', () => {
 
     // A token source in another namespace is refused: at registration, or by its first refresh
     // (it looks like a credential that does not exist), never served.
-    const borrow = await admin.post<{ id: string }>('/v1/credentials', {
+    const borrow = await admin.post<CredentialView>('/v1/credentials', {
       kind: 'oauth2.token_exchange',
       tokenEndpoint: oauth.tokenEndpoint,
       clientId: cc.clientId,
@@ -491,12 +487,7 @@ describe('hostile requests', () => {
     expect(borrow.status).toBeLessThan(500);
     if (borrow.status === 201) {
       const failed = await waitFor(
-        async () =>
-          (
-            await admin.get<{ state: string; lastFailure?: { code: string } }>(
-              `/v1/credentials/${borrow.body.id}`,
-            )
-          ).body.lastFailure,
+        async () => (await admin.get<CredentialView>(`/v1/credentials/${borrow.body.id}`)).body.lastFailure,
         { timeoutMs: 15_000, message: 'the borrowing credential fails' },
       );
       expect(failed.code).toBe('TOKEN_SOURCE_NOT_FOUND');
@@ -504,14 +495,14 @@ describe('hostile requests', () => {
       expect(borrow.status).toBeGreaterThanOrEqual(400);
     }
     expect(sent).toBeGreaterThanOrEqual(2_000);
-    expect(api.exitCode).toBeNull();
-    expect(worker.exitCode).toBeNull();
-    expect((await fetch(`${api.url}/health/ready`)).status).toBe(200);
+    expect(stack.api.exitCode).toBeNull();
+    expect(stack.worker.exitCode).toBeNull();
+    expect((await fetch(`${stack.url}/health/ready`)).status).toBe(200);
     for (const { id, accessToken } of protectedCreds) {
-      const token = await ownerClient.get<{ accessToken: string }>(`/v1/credentials/${id}/token`);
+      const token = await ownerClient.get<TokenBody>(`/v1/credentials/${id}/token`);
       expect(token.status).toBe(200);
       expect(token.body.accessToken).toBe(accessToken);
-      const view = await ownerClient.get<{ state: string; revision: number }>(`/v1/credentials/${id}`);
+      const view = await ownerClient.get<CredentialView>(`/v1/credentials/${id}`);
       expect(view.body).toMatchObject({ state: 'active', revision: 2 });
     }
   });

@@ -1,22 +1,23 @@
 import { Redis } from 'ioredis';
 import { decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type {
+  CreatedSubscription,
+  CredentialView,
+  EncryptionStatus,
+  EventBody,
+  Page,
+} from '../support/api-types.js';
 import { type OAuthServer, startOAuthServer } from '../support/oauth-server.js';
-import { type AppProcess, apiClient, startApp } from '../support/processes.js';
-import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
-import { sleep, waitFor } from '../support/wait.js';
+import { apiClient } from '../support/processes.js';
+import { type Stack, startStack } from '../support/stack.js';
+import { waitFor } from '../support/wait.js';
 
 const KEY_A = `A:${Buffer.alloc(32, 1).toString('base64url')}`;
 const KEY_B = `B:${Buffer.alloc(32, 2).toString('base64url')}`;
 const TOTAL = 1_000;
 /** Credentials that really refresh against the provider (4 s tokens) during the rotation. */
 const LIVE = 20;
-
-interface View {
-  id: string;
-  tokenVersion: number;
-  state: string;
-}
 
 /** Ciphertexts per key id, read from the JWE headers of every credential hash in Redis. */
 async function ciphertextsByKid(url: string, prefix: string): Promise<Record<string, number>> {
@@ -51,31 +52,23 @@ async function ciphertextsByKid(url: string, prefix: string): Promise<Record<str
  * cheap; 20 are client-credentials credentials with 4 s tokens refreshing throughout.
  */
 describe('key ring rotation', () => {
-  let redis: RedisServer;
+  let stack: Stack;
   let oauth: OAuthServer;
-  let prefix: string;
-  const running: AppProcess[] = [];
-  const env = () => ({ REDIS_URL: redis.url, TK_REDIS_PREFIX: prefix });
 
   beforeAll(async () => {
-    redis = await startRedis();
     oauth = await startOAuthServer({ accessTokenTtl: 4 });
-    prefix = uniquePrefix('rot');
+    // The first fleet: key A only.
+    stack = await startStack({ name: 'rot', env: { TK_ENCRYPTION_KEYS: KEY_A } });
   });
 
   afterAll(async () => {
-    await Promise.all(running.map((p) => p.stop()));
+    await stack?.stop();
     await oauth?.stop();
-    await redis?.destroy();
   });
 
   it('re-encrypts every credential to the new primary while credentials keep refreshing', async () => {
-    const [apiA, workerA] = await Promise.all([
-      startApp('api', { ...env(), TK_ENCRYPTION_KEYS: KEY_A }, 'api-A'),
-      startApp('worker', { ...env(), TK_ENCRYPTION_KEYS: KEY_A }, 'worker-A'),
-    ]);
-    running.push(apiA, workerA);
-    const client = apiClient(apiA.url!);
+    const { api: apiA, worker: workerA, redis, prefix } = stack;
+    const client = stack.admin;
     const cc = oauth.clients.clientCredentials;
     const ids: string[] = [];
     const started = Date.now();
@@ -83,7 +76,7 @@ describe('key ring rotation', () => {
       const created = await Promise.all(
         Array.from({ length: Math.min(25, TOTAL - batch) }, (_, j) => {
           const i = batch + j;
-          return client.post<View>('/v1/credentials', {
+          return client.post<CredentialView>('/v1/credentials', {
             kind: 'oauth2.client_credentials',
             name: `rot-${i}`,
             tokenEndpoint: oauth.tokenEndpoint,
@@ -103,7 +96,7 @@ describe('key ring rotation', () => {
     const live = ids.slice(0, LIVE);
     await waitFor(
       async () =>
-        (await Promise.all(live.map((id) => client.get<View>(`/v1/credentials/${id}`)))).every(
+        (await Promise.all(live.map((id) => client.get<CredentialView>(`/v1/credentials/${id}`)))).every(
           (r) => r.body.tokenVersion >= 1,
         ),
       {
@@ -115,49 +108,36 @@ describe('key ring rotation', () => {
     expect(before).toEqual({ A: 2 * TOTAL });
 
     // Removing A while ciphertexts still need it refuses to start, naming the key.
-    const refused = await startApp('worker', { ...env(), TK_ENCRYPTION_KEYS: KEY_B }, 'worker-B-only').then(
-      (p) => {
-        running.push(p);
-        return '';
-      },
+    const refused = await stack.start('worker', { TK_ENCRYPTION_KEYS: KEY_B }, 'worker-B-only').then(
+      () => '',
       (err: Error) => err.message,
     );
     expect(refused).toMatch(/encryption key \\?"A\\?" \(2000 ciphertexts\) is still needed/);
 
     // Deploy B as primary, A still readable.
     // A webhook signing secret is encrypted with the ring too, and must move to B as well.
-    const subscription = await client.post<{ id: string }>('/v1/subscriptions', {
+    const subscription = await client.post<CreatedSubscription>('/v1/subscriptions', {
       url: 'http://127.0.0.1:9/hook',
     });
     expect(subscription.status).toBe(201);
     const versionsBefore = await Promise.all(
-      live.map(async (id) => (await client.get<View>(`/v1/credentials/${id}`)).body.tokenVersion),
+      live.map(async (id) => (await client.get<CredentialView>(`/v1/credentials/${id}`)).body.tokenVersion),
     );
     await Promise.all([apiA.stop(), workerA.stop()]);
-    const rotated = { ...env(), TK_ENCRYPTION_KEYS: `${KEY_B},${KEY_A}`, TK_ENCRYPTION_PRIMARY: 'B' };
-    const [apiB, workerB] = await Promise.all([
-      startApp('api', rotated, 'api-B'),
-      startApp('worker', rotated, 'worker-B'),
+    const rotated = { TK_ENCRYPTION_KEYS: `${KEY_B},${KEY_A}`, TK_ENCRYPTION_PRIMARY: 'B' };
+    const [apiB] = await Promise.all([
+      stack.start('api', rotated, 'api-B'),
+      stack.start('worker', rotated, 'worker-B'),
     ]);
-    running.push(apiB, workerB);
     const admin = apiClient(apiB.url!);
     const rotationStarted = Date.now();
     const versionsAtStart = await Promise.all(
-      live.map(async (id) => (await admin.get<View>(`/v1/credentials/${id}`)).body.tokenVersion),
+      live.map(async (id) => (await admin.get<CredentialView>(`/v1/credentials/${id}`)).body.tokenVersion),
     );
 
     const status = await waitFor(
       async () => {
-        const res = await admin.get<{
-          primaryKeyId: string;
-          reEncryption?: {
-            primaryKeyId: string;
-            state: string;
-            rewritten: number;
-            failed: number;
-            keyIds: Record<string, number>;
-          };
-        }>('/v1/admin/encryption');
+        const res = await admin.get<EncryptionStatus>('/v1/admin/encryption');
         return res.body.primaryKeyId === 'B' &&
           res.body.reEncryption?.primaryKeyId === 'B' &&
           res.body.reEncryption.state === 'done'
@@ -179,20 +159,24 @@ describe('key ring rotation', () => {
     expect(decodeProtectedHeader(signingSecret!).kid).toBe('B');
 
     // The live credentials kept refreshing across the rotation and still serve tokens.
-    await sleep(5_000);
+    await waitFor(
+      async () =>
+        (await Promise.all(live.map((id) => admin.get<CredentialView>(`/v1/credentials/${id}`)))).every(
+          (r, i) => r.body.tokenVersion > versionsAtStart[i]!,
+        ),
+      { timeoutMs: 20_000, intervalMs: 250, message: 'every live credential refreshed after the rotation' },
+    );
     for (const [i, id] of live.entries()) {
-      const view = (await admin.get<View>(`/v1/credentials/${id}`)).body;
+      const view = (await admin.get<CredentialView>(`/v1/credentials/${id}`)).body;
       if (view.state !== 'active') {
-        const history = (await admin.get<{ items: unknown[] }>(`/v1/credentials/${id}/events?limit=1000`))
-          .body.items;
+        const history = (await admin.get<Page<EventBody>>(`/v1/credentials/${id}/events?limit=1000`)).body
+          .items;
         console.info(`${id} is ${view.state}: ${JSON.stringify(history.slice(-4))}`);
       }
       expect(view.state).toBe('active');
       expect(view.tokenVersion, `${id} refreshed during rotation`).toBeGreaterThan(versionsAtStart[i]!);
       expect(view.tokenVersion).toBeGreaterThan(versionsBefore[i]!);
-      const events = (
-        await admin.get<{ items: { type: string }[] }>(`/v1/credentials/${id}/events?limit=1000`)
-      ).body.items;
+      const events = (await admin.get<Page<EventBody>>(`/v1/credentials/${id}/events?limit=1000`)).body.items;
       expect(events.filter((e) => e.type === 'refresh.failed')).toEqual([]);
       expect((await admin.get(`/v1/credentials/${id}/token?minTtl=0`)).status).toBe(200);
     }
@@ -200,8 +184,7 @@ describe('key ring rotation', () => {
       expect((await admin.get(`/v1/credentials/${id}/token`)).status).toBe(200);
 
     // Now A can go: a process with B alone starts and serves.
-    const apiBOnly = await startApp('api', { ...env(), TK_ENCRYPTION_KEYS: KEY_B }, 'api-B-only');
-    running.push(apiBOnly);
+    const apiBOnly = await stack.start('api', { TK_ENCRYPTION_KEYS: KEY_B }, 'api-B-only');
     expect((await apiClient(apiBOnly.url!).get(`/v1/credentials/${ids[LIVE + 1]}/token`)).status).toBe(200);
   });
 });

@@ -1,17 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CREDENTIAL_STATES } from '#core';
+import type { CreatedApiKey, CredentialView } from '../support/api-types.js';
 import { freePort } from '../support/net.js';
 import { type OAuthServer, startOAuthServer } from '../support/oauth-server.js';
-import { type AppProcess, apiClient, startApp, TEST_ADMIN_KEY } from '../support/processes.js';
+import { TEST_ADMIN_KEY } from '../support/processes.js';
 import { parsePrometheusText, sampleValue } from '../support/prometheus-text.js';
-import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
+import { type Stack, startStack } from '../support/stack.js';
 import { waitFor } from '../support/wait.js';
-
-interface View {
-  id: string;
-  state: string;
-  failures: number;
-}
 
 async function scrape(url: string, key?: string): Promise<{ status: number; type: string; text: string }> {
   const res = await fetch(url, { headers: key ? { authorization: `Bearer ${key}` } : {} });
@@ -24,46 +19,33 @@ async function scrape(url: string, key?: string): Promise<{ status: number; type
  * by state and the queues, and both scrapes parse as strict Prometheus text.
  */
 describe('metrics', () => {
-  let redis: RedisServer;
+  let stack: Stack;
   let oauth: OAuthServer;
-  let api: AppProcess;
-  let worker: AppProcess;
   let workerMetrics: string;
 
   beforeAll(async () => {
-    redis = await startRedis();
     oauth = await startOAuthServer({ accessTokenTtl: 600 });
     const port = await freePort();
     workerMetrics = `http://127.0.0.1:${port}/metrics`;
-    const env = {
-      REDIS_URL: redis.url,
-      TK_REDIS_PREFIX: uniquePrefix('metrics'),
+    stack = await startStack({
+      name: 'metrics',
       // One transient failure, then the retry is far away: the counts stay exact.
-      TK_BACKOFF_BASE_MS: '600000',
-      TK_BACKOFF_CAP_MS: '600000',
-    };
-    [api, worker] = await Promise.all([
-      startApp('api', env),
-      startApp('worker', {
-        ...env,
-        OTEL_EXPORTER_PROMETHEUS_PORT: String(port),
-        OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1',
-      }),
-    ]);
+      env: { TK_BACKOFF_BASE_MS: '600000', TK_BACKOFF_CAP_MS: '600000' },
+      workerEnv: { OTEL_EXPORTER_PROMETHEUS_PORT: String(port), OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1' },
+    });
   });
 
   afterAll(async () => {
-    await Promise.all([api?.stop(), worker?.stop()]);
+    await stack?.stop();
     await oauth?.stop();
-    await redis?.destroy();
   });
 
   it('counts successes, transient and permanent failures, and exports parseable Prometheus text', async () => {
-    const client = apiClient(api.url!);
+    const client = stack.admin;
     const cc = oauth.clients.clientCredentials;
     const post = oauth.clients.post;
     const register = async (body: Record<string, unknown>) => {
-      const res = await client.post<View>('/v1/credentials', body);
+      const res = await client.post<CredentialView>('/v1/credentials', body);
       expect(res.status, JSON.stringify(res.body)).toBe(201);
       return res.body.id;
     };
@@ -87,7 +69,7 @@ describe('metrics', () => {
     const closed = await freePort();
     const transient = await register({ ...ccBody, tokenEndpoint: `http://127.0.0.1:${closed}/token` });
 
-    const view = async (id: string) => (await client.get<View>(`/v1/credentials/${id}`)).body;
+    const view = async (id: string) => (await client.get<CredentialView>(`/v1/credentials/${id}`)).body;
     await waitFor(
       async () => {
         const [a, b, p, t] = await Promise.all([ok1, ok2, permanent, transient].map(view));
@@ -132,11 +114,10 @@ describe('metrics', () => {
     for (const id of [ok1, ok2, permanent, transient]) expect(w.res.text).not.toContain(id);
 
     // The api: gauges of the fleet, behind the metrics:read scope.
-    const apiMetrics = `${api.url}/metrics`;
+    const apiMetrics = `${stack.url}/metrics`;
     expect((await scrape(apiMetrics)).status).toBe(401);
     const key = async (scopes: string[]) =>
-      (await client.post<{ key: string }>('/v1/api-keys', { name: `m-${scopes.join('-')}`, scopes })).body
-        .key;
+      (await client.post<CreatedApiKey>('/v1/api-keys', { name: `m-${scopes.join('-')}`, scopes })).body.key;
     expect((await scrape(apiMetrics, await key(['token:read']))).status).toBe(403);
     const reader = await key(['metrics:read']);
     const a = await scrape(apiMetrics, reader);
@@ -157,9 +138,9 @@ describe('metrics', () => {
   });
 
   it('gives a metrics:read key of another namespace its own figures only, never the fleet’s', async () => {
-    const admin = apiClient(api.url!);
+    const admin = stack.admin;
     const key = async (namespace: string, scopes: string[]) => {
-      const res = await admin.post<{ key: string }>('/v1/api-keys', {
+      const res = await admin.post<CreatedApiKey>('/v1/api-keys', {
         name: `${namespace}-key`,
         namespace,
         scopes,
@@ -167,9 +148,9 @@ describe('metrics', () => {
       expect(res.status, JSON.stringify(res.body)).toBe(201);
       return res.body.key;
     };
-    const tenant = apiClient(api.url!, { authorization: `Bearer ${await key('tenant-b', ['admin'])}` });
+    const tenant = stack.client({ authorization: `Bearer ${await key('tenant-b', ['admin'])}` });
     const cc = oauth.clients.clientCredentials;
-    const registered = await tenant.post<View>('/v1/credentials', {
+    const registered = await tenant.post<CredentialView>('/v1/credentials', {
       kind: 'oauth2.client_credentials',
       issuer: oauth.issuer,
       clientId: cc.clientId,
@@ -177,7 +158,7 @@ describe('metrics', () => {
     });
     expect(registered.status, JSON.stringify(registered.body)).toBe(201);
     const reader = await key('tenant-b', ['metrics:read']);
-    const apiMetrics = `${api.url}/metrics`;
+    const apiMetrics = `${stack.url}/metrics`;
 
     // The scan is reused for 15 s: wait until it includes the new credential.
     const own = await waitFor(

@@ -2,33 +2,24 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type {
+  CreatedApiKey,
+  CredentialView,
+  EventBody,
+  FeedItem,
+  Page,
+  Problem,
+  SubscriptionView,
+  TokenBody,
+} from '../support/api-types.js';
 import { type OAuthServer, startOAuthServer } from '../support/oauth-server.js';
-import { type AppProcess, apiClient, startApp } from '../support/processes.js';
-import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
 import { connectSse, type SseConnection } from '../support/sse-client.js';
+import { type Stack, startStack } from '../support/stack.js';
 import { waitFor } from '../support/wait.js';
 
 const CONTROL = /[\p{Cc}\u2028\u2029]/u;
 /** What the hostile provider says in `error_description`: 250,000 characters, control characters included. */
 const HUGE_DESCRIPTION = `bad\r\n\u0000\u001b[2J request ${'d'.repeat(249_980)}`;
-
-interface Problem {
-  status: number;
-  code: string;
-  detail?: string;
-  errors?: { field: string; message: string }[];
-}
-interface View {
-  id: string;
-  state: string;
-  expiresAt?: string;
-  lastFailure?: { code: string; message: string };
-}
-interface TokenBody {
-  accessToken: string;
-  expiresAt: string;
-  warning?: string;
-}
 
 /**
  * Issue 10, finding 4 and 5: one provider cannot fill Redis through its error messages, and one
@@ -36,16 +27,14 @@ interface TokenBody {
  * forced refreshes. Bodies nested thousands deep are refused with a 400.
  */
 describe('bounds and fairness between namespaces', () => {
-  let redis: RedisServer;
+  let stack: Stack;
   let oauth: OAuthServer;
   let hostile: Server;
   let hostileUrl: string;
   let hostileCalls = 0;
-  let api: AppProcess;
-  let worker: AppProcess;
-  const admin = () => apiClient(api.url!);
+  const admin = () => stack.admin;
   const keyOf = async (namespace: string) => {
-    const res = await admin().post<{ key: string }>('/v1/api-keys', {
+    const res = await admin().post<CreatedApiKey>('/v1/api-keys', {
       name: `${namespace}-admin`,
       namespace,
       scopes: ['admin'],
@@ -55,7 +44,6 @@ describe('bounds and fairness between namespaces', () => {
   };
 
   beforeAll(async () => {
-    redis = await startRedis();
     oauth = await startOAuthServer({ accessTokenTtl: 600 });
     // A provider that refuses every grant with an enormous error description.
     hostile = createServer((req, res) => {
@@ -68,27 +56,26 @@ describe('bounds and fairness between namespaces', () => {
     });
     await new Promise<void>((resolve) => hostile.listen(0, '127.0.0.1', resolve));
     hostileUrl = `http://127.0.0.1:${(hostile.address() as AddressInfo).port}`;
-    const env = {
-      REDIS_URL: redis.url,
-      TK_REDIS_PREFIX: uniquePrefix('bounds'),
-      TK_EVENT_STREAM_MAX_STREAMS: '6',
-      TK_EVENT_STREAM_MAX_STREAMS_PER_NAMESPACE: '2',
-      TK_WEBHOOK_MAX_SUBSCRIPTIONS_PER_NAMESPACE: '2',
-      TK_RATE_LIMIT_READ_PER_SECOND: '100',
-      TK_RATE_LIMIT_READ_BURST: '150',
-    };
-    [api, worker] = await Promise.all([startApp('api', env), startApp('worker', env)]);
+    stack = await startStack({
+      name: 'bounds',
+      env: {
+        TK_EVENT_STREAM_MAX_STREAMS: '6',
+        TK_EVENT_STREAM_MAX_STREAMS_PER_NAMESPACE: '2',
+        TK_WEBHOOK_MAX_SUBSCRIPTIONS_PER_NAMESPACE: '2',
+        TK_RATE_LIMIT_READ_PER_SECOND: '100',
+        TK_RATE_LIMIT_READ_BURST: '150',
+      },
+    });
   });
 
   afterAll(async () => {
-    await Promise.all([api?.stop(), worker?.stop()]);
+    await stack?.stop();
     await new Promise((resolve) => hostile?.close(resolve));
     await oauth?.stop();
-    await redis?.destroy();
   });
 
   it('stores and echoes a 250,000-character error description as at most 512 characters without control characters', async () => {
-    const reg = await admin().post<View>('/v1/credentials', {
+    const reg = await admin().post<CredentialView>('/v1/credentials', {
       kind: 'oauth2.client_credentials',
       tokenEndpoint: `${hostileUrl}/token`,
       clientId: 'client',
@@ -99,9 +86,7 @@ describe('bounds and fairness between namespaces', () => {
     const failures = await waitFor(
       async () => {
         const items = (
-          await admin().get<{ items: { type: string; data: { code: string; message: string } }[] }>(
-            `/v1/credentials/${id}/events?limit=1000`,
-          )
+          await admin().get<Page<EventBody>>(`/v1/credentials/${id}/events?limit=1000`)
         ).body.items.filter((e) => e.type === 'refresh.failed');
         return items.length >= 2 ? items : undefined;
       },
@@ -109,21 +94,22 @@ describe('bounds and fairness between namespaces', () => {
     );
     expect(hostileCalls).toBeGreaterThanOrEqual(2);
     for (const { data } of failures) {
-      expect(data.message.length).toBeLessThanOrEqual(512);
-      expect(data.message).toMatch(/^invalid_request: bad \[2J request d+…$/);
-      expect(CONTROL.test(data.message)).toBe(false);
-      expect(data.code.length).toBeLessThanOrEqual(512);
+      expect(data.message).toBeTypeOf('string');
+      expect(data.code).toBeTypeOf('string');
+      const { message, code } = data as { message: string; code: string };
+      expect(message.length).toBeLessThanOrEqual(512);
+      expect(message).toMatch(/^invalid_request: bad \[2J request d+…$/);
+      expect(CONTROL.test(message)).toBe(false);
+      expect(code.length).toBeLessThanOrEqual(512);
     }
 
-    const view = (await admin().get<View>(`/v1/credentials/${id}`)).body;
+    const view = (await admin().get<CredentialView>(`/v1/credentials/${id}`)).body;
     expect(view.lastFailure?.message.length).toBeLessThanOrEqual(512);
     expect(CONTROL.test(view.lastFailure?.message ?? '')).toBe(false);
 
-    const feed = await admin().get<{ items: { credentialId: string; data: { message?: string } }[] }>(
-      '/v1/events?limit=1000',
-    );
+    const feed = await admin().get<Page<FeedItem>>('/v1/events?limit=1000');
     for (const e of feed.body.items.filter((i) => i.credentialId === id)) {
-      expect((e.data.message ?? '').length).toBeLessThanOrEqual(512);
+      expect(String(e.data.message ?? '').length).toBeLessThanOrEqual(512);
     }
 
     const token = await admin().get<Problem>(`/v1/credentials/${id}/token`);
@@ -134,7 +120,7 @@ describe('bounds and fairness between namespaces', () => {
 
     // Nothing of the description's size reached Redis: every key of this test's Redis together
     // holds less than a single copy of it would.
-    const client = new Redis(redis.url, { maxRetriesPerRequest: null });
+    const client = new Redis(stack.redis.url, { maxRetriesPerRequest: null });
     try {
       let total = 0;
       let cursor = '0';
@@ -151,7 +137,7 @@ describe('bounds and fairness between namespaces', () => {
 
   it("lets namespace A open event streams while B's are at its cap; B's extra stream gets a 429 problem", async () => {
     const [a, b] = await Promise.all([keyOf('stream-a'), keyOf('stream-b')]);
-    const url = `${api.url}/v1/events/stream`;
+    const url = `${stack.url}/v1/events/stream`;
     const open: SseConnection[] = [];
     try {
       for (let i = 0; i < 2; i++) open.push(await connectSse(url, { authorization: `Bearer ${b}` }));
@@ -184,10 +170,9 @@ describe('bounds and fairness between namespaces', () => {
   it('caps subscriptions per namespace with a 409 problem, without touching other namespaces', async () => {
     const [c, d] = await Promise.all([keyOf('subs-c'), keyOf('subs-d')]);
     const subscribe = (key: string, path: string) =>
-      apiClient(api.url!, { authorization: `Bearer ${key}` }).post<Problem & { id: string }>(
-        '/v1/subscriptions',
-        { url: `${hostileUrl}/${path}` },
-      );
+      stack
+        .client({ authorization: `Bearer ${key}` })
+        .post<Problem & SubscriptionView>('/v1/subscriptions', { url: `${hostileUrl}/${path}` });
     expect((await subscribe(c, 'one')).status).toBe(201);
     expect((await subscribe(c, 'two')).status).toBe(201);
     const third = await subscribe(c, 'three');
@@ -196,8 +181,8 @@ describe('bounds and fairness between namespaces', () => {
     expect(third.body.detail).toContain('at most 2');
     expect((await subscribe(d, 'one')).status).toBe(201);
     // Deleting one makes room again.
-    const cClient = apiClient(api.url!, { authorization: `Bearer ${c}` });
-    const listed = await cClient.get<{ items: { id: string }[] }>('/v1/subscriptions');
+    const cClient = stack.client({ authorization: `Bearer ${c}` });
+    const listed = await cClient.get<Page<SubscriptionView>>('/v1/subscriptions');
     expect(listed.body.items).toHaveLength(2);
     expect((await cClient.delete(`/v1/subscriptions/${listed.body.items[0]!.id}`)).status).toBe(204);
     expect((await subscribe(c, 'three')).status).toBe(201);
@@ -207,7 +192,7 @@ describe('bounds and fairness between namespaces', () => {
     const key = await keyOf('reader');
     const results = await Promise.all(
       Array.from({ length: 300 }, () =>
-        fetch(`${api.url}/v1/credentials`, { headers: { authorization: `Bearer ${key}` } }),
+        fetch(`${stack.url}/v1/credentials`, { headers: { authorization: `Bearer ${key}` } }),
       ),
     );
     const limited = results.filter((r) => r.status === 429);
@@ -223,7 +208,7 @@ describe('bounds and fairness between namespaces', () => {
   it('20 reads with a huge minTtl cause at most one upstream grant', async () => {
     oauth.setAccessTokenTtl(10);
     const cc = oauth.clients.clientCredentials;
-    const reg = await admin().post<View>('/v1/credentials', {
+    const reg = await admin().post<CredentialView>('/v1/credentials', {
       kind: 'oauth2.client_credentials',
       issuer: oauth.issuer,
       clientId: cc.clientId,
@@ -236,7 +221,7 @@ describe('bounds and fairness between namespaces', () => {
     const id = reg.body.id;
     const view = await waitFor(
       async () => {
-        const v = (await admin().get<View>(`/v1/credentials/${id}`)).body;
+        const v = (await admin().get<CredentialView>(`/v1/credentials/${id}`)).body;
         return v.state === 'active' && v.expiresAt ? v : undefined;
       },
       { timeoutMs: 15_000, message: 'first token' },

@@ -3,9 +3,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CredentialView, TokenBody } from '../support/api-types.js';
 import { type OAuthServer, startOAuthServer } from '../support/oauth-server.js';
-import { type AppProcess, apiClient, startApp, TEST_ADMIN_KEY } from '../support/processes.js';
-import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
+import { TEST_ADMIN_KEY } from '../support/processes.js';
+import { type Stack, startStack } from '../support/stack.js';
 import { waitFor } from '../support/wait.js';
 import { ROOT, readmeSection } from './readme-sections.js';
 
@@ -16,10 +17,8 @@ import { ROOT, readmeSection } from './readme-sections.js';
  * tarball alone and its example prints the token.
  */
 describe('README agent and SDK sections', () => {
-  let redis: RedisServer;
+  let stack: Stack;
   let oauth: OAuthServer;
-  let api: AppProcess;
-  let worker: AppProcess;
   let home: string;
   let credentialId: string;
   let env: NodeJS.ProcessEnv;
@@ -38,17 +37,14 @@ describe('README agent and SDK sections', () => {
   };
 
   const currentToken = async () =>
-    (await apiClient(api.url!).get<{ accessToken: string }>(`/v1/credentials/${credentialId}/token?minTtl=0`))
-      .body.accessToken;
+    (await stack.admin.get<TokenBody>(`/v1/credentials/${credentialId}/token?minTtl=0`)).body.accessToken;
 
   beforeAll(async () => {
     home = mkdtempSync(join(tmpdir(), 'tk-readme-agent-'));
-    redis = await startRedis();
     // Hour-long tokens: the token the agent and the SDK got is still the current one when compared.
     oauth = await startOAuthServer({ accessTokenTtl: 3600 });
-    const appEnv = { REDIS_URL: redis.url, TK_REDIS_PREFIX: uniquePrefix('readme-agent') };
-    [api, worker] = await Promise.all([startApp('api', appEnv), startApp('worker', appEnv)]);
-    const reg = await apiClient(api.url!).post<{ id: string }>('/v1/credentials', {
+    stack = await startStack({ name: 'readme-agent' });
+    const reg = await stack.admin.post<CredentialView>('/v1/credentials', {
       kind: 'oauth2.client_credentials',
       name: 'demo',
       tokenEndpoint: oauth.tokenEndpoint,
@@ -60,15 +56,14 @@ describe('README agent and SDK sections', () => {
     credentialId = reg.body.id;
     await waitFor(
       async () =>
-        (await apiClient(api.url!).get<{ tokenVersion: number }>(`/v1/credentials/${credentialId}`)).body
-          .tokenVersion >= 1,
+        (await stack.admin.get<CredentialView>(`/v1/credentials/${credentialId}`)).body.tokenVersion >= 1,
       { timeoutMs: 15_000, message: 'first token' },
     );
     env = {
       ...process.env,
       PATH: `${join(ROOT, 'node_modules/.bin')}:${process.env.PATH}`,
       XDG_CONFIG_HOME: join(home, 'config'),
-      TK: api.url!,
+      TK: stack.url,
       TK_KEY: TEST_ADMIN_KEY,
       // The tarball installs from the file alone: no registry is asked.
       npm_config_offline: 'true',
@@ -78,16 +73,15 @@ describe('README agent and SDK sections', () => {
     // The walk-through's login, which the agent section relies on for the API URL.
     const login = spawnSync(
       process.execPath,
-      ['dist/apps/cli/src/main.js', 'login', '--url', api.url!, '--api-key', TEST_ADMIN_KEY],
+      ['dist/apps/cli/src/main.js', 'login', '--url', stack.url, '--api-key', TEST_ADMIN_KEY],
       { cwd: ROOT, env, encoding: 'utf8', timeout: 20_000 },
     );
     expect(login.status, login.stderr).toBe(0);
   });
 
   afterAll(async () => {
-    await Promise.all([api?.stop(), worker?.stop()]);
+    await stack?.stop();
     await oauth?.stop();
-    await redis?.destroy();
     if (home) rmSync(home, { recursive: true, force: true });
   });
 
@@ -96,7 +90,7 @@ describe('README agent and SDK sections', () => {
     expect(run.status, `${run.stdout}\n${run.stderr}`).toBe(0);
     const config = readFileSync(join(home, 'agent', 'agent.yaml'), 'utf8');
     expect(config).toContain(credentialId);
-    expect(config).toContain(api.url!);
+    expect(config).toContain(stack.url);
     expect(config).not.toContain(TEST_ADMIN_KEY);
     const written = readFileSync(join(home, 'agent', 'token'), 'utf8');
     expect(written).toBe(await currentToken());

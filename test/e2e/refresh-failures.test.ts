@@ -1,22 +1,10 @@
+import type { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CredentialView, EventBody, Page, Problem, TokenBody } from '../support/api-types.js';
 import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.js';
 import { type OAuthServer, startOAuthServer } from '../support/oauth-server.js';
-import { type AppProcess, apiClient, startApp } from '../support/processes.js';
-import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
-import { sleep, waitFor } from '../support/wait.js';
-
-interface View {
-  id: string;
-  state: string;
-  tokenVersion: number;
-  expiresAt?: string;
-}
-interface EventBody {
-  type: string;
-  revision: number;
-  at: string;
-  data: Record<string, unknown>;
-}
+import { type ApiClient, type Stack, startStack } from '../support/stack.js';
+import { waitFor } from '../support/wait.js';
 
 /**
  * Issue 2, acceptance 3 and 4: a permanent failure stops refreshing after one attempt until the
@@ -24,37 +12,33 @@ interface EventBody {
  * retries and the credential recovers before its token expires.
  */
 describe('refresh failures', () => {
-  let redis: RedisServer;
+  let stack: Stack;
   let oauth: OAuthServer;
   let proxy: FaultProxy;
-  let api: AppProcess;
-  let worker: AppProcess;
-  let client: ReturnType<typeof apiClient>;
+  let client: ApiClient;
+  let queue: Queue;
 
   const events = async (id: string) =>
-    (await client.get<{ items: EventBody[] }>(`/v1/credentials/${id}/events?limit=1000`)).body.items;
+    (await client.get<Page<EventBody>>(`/v1/credentials/${id}/events?limit=1000`)).body.items;
 
   beforeAll(async () => {
-    redis = await startRedis();
     oauth = await startOAuthServer({ accessTokenTtl: 20 });
     proxy = await startFaultProxy(oauth.issuer);
-    const env = { REDIS_URL: redis.url, TK_REDIS_PREFIX: uniquePrefix('fail') };
-    api = await startApp('api', env);
-    worker = await startApp('worker', env);
-    client = apiClient(api.url!);
+    stack = await startStack({ name: 'fail' });
+    client = stack.admin;
+    queue = stack.refreshQueue();
   });
 
   afterAll(async () => {
-    await Promise.all([api?.stop(), worker?.stop()]);
+    await stack?.stop();
     await proxy?.stop();
     await oauth?.stop();
-    await redis?.destroy();
   });
 
   it('marks a credential reauth_required after exactly one invalid_grant, and PATCH with a new refresh token revives it', async () => {
     const { clientId, clientSecret } = oauth.clients.post;
     oauth.resetCounters();
-    const reg = await client.post<View>('/v1/credentials', {
+    const reg = await client.post<CredentialView>('/v1/credentials', {
       kind: 'oauth2.refresh_token',
       issuer: oauth.issuer,
       clientId,
@@ -66,13 +50,21 @@ describe('refresh failures', () => {
     const id = reg.body.id;
 
     await waitFor(
-      async () => (await client.get<View>(`/v1/credentials/${id}`)).body.state === 'reauth_required',
+      async () =>
+        (await client.get<CredentialView>(`/v1/credentials/${id}`)).body.state === 'reauth_required',
       {
         timeoutMs: 15_000,
         message: 'state reauth_required',
       },
     );
-    await sleep(4_000); // long enough for several retries, had there been any
+    // No retry is planned: the refresh queue holds no job for the credential any more.
+    await waitFor(
+      async () => {
+        const jobs = await queue.getJobs(['active', 'wait', 'delayed', 'prioritized']);
+        return !jobs.some((j) => (j.data as { credentialId?: string }).credentialId === id);
+      },
+      { message: 'no refresh job left for the credential' },
+    );
     const history = await events(id);
     expect(history.map((e) => e.type)).toEqual([
       'credential.registered',
@@ -82,30 +74,32 @@ describe('refresh failures', () => {
     expect(history[1]!.data).toMatchObject({ attempt: 1, class: 'permanent', code: 'INVALID_GRANT' });
     expect(oauth.counters.invalidGrant).toBe(1);
 
-    const token = await client.get<{ code: string; reason: string }>(`/v1/credentials/${id}/token`);
+    const token = await client.get<Problem>(`/v1/credentials/${id}/token`);
     expect(token.status).toBe(503);
     expect(token.body).toMatchObject({ code: 'TOKEN_UNAVAILABLE', reason: 'auth' });
 
     const fresh = await oauth.issueRefreshToken('post');
-    const patched = await client.patch<View>(`/v1/credentials/${id}`, { refreshToken: fresh.refreshToken });
+    const patched = await client.patch<CredentialView>(`/v1/credentials/${id}`, {
+      refreshToken: fresh.refreshToken,
+    });
     expect(patched.status).toBe(200);
     expect(patched.body.state).toBe('pending');
     const active = await waitFor(
       async () => {
-        const v = (await client.get<View>(`/v1/credentials/${id}`)).body;
+        const v = (await client.get<CredentialView>(`/v1/credentials/${id}`)).body;
         return v.state === 'active' && v.tokenVersion >= 1 ? v : undefined;
       },
       { timeoutMs: 15_000, message: 'active again' },
     );
     expect(active.expiresAt).toBeDefined();
-    const served = await client.get<{ accessToken: string }>(`/v1/credentials/${id}/token?minTtl=1`);
+    const served = await client.get<TokenBody>(`/v1/credentials/${id}/token?minTtl=1`);
     expect(served.status).toBe(200);
     expect((await oauth.introspect(served.body.accessToken)).active).toBe(true);
   });
 
   it('retries a provider outage with growing delays and recovers before the token expires', async () => {
     const cc = oauth.clients.clientCredentials;
-    const reg = await client.post<View>('/v1/credentials', {
+    const reg = await client.post<CredentialView>('/v1/credentials', {
       kind: 'oauth2.client_credentials',
       issuer: oauth.issuer,
       tokenEndpoint: oauth.tokenEndpoint.replace(oauth.issuer, proxy.url),
@@ -118,7 +112,7 @@ describe('refresh failures', () => {
     const id = reg.body.id;
     const first = await waitFor(
       async () => {
-        const v = (await client.get<View>(`/v1/credentials/${id}`)).body;
+        const v = (await client.get<CredentialView>(`/v1/credentials/${id}`)).body;
         return v.tokenVersion === 1 ? v : undefined;
       },
       { timeoutMs: 15_000, message: 'first token' },
@@ -144,7 +138,7 @@ describe('refresh failures', () => {
 
     const recovered = await waitFor(
       async () => {
-        const v = (await client.get<View>(`/v1/credentials/${id}`)).body;
+        const v = (await client.get<CredentialView>(`/v1/credentials/${id}`)).body;
         return v.tokenVersion === 2 ? v : undefined;
       },
       { timeoutMs: 15_000, message: 'refreshed after the outage' },

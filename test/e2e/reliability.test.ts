@@ -1,43 +1,37 @@
-import { Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type {
+  CredentialView,
+  EventBody,
+  Page,
+  PoolTokenBody,
+  PoolView,
+  Problem,
+  TokenBody,
+} from '../support/api-types.js';
 import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.js';
 import { type OAuthServer, startOAuthServer } from '../support/oauth-server.js';
-import { type AppProcess, apiClient, startApp } from '../support/processes.js';
-import { testRedisClient } from '../support/redis-cluster.js';
-import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
-import { sleep, waitFor } from '../support/wait.js';
-
-interface View {
-  id: string;
-  name?: string;
-  state: string;
-  tokenVersion: number;
-  expiresAt?: string;
-}
-interface TokenBody {
-  accessToken: string;
-  tokenVersion: number;
-}
+import { type AppProcess, apiClient } from '../support/processes.js';
+import { type Stack, startStack } from '../support/stack.js';
+import { waitFor } from '../support/wait.js';
 
 /**
  * Issue 4, acceptance 1–4 and 6: one refresh per credential fleet-wide whatever asks for it, a
  * worker killed mid-refresh, a lost job repaired by the sweep, and pools.
  */
 describe('reliability', () => {
-  let redis: RedisServer;
+  let stack: Stack;
   let oauth: OAuthServer;
   let proxy: FaultProxy;
-  const apis: AppProcess[] = [];
-  const workers: AppProcess[] = [];
-  let prefix: string;
+  let apis: AppProcess[];
+  let workers: readonly AppProcess[];
   let queue: Queue;
-  let queueConnection: ReturnType<typeof testRedisClient> | undefined;
 
   const client = (i = 0) => apiClient(apis[i]!.url!);
   const refreshGrants = () => oauth.grantCount('refresh_token');
 
   async function register(body: Record<string, unknown>): Promise<string> {
-    const res = await client().post<View>('/v1/credentials', body);
+    const res = await client().post<CredentialView>('/v1/credentials', body);
     expect(res.status, JSON.stringify(res.body)).toBe(201);
     return res.body.id;
   }
@@ -59,36 +53,32 @@ describe('reliability', () => {
     });
   }
 
-  const view = async (id: string) => (await client().get<View>(`/v1/credentials/${id}`)).body;
+  const view = async (id: string) => (await client().get<CredentialView>(`/v1/credentials/${id}`)).body;
 
   beforeAll(async () => {
-    redis = await startRedis();
     oauth = await startOAuthServer({ accessTokenTtl: 120 });
     proxy = await startFaultProxy(oauth.issuer);
-    prefix = uniquePrefix('rel');
-    const env = {
-      REDIS_URL: redis.url,
-      TK_REDIS_PREFIX: prefix,
-      // Readers here ask for more runway than a token's whole lifetime, to make a refresh happen.
-      TK_TOKEN_MIN_TTL_MAX_FRACTION: '1',
-      TK_SWEEP_INTERVAL_MS: '2000',
-      TK_JOB_LOCK_MS: '4000',
-      TK_LEASE_TTL_MS: '8000',
-      TK_GRANT_TIMEOUT_MS: '6000',
-    };
-    apis.push(await startApp('api', env, 'api-1'), await startApp('api', env, 'api-2'));
-    workers.push(await startApp('worker', env, 'worker-1'), await startApp('worker', env, 'worker-2'));
-    queueConnection = testRedisClient(redis.url);
-    queue = new Queue('token-refresh', { connection: queueConnection, prefix: `${prefix}:{q}` });
+    stack = await startStack({
+      name: 'rel',
+      env: {
+        // Readers here ask for more runway than a token's whole lifetime, to make a refresh happen.
+        TK_TOKEN_MIN_TTL_MAX_FRACTION: '1',
+        TK_SWEEP_INTERVAL_MS: '2000',
+        TK_JOB_LOCK_MS: '4000',
+        TK_LEASE_TTL_MS: '8000',
+        TK_GRANT_TIMEOUT_MS: '6000',
+      },
+      workers: 2,
+    });
+    apis = [stack.api, await stack.start('api', {}, 'api-2')];
+    workers = stack.workers;
+    queue = stack.refreshQueue();
   });
 
   afterAll(async () => {
-    await queue?.close();
-    queueConnection?.disconnect();
-    await Promise.all([...apis, ...workers].map((p) => p.stop()));
+    await stack?.stop();
     await proxy?.stop();
     await oauth?.stop();
-    await redis?.destroy();
   });
 
   it('serves 50 concurrent readers below runway on two api replicas with exactly one grant', async () => {
@@ -141,7 +131,7 @@ describe('reliability', () => {
     expect((await client().post(`/v1/credentials/${id}/refresh`)).status).toBe(202);
     await waitFor(() => proxy.stats.received > received, { timeoutMs: 5_000, message: 'grant in flight' });
     expect(
-      (await client().patch<View>(`/v1/credentials/${id}`, { name: 'renamed-mid-refresh' })).status,
+      (await client().patch<CredentialView>(`/v1/credentials/${id}`, { name: 'renamed-mid-refresh' })).status,
     ).toBe(200);
     const after = await waitFor(
       async () => {
@@ -216,23 +206,19 @@ describe('reliability', () => {
       message: 'active',
     });
 
-    const pool = await client().post<{ id: string }>('/v1/pools', {
+    const pool = await client().post<PoolView>('/v1/pools', {
       name: 'upstream',
       members: [needsReauth, expiring, active],
     });
     expect(pool.status).toBe(201);
     for (let i = 0; i < 4; i++) {
-      const res = await client(i % 2).get<TokenBody & { credentialId: string }>(
-        `/v1/pools/${pool.body.id}/token?minTtl=5`,
-      );
+      const res = await client(i % 2).get<PoolTokenBody>(`/v1/pools/${pool.body.id}/token?minTtl=5`);
       expect(res.status).toBe(200);
       expect(res.body.credentialId).toBe(active);
     }
 
-    const dead = await client().post<{ id: string }>('/v1/pools', { members: [needsReauth, expiring] });
-    const none = await client().get<{ code: string; detail: string; reason: string }>(
-      `/v1/pools/${dead.body.id}/token`,
-    );
+    const dead = await client().post<PoolView>('/v1/pools', { members: [needsReauth, expiring] });
+    const none = await client().get<Problem>(`/v1/pools/${dead.body.id}/token`);
     expect(none.status).toBe(503);
     expect(none.body.detail).toContain(`${needsReauth} reauth_required`);
     expect(none.body.detail).toContain(`${expiring} expired`);
@@ -248,6 +234,8 @@ describe('reliability', () => {
     };
     await proxy.set({ latencyMs: 1_500 });
     const received = proxy.stats.received;
+    const abandoned = () => proxy.requests.filter((r) => r.outcome === 'client-gone').length;
+    const abandonedBefore = abandoned();
     expect((await client().post(`/v1/credentials/${id}/refresh`)).status).toBe(202);
     // The refresh is in flight once its request reaches the proxy; kill both workers at that moment
     // (whichever holds the job), then bring one back.
@@ -257,7 +245,10 @@ describe('reliability', () => {
     });
     await Promise.all(workers.map((w) => w.kill()));
     await proxy.set({ latencyMs: 0 });
-    await sleep(200);
+    // The killed worker's grant request never reaches the provider (its connection is gone).
+    await waitFor(() => abandoned() > abandonedBefore, {
+      message: 'killed grant request dropped by the proxy',
+    });
     await workers[1]!.start();
 
     const after = await waitFor(
@@ -271,7 +262,7 @@ describe('reliability', () => {
     expect(after.state).toBe('active');
     expect(refreshGrants() - before.grants).toBe(1);
     expect(oauth.counters.invalidGrant).toBe(before.invalid);
-    const { body } = await client().get<{ items: { revision: number }[] }>(`/v1/credentials/${id}/events`);
+    const { body } = await client().get<Page<EventBody>>(`/v1/credentials/${id}/events`);
     expect(body.items.map((e) => e.revision)).toEqual(body.items.map((_, i) => i + 1));
     await workers[0]!.start();
   });

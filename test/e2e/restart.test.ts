@@ -1,14 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type OAuthServer, startOAuthServer } from '../support/oauth-server.js';
-import { type AppProcess, apiClient, startApp } from '../support/processes.js';
-import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
+import { describe, expect, it } from 'vitest';
+import type { CredentialView } from '../support/api-types.js';
+import { useStack } from '../support/stack.js';
 import { sleep, waitFor } from '../support/wait.js';
-
-interface View {
-  id: string;
-  state: string;
-  tokenVersion: number;
-}
 
 /**
  * Issue 2, acceptance 5: every process restarts mid-run — api, both workers, and Redis killed
@@ -16,39 +9,24 @@ interface View {
  * and refreshing afterwards, with no refresh token presented twice.
  */
 describe('restart of every process', () => {
-  let redis: RedisServer;
-  let oauth: OAuthServer;
-  const apps: AppProcess[] = [];
-  let env: Record<string, string>;
-
-  beforeAll(async () => {
-    redis = await startRedis({ appendonly: true });
-    oauth = await startOAuthServer({ accessTokenTtl: 10 });
-    env = { REDIS_URL: redis.url, TK_REDIS_PREFIX: uniquePrefix('restart'), TK_SWEEP_INTERVAL_MS: '5000' };
-    apps.push(
-      await startApp('api', env),
-      await startApp('worker', env, 'worker-1'),
-      await startApp('worker', env, 'worker-2'),
-    );
-  });
-
-  afterAll(async () => {
-    await Promise.all(apps.map((a) => a.stop()));
-    await oauth?.stop();
-    await redis?.destroy();
+  const stack = useStack({
+    name: 'restart',
+    oauth: { accessTokenTtl: 10 },
+    env: { TK_SWEEP_INTERVAL_MS: '5000' },
+    workers: 2,
+    redis: { appendonly: true },
   });
 
   it('keeps refreshing every credential after api, workers and Redis restart', async () => {
-    const api = apps[0]!;
-    const client = apiClient(api.url!);
-    oauth.resetCounters();
+    const client = stack.admin;
+    stack.oauth.resetCounters();
     const ids: string[] = [];
     for (const key of ['basic', 'post', 'public'] as const) {
-      const c = oauth.clients[key];
-      const issued = await oauth.issueRefreshToken(key);
-      const res = await client.post<View>('/v1/credentials', {
+      const c = stack.oauth.clients[key];
+      const issued = await stack.oauth.issueRefreshToken(key);
+      const res = await client.post<CredentialView>('/v1/credentials', {
         kind: 'oauth2.refresh_token',
-        issuer: oauth.issuer,
+        issuer: stack.oauth.issuer,
         clientId: c.clientId,
         clientAuth: c.authMethod,
         ...(c.clientSecret ? { clientSecret: c.clientSecret } : {}),
@@ -60,9 +38,7 @@ describe('restart of every process', () => {
     }
     const versions = async () =>
       Promise.all(
-        ids.map(
-          async (id) => (await apiClient(apps[0]!.url!).get<View>(`/v1/credentials/${id}`)).body.tokenVersion,
-        ),
+        ids.map(async (id) => (await client.get<CredentialView>(`/v1/credentials/${id}`)).body.tokenVersion),
       );
     await waitFor(async () => (await versions()).every((v) => v >= 2), {
       timeoutMs: 30_000,
@@ -71,11 +47,11 @@ describe('restart of every process', () => {
     const before = await versions();
 
     // Everything goes down: workers and api stop, Redis is killed without a chance to flush.
-    await Promise.all(apps.map((a) => a.stop()));
-    await redis.kill();
-    await sleep(1_000);
-    await redis.restart();
-    for (const app of apps) await app.start();
+    await Promise.all(stack.processes.map((a) => a.stop()));
+    await stack.redis.kill();
+    await sleep(1_000); // a second of downtime, as in a real crash
+    await stack.redis.restart();
+    for (const app of stack.processes) await app.start();
 
     const after = await waitFor(
       async () => {
@@ -86,9 +62,9 @@ describe('restart of every process', () => {
     );
     expect(after.length).toBe(3);
     const states = await Promise.all(
-      ids.map(async (id) => (await client.get<View>(`/v1/credentials/${id}`)).body.state),
+      ids.map(async (id) => (await client.get<CredentialView>(`/v1/credentials/${id}`)).body.state),
     );
     expect(states).toEqual(['active', 'active', 'active']);
-    expect(oauth.counters.invalidGrant).toBe(0);
+    expect(stack.oauth.counters.invalidGrant).toBe(0);
   });
 });

@@ -1,21 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CreatedApiKey, CredentialView, EventBody, Page, TokenBody } from '../support/api-types.js';
 import { type OAuthServer, startOAuthServer } from '../support/oauth-server.js';
-import {
-  type AppProcess,
-  apiClient,
-  startApp,
-  TEST_ADMIN_KEY,
-  TEST_API_KEY_HMAC_KEY,
-} from '../support/processes.js';
+import { TEST_ADMIN_KEY, TEST_API_KEY_HMAC_KEY } from '../support/processes.js';
 import { dumpRedis, leakedSecrets } from '../support/redis-dump.js';
-import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
-import { sleep, waitFor } from '../support/wait.js';
-
-interface View {
-  id: string;
-  state: string;
-  tokenVersion: number;
-}
+import { type Stack, startStack } from '../support/stack.js';
+import { waitFor } from '../support/wait.js';
 
 /**
  * Issue 3, acceptance 6: a full lifecycle (register, several refreshes with rotating refresh
@@ -24,43 +13,38 @@ interface View {
  * and the OpenAPI document: no secret anywhere.
  */
 describe('secret hygiene over a credential lifecycle', () => {
-  let redis: RedisServer;
+  let stack: Stack;
   let oauth: OAuthServer;
-  let api: AppProcess;
-  let worker: AppProcess;
 
   beforeAll(async () => {
-    redis = await startRedis();
     oauth = await startOAuthServer({ accessTokenTtl: 3, rotateRefreshToken: true });
     // Debug logs: the most verbose the services get, so the scan covers everything they can say.
-    const env = { REDIS_URL: redis.url, TK_REDIS_PREFIX: uniquePrefix('hyg'), TK_LOG_LEVEL: 'debug' };
-    [api, worker] = await Promise.all([startApp('api', env), startApp('worker', env)]);
+    stack = await startStack({ name: 'hyg', env: { TK_LOG_LEVEL: 'debug' } });
   });
 
   afterAll(async () => {
-    await Promise.all([api?.stop(), worker?.stop()]);
+    await stack?.stop();
     await oauth?.stop();
-    await redis?.destroy();
   });
 
   it('leaves no secret in Redis, job data, logs or the OpenAPI document', async () => {
-    const admin = apiClient(api.url!);
+    const admin = stack.admin;
     const secrets = new Set<string>([TEST_ADMIN_KEY, TEST_API_KEY_HMAC_KEY]);
     const issued = await oauth.issueRefreshToken('basic');
     const { clientId, clientSecret } = oauth.clients.basic;
     for (const s of [issued.refreshToken, issued.accessToken, clientSecret]) secrets.add(s);
 
-    const key = await admin.post<{ key: string; id: string }>('/v1/api-keys', {
+    const key = await admin.post<CreatedApiKey>('/v1/api-keys', {
       name: 'hygiene',
       scopes: ['credentials:read', 'credentials:write', 'token:read', 'events:read'],
     });
     expect(key.status).toBe(201);
     secrets.add(key.body.key);
-    const client = apiClient(api.url!, { authorization: `Bearer ${key.body.key}` });
+    const client = stack.client({ authorization: `Bearer ${key.body.key}` });
 
     const supplied = `SUPPLIED-access-token-${'s'.repeat(16)}`;
     secrets.add(supplied);
-    const cred = await client.post<View>('/v1/credentials', {
+    const cred = await client.post<CredentialView>('/v1/credentials', {
       kind: 'oauth2.refresh_token',
       name: 'hygiene',
       tokenEndpoint: oauth.tokenEndpoint,
@@ -78,9 +62,7 @@ describe('secret hygiene over a credential lifecycle', () => {
     // Several refreshes; every token served is a secret to look for.
     await waitFor(
       async () => {
-        const token = await client.get<{ accessToken: string; tokenVersion: number }>(
-          `/v1/credentials/${id}/token?minTtl=1`,
-        );
+        const token = await client.get<TokenBody>(`/v1/credentials/${id}/token?minTtl=1`);
         if (token.status === 200) secrets.add(token.body.accessToken);
         return token.status === 200 && token.body.tokenVersion >= 4;
       },
@@ -92,13 +74,14 @@ describe('secret hygiene over a credential lifecycle', () => {
     secrets.add(wrongSecret);
     expect((await client.patch(`/v1/credentials/${id}`, { clientSecret: wrongSecret })).status).toBe(200);
     await waitFor(
-      async () => (await client.get<View>(`/v1/credentials/${id}`)).body.state === 'reauth_required',
+      async () =>
+        (await client.get<CredentialView>(`/v1/credentials/${id}`)).body.state === 'reauth_required',
       {
         timeoutMs: 20_000,
         message: 'credential needs re-authentication after a bad client secret',
       },
     );
-    const failed = await client.get<{ warning?: string }>(`/v1/credentials/${id}/token?minTtl=1`);
+    const failed = await client.get<TokenBody>(`/v1/credentials/${id}/token?minTtl=1`);
     expect(failed.status).toBeLessThan(600);
 
     // Bad input quoting a secret must not echo it back in a log line either.
@@ -109,14 +92,24 @@ describe('secret hygiene over a credential lifecycle', () => {
 
     expect((await client.delete(`/v1/credentials/${id}`)).status).toBe(204);
     expect((await admin.delete(`/v1/api-keys/${key.body.id}`)).status).toBe(204);
-    await sleep(500);
+    // Both took effect: the key is refused, the deletion is in the credential's history.
+    await waitFor(async () => (await client.get(`/v1/credentials/${id}`)).status === 401, {
+      message: 'revoked key refused',
+    });
+    await waitFor(
+      async () =>
+        (await admin.get<Page<EventBody>>(`/v1/credentials/${id}/events?limit=1000`)).body.items?.some(
+          (e) => e.type === 'credential.revoked',
+        ),
+      { message: 'deletion recorded' },
+    );
 
-    const events = await admin.get<{ items: unknown[] }>(`/v1/credentials/${id}/events?limit=1000`);
-    const docs = await fetch(`${api.url}/docs-json`, {
+    const events = await admin.get<Page<EventBody>>(`/v1/credentials/${id}/events?limit=1000`);
+    const docs = await fetch(`${stack.url}/docs-json`, {
       headers: { authorization: `Bearer ${TEST_ADMIN_KEY}` },
     }).then((r) => r.text());
-    const stored = await dumpRedis(redis.url);
-    const logs = [api, worker].map((p) => p.logs()).join('\n');
+    const stored = await dumpRedis(stack.redis.url);
+    const logs = stack.logs();
 
     expect(secrets.size).toBeGreaterThanOrEqual(10);
     expect(stored).toContain('token-refresh'); // BullMQ's keys, job data included, were scanned

@@ -3,10 +3,10 @@ import { createServer, type Server } from 'node:http';
 import { jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_KEY_REFERENCE, agentDir, createAgentKey, writeAgentConfig } from '../support/agent.js';
+import type { CredentialView } from '../support/api-types.js';
 import { freePort } from '../support/net.js';
-import { type AppProcess, apiClient, startApp } from '../support/processes.js';
 import { leakedSecrets } from '../support/redis-dump.js';
-import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
+import { type Stack, startStack } from '../support/stack.js';
 import { sleep, waitFor } from '../support/wait.js';
 
 interface Registration {
@@ -55,32 +55,21 @@ class BusinessServer {
  * after the server was down for 8 s across a refresh the registrar catches up.
  */
 describe('seed 000: neuron registrar fed by the agent', () => {
-  let redis: RedisServer;
-  let api: AppProcess;
-  let worker: AppProcess;
-  let agent: AppProcess | undefined;
+  let stack: Stack;
   let business: BusinessServer | undefined;
 
   beforeAll(async () => {
-    redis = await startRedis();
-    const env = {
-      REDIS_URL: redis.url,
-      TK_REDIS_PREFIX: uniquePrefix('seed000'),
-      TK_SWEEP_INTERVAL_MS: '5000',
-    };
-    api = await startApp('api', env);
-    worker = await startApp('worker', env);
+    stack = await startStack({ name: 'seed000', env: { TK_SWEEP_INTERVAL_MS: '5000' } });
   });
 
   afterAll(async () => {
-    await Promise.all([agent?.stop(), api?.stop(), worker?.stop(), business?.down()]);
-    await redis?.destroy();
+    await Promise.all([stack?.stop(), business?.down()]);
   });
 
   it('registers a fresh, verifiable JWT before each previous one expired, and catches up after an outage', async () => {
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-    const reg = await apiClient(api.url!).post<{ id: string }>('/v1/credentials', {
+    const reg = await stack.admin.post<CredentialView>('/v1/credentials', {
       kind: 'jwt.mint',
       name: 'neuron-miner-7',
       privateKey: pem,
@@ -99,7 +88,7 @@ describe('seed 000: neuron registrar fed by the agent', () => {
     await business.up();
     const dir = agentDir('seed000');
     const config = writeAgentConfig(dir, {
-      api: { url: api.url, apiKey: API_KEY_REFERENCE, pollIntervalSeconds: 5 },
+      api: { url: stack.url, apiKey: API_KEY_REFERENCE, pollIntervalSeconds: 5 },
       // The business server runs on this host: loopback and plain http are allowed explicitly.
       outbound: { allowLoopback: true, allowHttpHosts: ['127.0.0.1'] },
       credentials: [
@@ -125,13 +114,11 @@ describe('seed 000: neuron registrar fed by the agent', () => {
         },
       ],
     });
-    agent = await startApp('agent', { TK_API_KEY: await createAgentKey(api.url!) }, 'agent', [
-      '--config',
-      config,
-    ]);
+    const agent = await stack.startAgent(config, await createAgentKey(stack.url));
     const started = Date.now();
 
     // Second registration, then 4 s later the server goes down for 8 s, across the next refresh.
+    // (The pauses are the scenario's timeline: what the registrar sees over it is what is tested.)
     await waitFor(() => business!.registrations.length >= 2, {
       timeoutMs: 25_000,
       message: 'two registrations',

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   API_KEY_REFERENCE,
   agentDir,
@@ -9,17 +9,13 @@ import {
   readInTightLoop,
   writeAgentConfig,
 } from '../support/agent.js';
+import type { CredentialView } from '../support/api-types.js';
 import { freePort } from '../support/net.js';
-import { type OAuthServer, startOAuthServer } from '../support/oauth-server.js';
-import { type AppProcess, apiClient, startApp } from '../support/processes.js';
+import { basicRefreshTokenCredential } from '../support/oauth-server.js';
 import { leakedSecrets } from '../support/redis-dump.js';
-import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
+import { useStack } from '../support/stack.js';
 import { sleep, waitFor } from '../support/wait.js';
 
-interface View {
-  id: string;
-  tokenVersion: number;
-}
 interface TokenFile {
   access_token: string;
   refresh_token?: string;
@@ -40,55 +36,34 @@ const readJson = <T>(path: string) => JSON.parse(readFileSync(path, 'utf8')) as 
  * file, the files survive an API outage, and the agent catches up when the API returns.
  */
 describe('seed 001: MCP gateway token files kept current by the agent', () => {
-  let redis: RedisServer;
-  let oauth: OAuthServer;
-  let api: AppProcess;
-  let worker: AppProcess;
-  let agent: AppProcess | undefined;
+  const stack = useStack({
+    name: 'seed001',
+    oauth: { accessTokenTtl: 10, rotateRefreshToken: true },
+    env: { TK_SWEEP_INTERVAL_MS: '5000' },
+  });
   let agentKey: string;
   const secrets = new Set<string>();
 
   beforeAll(async () => {
-    redis = await startRedis();
-    oauth = await startOAuthServer({ accessTokenTtl: 10, rotateRefreshToken: true });
-    const env = {
-      REDIS_URL: redis.url,
-      TK_REDIS_PREFIX: uniquePrefix('seed001'),
-      TK_SWEEP_INTERVAL_MS: '5000',
-    };
-    api = await startApp('api', env);
-    worker = await startApp('worker', env);
-    agentKey = await createAgentKey(api.url!);
-  });
-
-  afterAll(async () => {
-    await Promise.all([agent?.stop(), api?.stop(), worker?.stop()]);
-    await oauth?.stop();
-    await redis?.destroy();
+    agentKey = await createAgentKey(stack.url);
   });
 
   it('keeps .oauth-tokens/*.json, mcp.json and vscode_mcp.json current; readers never see a partial file', async () => {
-    const client = apiClient(api.url!);
-    const issued = await oauth.issueRefreshToken('basic');
-    const { clientId, clientSecret } = oauth.clients.basic;
-    const cc = oauth.clients.clientCredentials;
+    const client = stack.admin;
+    const issued = await stack.oauth.issueRefreshToken('basic');
+    const { clientSecret } = stack.oauth.clients.basic;
+    const cc = stack.oauth.clients.clientCredentials;
     for (const s of [issued.refreshToken, issued.accessToken, clientSecret, cc.clientSecret, agentKey])
       secrets.add(s);
-    const atlassian = await client.post<View>('/v1/credentials', {
-      kind: 'oauth2.refresh_token',
-      name: 'atlassian',
-      issuer: oauth.issuer,
-      clientId,
-      clientAuth: 'client_secret_basic',
-      clientSecret,
-      refreshToken: issued.refreshToken,
-      policy: { minBufferSeconds: 1 },
-    });
+    const atlassian = await client.post<CredentialView>(
+      '/v1/credentials',
+      basicRefreshTokenCredential(stack.oauth, 'atlassian', issued.refreshToken),
+    );
     expect(atlassian.status, JSON.stringify(atlassian.body)).toBe(201);
-    const sre = await client.post<View>('/v1/credentials', {
+    const sre = await client.post<CredentialView>('/v1/credentials', {
       kind: 'oauth2.client_credentials',
       name: 'sre-gateway',
-      issuer: oauth.issuer,
+      issuer: stack.oauth.issuer,
       clientId: cc.clientId,
       clientSecret: cc.clientSecret,
       scope: 'api',
@@ -107,7 +82,7 @@ describe('seed 001: MCP gateway token files kept current by the agent', () => {
     ];
     const healthPort = await freePort();
     const config = writeAgentConfig(dir, {
-      api: { url: api.url, apiKey: API_KEY_REFERENCE, pollIntervalSeconds: 5 },
+      api: { url: stack.url, apiKey: API_KEY_REFERENCE, pollIntervalSeconds: 5 },
       health: { port: healthPort },
       credentials: [
         {
@@ -126,7 +101,7 @@ describe('seed 001: MCP gateway token files kept current by the agent', () => {
         },
       ],
     });
-    agent = await startApp('agent', { TK_API_KEY: agentKey }, 'agent', ['--config', config]);
+    const agent = await stack.startAgent(config, agentKey);
     const ready = async () =>
       (await fetch(`http://127.0.0.1:${healthPort}/ready`).catch(() => undefined))?.status;
     await waitFor(async () => (await ready()) === 200, { timeoutMs: 20_000, message: 'agent ready' });
@@ -158,12 +133,13 @@ describe('seed 001: MCP gateway token files kept current by the agent', () => {
         ['vscode_mcp.json', fromVscode],
       ] as const) {
         secrets.add(token);
-        if (!(await oauth.introspect(token)).active) stale.push(`${name} at ${new Date().toISOString()}`);
+        if (!(await stack.oauth.introspect(token)).active)
+          stale.push(`${name} at ${new Date().toISOString()}`);
       }
       expect(a.expires_at * 1000).toBeGreaterThan(Date.now());
       seen.atlassian.add(a.access_token);
       seen.sre.add(b.access_token);
-      await sleep(1000);
+      await sleep(1000); // the readers' pace over the run: sampling, not waiting for something
     }
     const result = await reader;
     expect(result.bad, result.samples.join('\n')).toBe(0);
@@ -189,22 +165,24 @@ describe('seed 001: MCP gateway token files kept current by the agent', () => {
     });
     expect(vscode.mcpServers.atlassian!.args).toEqual(['-y', '@modelcontextprotocol/server-fetch']);
     for (const f of files) expect(statSync(f).mode & 0o777, f).toBe(0o600);
-    expect(oauth.counters.refreshTokenReuse).toBe(0);
+    expect(stack.oauth.counters.refreshTokenReuse).toBe(0);
 
     // The API goes away: the files stay as they were (still parseable), the agent stays live.
-    await api.stop();
+    await stack.api.stop();
     const before = readJson<TokenFile>(files[0]!).access_token;
-    await sleep(3000);
+    await waitFor(() => agent.logs().includes('cannot read the credential; keeping the last token'), {
+      timeoutMs: 15_000,
+      message: 'agent noticed the API outage',
+    });
     for (const f of files) expect(() => readJson(f)).not.toThrow();
     expect((await fetch(`http://127.0.0.1:${healthPort}/live`)).status).toBe(200);
     // It comes back: the agent catches up with the tokens refreshed meanwhile.
-    await api.start();
+    await stack.api.start();
     await waitFor(() => readJson<TokenFile>(files[0]!).access_token !== before, {
       timeoutMs: 20_000,
       message: 'agent caught up after the API outage',
     });
     await waitFor(async () => (await ready()) === 200, { timeoutMs: 15_000, message: 'agent ready again' });
-    expect(agent.logs()).toContain('cannot read the credential; keeping the last token');
 
     // SIGTERM: a prompt, clean exit.
     const stopping = Date.now();
@@ -216,25 +194,25 @@ describe('seed 001: MCP gateway token files kept current by the agent', () => {
   });
 
   it('--once renders once and exits 0, or non-zero when a sink fails', async () => {
-    const client = apiClient(api.url!);
-    const cc = oauth.clients.clientCredentials;
-    const reg = await client.post<View>('/v1/credentials', {
+    const client = stack.admin;
+    const cc = stack.oauth.clients.clientCredentials;
+    const reg = await client.post<CredentialView>('/v1/credentials', {
       kind: 'oauth2.client_credentials',
       name: 'once',
-      issuer: oauth.issuer,
+      issuer: stack.oauth.issuer,
       clientId: cc.clientId,
       clientSecret: cc.clientSecret,
       scope: 'api',
     });
     expect(reg.status).toBe(201);
     await waitFor(
-      async () => (await client.get<View>(`/v1/credentials/${reg.body.id}`)).body.tokenVersion > 0,
+      async () => (await client.get<CredentialView>(`/v1/credentials/${reg.body.id}`)).body.tokenVersion > 0,
       { timeoutMs: 15_000 },
     );
     const dir = agentDir('seed001-once');
     const run = (sinks: unknown[]) => {
       const config = writeAgentConfig(dir, {
-        api: { url: api.url, apiKey: API_KEY_REFERENCE },
+        api: { url: stack.url, apiKey: API_KEY_REFERENCE },
         credentials: [{ id: reg.body.id, sinks }],
       });
       // Asynchronously: a blocked event loop would stop draining the api's piped logs.

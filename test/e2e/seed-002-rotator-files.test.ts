@@ -3,11 +3,11 @@ import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Webhook } from 'standardwebhooks';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { API_KEY_REFERENCE, agentDir, createAgentKey, writeAgentConfig } from '../support/agent.js';
-import { type OAuthServer, startOAuthServer } from '../support/oauth-server.js';
-import { type AppProcess, apiClient, startApp } from '../support/processes.js';
-import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
+import type { CreatedSubscription, CredentialView, PoolTokenBody, PoolView } from '../support/api-types.js';
+import { basicRefreshTokenCredential } from '../support/oauth-server.js';
+import { useStack } from '../support/stack.js';
 import { sleep, waitFor } from '../support/wait.js';
 
 const RUN_MS = 22_000;
@@ -22,44 +22,20 @@ const readJson = (path: string) => JSON.parse(readFileSync(path, 'utf8')) as Rec
  * when the first needs re-authentication, and a webhook reports that failure as `permanent`.
  */
 describe('seed 002: authorized_user credential files updated in place by the agent', () => {
-  let redis: RedisServer;
-  let oauth: OAuthServer;
-  let api: AppProcess;
-  let worker: AppProcess;
-  let agent: AppProcess | undefined;
-
-  beforeAll(async () => {
-    redis = await startRedis();
-    oauth = await startOAuthServer({ accessTokenTtl: 10, rotateRefreshToken: true });
-    const env = {
-      REDIS_URL: redis.url,
-      TK_REDIS_PREFIX: uniquePrefix('seed002'),
-      TK_SWEEP_INTERVAL_MS: '5000',
-    };
-    api = await startApp('api', env);
-    worker = await startApp('worker', env);
-  });
-
-  afterAll(async () => {
-    await Promise.all([agent?.stop(), api?.stop(), worker?.stop()]);
-    await oauth?.stop();
-    await redis?.destroy();
+  const stack = useStack({
+    name: 'seed002',
+    oauth: { accessTokenTtl: 10, rotateRefreshToken: true },
+    env: { TK_SWEEP_INTERVAL_MS: '5000' },
   });
 
   it('writes each new access token and expiry into the existing files and keeps every other field', async () => {
-    const client = apiClient(api.url!);
-    const issued = await oauth.issueRefreshToken('basic');
-    const { clientId, clientSecret } = oauth.clients.basic;
-    const reg = await client.post<{ id: string }>('/v1/credentials', {
-      kind: 'oauth2.refresh_token',
-      name: 'gemini',
-      issuer: oauth.issuer,
-      clientId,
-      clientAuth: 'client_secret_basic',
-      clientSecret,
-      refreshToken: issued.refreshToken,
-      policy: { minBufferSeconds: 1 },
-    });
+    const client = stack.admin;
+    const issued = await stack.oauth.issueRefreshToken('basic');
+    const { clientId } = stack.oauth.clients.basic;
+    const reg = await client.post<CredentialView>(
+      '/v1/credentials',
+      basicRefreshTokenCredential(stack.oauth, 'gemini', issued.refreshToken),
+    );
     expect(reg.status, JSON.stringify(reg.body)).toBe(201);
 
     const dir = agentDir('seed002');
@@ -91,7 +67,7 @@ describe('seed 002: authorized_user credential files updated in place by the age
     writeFileSync(googleFile, JSON.stringify(googleOriginal, null, 2), { mode: 0o600 });
 
     const config = writeAgentConfig(dir, {
-      api: { url: api.url, apiKey: API_KEY_REFERENCE, pollIntervalSeconds: 5 },
+      api: { url: stack.url, apiKey: API_KEY_REFERENCE, pollIntervalSeconds: 5 },
       credentials: [
         {
           id: reg.body.id,
@@ -103,10 +79,7 @@ describe('seed 002: authorized_user credential files updated in place by the age
         },
       ],
     });
-    agent = await startApp('agent', { TK_API_KEY: await createAgentKey(api.url!) }, 'agent', [
-      '--config',
-      config,
-    ]);
+    const agent = await stack.startAgent(config, await createAgentKey(stack.url));
     await waitFor(
       () => readJson(rotatorFile).access_token !== 'ya29.old' && readJson(googleFile).token !== 'ya29.old',
       {
@@ -139,23 +112,23 @@ describe('seed 002: authorized_user credential files updated in place by the age
       if (Date.parse(String(google.expiry)) <= now)
         problems.push(`google file expired at ${new Date(now).toISOString()}`);
       expect(Number(rotator.expires_in)).toBeLessThanOrEqual(10);
-      if (!(await oauth.introspect(token)).active)
+      if (!(await stack.oauth.introspect(token)).active)
         problems.push(`inactive token at ${new Date(now).toISOString()}`);
-      if (!(await oauth.introspect(String(google.token))).active)
+      if (!(await stack.oauth.introspect(String(google.token))).active)
         problems.push(`inactive google token at ${new Date(now).toISOString()}`);
-      await sleep(1000);
+      await sleep(1000); // the readers' pace over the run: sampling, not waiting for something
     }
     expect(problems).toEqual([]);
     expect(seen.size).toBeGreaterThanOrEqual(3);
     // The agent writes with its own mode (0600), whatever the file had.
     expect(statSync(rotatorFile).mode & 0o777).toBe(0o600);
     expect(statSync(googleFile).mode & 0o777).toBe(0o600);
-    expect(oauth.counters.refreshTokenReuse).toBe(0);
+    expect(stack.oauth.counters.refreshTokenReuse).toBe(0);
     expect(await agent.stop()).toBe(0);
   });
 
   it('falls back to the second pool member when the first needs re-authentication, and a webhook says so as permanent', async () => {
-    const client = apiClient(api.url!);
+    const client = stack.admin;
     const received: { body: string; headers: IncomingHttpHeaders }[] = [];
     const receiver = createServer((req, res) => {
       let body = '';
@@ -170,22 +143,22 @@ describe('seed 002: authorized_user credential files updated in place by the age
     await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
     try {
       const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks/tokenkeeper`;
-      const sub = await client.post<{ id: string; secret: string }>('/v1/subscriptions', {
+      const sub = await client.post<CreatedSubscription>('/v1/subscriptions', {
         url,
         eventTypes: ['refresh.failed', 'credential.reauth_required'],
         labelSelector: { upstream: 'gemini' },
       });
       expect(sub.status, JSON.stringify(sub.body)).toBe(201);
 
-      const { clientId, clientSecret } = oauth.clients.basic;
+      const { clientId, clientSecret } = stack.oauth.clients.basic;
       const members: string[] = [];
       for (const name of ['gemini-primary', 'gemini-fallback']) {
-        const issued = await oauth.issueRefreshToken('basic');
-        const reg = await client.post<{ id: string }>('/v1/credentials', {
+        const issued = await stack.oauth.issueRefreshToken('basic');
+        const reg = await client.post<CredentialView>('/v1/credentials', {
           kind: 'oauth2.refresh_token',
           name,
           labels: { upstream: 'gemini' },
-          issuer: oauth.issuer,
+          issuer: stack.oauth.issuer,
           clientId,
           clientSecret,
           refreshToken: issued.refreshToken,
@@ -197,7 +170,7 @@ describe('seed 002: authorized_user credential files updated in place by the age
         members.push(reg.body.id);
       }
       const [primary, fallback] = members as [string, string];
-      const pool = await client.post<{ id: string }>('/v1/pools', { name: 'gemini', members });
+      const pool = await client.post<PoolView>('/v1/pools', { name: 'gemini', members });
       expect(pool.status).toBe(201);
 
       // The primary's grant is gone (the user revoked it): its next refresh is refused for good.
@@ -207,8 +180,7 @@ describe('seed 002: authorized_user credential files updated in place by the age
       expect((await client.post(`/v1/credentials/${primary}/refresh`)).status).toBe(202);
       await waitFor(
         async () =>
-          (await client.get<{ state: string }>(`/v1/credentials/${primary}`)).body.state ===
-          'reauth_required',
+          (await client.get<CredentialView>(`/v1/credentials/${primary}`)).body.state === 'reauth_required',
         {
           timeoutMs: 15_000,
           message: 'primary needs re-authentication',
@@ -216,12 +188,10 @@ describe('seed 002: authorized_user credential files updated in place by the age
       );
 
       for (let i = 0; i < 4; i++) {
-        const res = await client.get<{ credentialId: string; accessToken: string }>(
-          `/v1/pools/${pool.body.id}/token?minTtl=1`,
-        );
+        const res = await client.get<PoolTokenBody>(`/v1/pools/${pool.body.id}/token?minTtl=1`);
         expect(res.status).toBe(200);
         expect(res.body.credentialId).toBe(fallback);
-        expect((await oauth.introspect(res.body.accessToken)).active).toBe(true);
+        expect((await stack.oauth.introspect(res.body.accessToken)).active).toBe(true);
       }
 
       const failure = await waitFor(

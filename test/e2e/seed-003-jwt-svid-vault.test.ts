@@ -1,42 +1,14 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ApiReadiness, CredentialView, EventBody, Page, TokenBody } from '../support/api-types.js';
 import { createJwtIssuer, type TestJwtIssuer } from '../support/jwt-issuer.js';
-import { freePort } from '../support/net.js';
-import {
-  type AppProcess,
-  apiClient,
-  startApp,
-  TEST_ENCRYPTION_KEYS,
-  TEST_SECURITY_ENV,
-} from '../support/processes.js';
 import { dumpRedis, leakedSecrets } from '../support/redis-dump.js';
-import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
+import { type Stack, startStack } from '../support/stack.js';
 import { startVaultServer, type VaultServer, writeFileAtomically } from '../support/vault-server.js';
 import { sleep, waitFor } from '../support/wait.js';
 
-interface View {
-  id: string;
-  state: string;
-  tokenVersion: number;
-  lastFailure?: { code: string; class: string };
-}
-interface TokenBody {
-  accessToken: string;
-  tokenType: string;
-  tokenVersion: number;
-  expiresAt: string;
-}
-interface Readiness {
-  status: string;
-  info?: Record<string, unknown>;
-  error?: { criticalCredentials?: { credentials: Record<string, { ready: boolean; reason?: string }> } };
-}
-
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const RUN_MS = 36_000;
 const ROTATE_MS = 15_000;
 
@@ -49,14 +21,10 @@ const ROTATE_MS = 15_000;
  * as critical is not ready while one of them cannot log in.
  */
 describe('seed 003: JWT-SVID file → Vault login stays valid; readiness reflects it', () => {
-  let redis: RedisServer;
+  let stack: Stack;
   let vault: VaultServer;
   let spire: TestJwtIssuer;
-  let api: AppProcess;
-  let worker: AppProcess;
-  let critical: { url: string; child: ChildProcess; logs: () => string } | undefined;
   let dir: string;
-  let env: Record<string, string>;
   const secrets = new Set<string>();
 
   beforeAll(async () => {
@@ -68,29 +36,26 @@ describe('seed 003: JWT-SVID file → Vault login stays valid; readiness reflect
       maxTtlSeconds: 20,
     });
     dir = mkdtempSync(join(tmpdir(), 'tk-seed003-'));
-    redis = await startRedis();
-    env = {
-      REDIS_URL: redis.url,
-      TK_REDIS_PREFIX: uniquePrefix('seed003'),
-      TK_SWEEP_INTERVAL_MS: '5000',
-      // A credential that cannot log in retries at most every 2 s here (5 min in production).
-      TK_BACKOFF_CAP_MS: '2000',
-      // spiffe-helper's output directory: the only place file token sources may be read from.
-      TK_FILE_SOURCE_DIRS: dir,
-    };
-    [api, worker] = await Promise.all([startApp('api', env), startApp('worker', env)]);
+    stack = await startStack({
+      name: 'seed003',
+      env: {
+        TK_SWEEP_INTERVAL_MS: '5000',
+        // A credential that cannot log in retries at most every 2 s here (5 min in production).
+        TK_BACKOFF_CAP_MS: '2000',
+        // spiffe-helper's output directory: the only place file token sources may be read from.
+        TK_FILE_SOURCE_DIRS: dir,
+      },
+    });
   });
 
   afterAll(async () => {
-    critical?.child.kill('SIGTERM');
-    await Promise.all([api?.stop(), worker?.stop()]);
+    await stack?.stop();
     await vault?.stop();
-    await redis?.destroy();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it('keeps a valid Vault token past several TTLs through renew-self and re-login, and readiness follows the logins', async () => {
-    const client = apiClient(api.url!);
+    const client = stack.admin;
     const svidFile = join(dir, 'jwt_svid.token');
     const brokenFile = join(dir, 'other_svid.token');
     const writeSvid = async (file: string, ttlSeconds: number) => {
@@ -103,7 +68,7 @@ describe('seed 003: JWT-SVID file → Vault login stays valid; readiness reflect
     await writeSvid(brokenFile, -60);
 
     const register = (name: string, jwtFile: string) =>
-      client.post<View>('/v1/credentials', {
+      client.post<CredentialView>('/v1/credentials', {
         kind: 'vault.jwt_login',
         name,
         vaultAddr: vault.url,
@@ -118,13 +83,17 @@ describe('seed 003: JWT-SVID file → Vault login stays valid; readiness reflect
     expect(broken.status, JSON.stringify(broken.body)).toBe(201);
 
     // An api for which both credentials are critical: not ready while `broken` cannot log in.
-    critical = await startCriticalApi({
-      ...env,
-      TK_READY_CRITICAL_CREDENTIALS: `${good.body.id},${broken.body.id}`,
-    });
+    // Not ready until `broken` can log in: wait only until it answers at all.
+    const critical = await stack.start(
+      'api',
+      { TK_READY_CRITICAL_CREDENTIALS: `${good.body.id},${broken.body.id}` },
+      'api-critical',
+      [],
+      'answering',
+    );
     const readiness = async () => {
-      const res = await fetch(`${critical!.url}/health/ready`);
-      return { status: res.status, body: (await res.json()) as Readiness };
+      const res = await fetch(`${critical.url}/health/ready`);
+      return { status: res.status, body: (await res.json()) as ApiReadiness };
     };
 
     // spiffe-helper: a fresh 30 s JWT-SVID every 15 s, written atomically.
@@ -165,7 +134,7 @@ describe('seed 003: JWT-SVID file → Vault login stays valid; readiness reflect
           await writeSvid(brokenFile, 60);
           brokenFixedAt = Date.now();
         }
-        await sleep(400);
+        await sleep(400); // the readers' pace over the run: sampling, not waiting for something
       }
     } finally {
       clearInterval(rotator);
@@ -185,12 +154,10 @@ describe('seed 003: JWT-SVID file → Vault login stays valid; readiness reflect
       message: 'critical api ready after the JWT file was fixed',
     });
     expect(readyStatuses[0]).toBe(503);
-    const brokenView = await client.get<View>(`/v1/credentials/${broken.body.id}`);
+    const brokenView = await client.get<CredentialView>(`/v1/credentials/${broken.body.id}`);
     expect(brokenView.body.state).toBe('active');
 
-    const events = await client.get<{ items: { type: string; data: Record<string, unknown> }[] }>(
-      `/v1/credentials/${good.body.id}/events?limit=1000`,
-    );
+    const events = await client.get<Page<EventBody>>(`/v1/credentials/${good.body.id}/events?limit=1000`);
     const updates = events.body.items.filter((e) => e.type === 'token.updated');
     expect(updates.length).toBeGreaterThanOrEqual(6);
     expect(events.body.items.some((e) => e.type === 'refresh.failed')).toBe(false);
@@ -198,49 +165,9 @@ describe('seed 003: JWT-SVID file → Vault login stays valid; readiness reflect
 
   it('keeps Vault tokens and JWTs out of Redis, job data and the logs', async () => {
     expect(secrets.size).toBeGreaterThanOrEqual(5);
-    const stored = await dumpRedis(redis.url);
+    const stored = await dumpRedis(stack.redis.url);
     expect(leakedSecrets(stored, secrets)).toEqual([]);
-    const logs = [api.logs(), worker.logs(), critical?.logs() ?? ''].join('\n');
+    const logs = stack.logs();
     expect(leakedSecrets(logs, secrets)).toEqual([]);
   });
 });
-
-/**
- * Starts an api that is expected NOT to be ready yet (startApp waits for a 200), and waits only
- * until it answers /health/ready at all.
- */
-async function startCriticalApi(env: Record<string, string>) {
-  const port = await freePort();
-  let output = '';
-  const child = spawn(process.execPath, ['dist/apps/api/src/main.js'], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '/tmp',
-      TK_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
-      TK_LOG_LEVEL: 'info',
-      TK_API_HOST: '127.0.0.1',
-      ...TEST_SECURITY_ENV,
-      ...env,
-      TK_API_PORT: String(port),
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout?.on('data', (d: Buffer) => {
-    output += d.toString();
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    output += d.toString();
-  });
-  process.once('exit', () => child.kill('SIGKILL'));
-  const url = `http://127.0.0.1:${port}`;
-  await waitFor(
-    async () => {
-      if (child.exitCode !== null) throw new Error(`critical api exited:\n${output.slice(-3000)}`);
-      const res = await fetch(`${url}/health/ready`).catch(() => undefined);
-      return res !== undefined;
-    },
-    { timeoutMs: 30_000, intervalMs: 100, message: 'critical api answers' },
-  );
-  return { url, child, logs: () => output };
-}

@@ -9,10 +9,11 @@ import {
   TokenUnavailableError,
   type TokenWarning,
 } from '#client';
+import type { CredentialView, FeedItem, Page } from '../support/api-types.js';
 import { type OAuthServer, startOAuthServer } from '../support/oauth-server.js';
-import { type AppProcess, apiClient, startApp, TEST_ADMIN_KEY } from '../support/processes.js';
-import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
-import { sleep, waitFor } from '../support/wait.js';
+import { TEST_ADMIN_KEY } from '../support/processes.js';
+import { type Stack, startStack } from '../support/stack.js';
+import { waitFor } from '../support/wait.js';
 
 const ACCESS_TOKEN_TTL = 20;
 const MIN_TTL = 15;
@@ -23,10 +24,8 @@ const MIN_TTL = 15;
  * The three tests run in order on one credential and one token provider, as one application would.
  */
 describe('seed 004: on-demand client', () => {
-  let redis: RedisServer;
+  let stack: Stack;
   let oauth: OAuthServer;
-  let api: AppProcess;
-  let worker: AppProcess;
   let upstream: Server;
   let upstreamUrl: string;
   let provider: TokenProvider;
@@ -38,15 +37,12 @@ describe('seed 004: on-demand client', () => {
   const upstreamSaw: { token: string; status: number }[] = [];
 
   beforeAll(async () => {
-    redis = await startRedis();
     oauth = await startOAuthServer({ accessTokenTtl: ACCESS_TOKEN_TTL, rotateRefreshToken: true });
-    const env = {
-      REDIS_URL: redis.url,
-      TK_REDIS_PREFIX: uniquePrefix('seed004'),
+    stack = await startStack({
+      name: 'seed004',
       // The client asks for 15 s of a 20 s token's runway, more than the default half.
-      TK_TOKEN_MIN_TTL_MAX_FRACTION: '1',
-    };
-    [api, worker] = await Promise.all([startApp('api', env), startApp('worker', env)]);
+      env: { TK_TOKEN_MIN_TTL_MAX_FRACTION: '1' },
+    });
 
     // A resource server: the token must be active at the provider and issued after `notBefore`.
     upstream = createServer((req, res) => {
@@ -66,7 +62,7 @@ describe('seed 004: on-demand client', () => {
     upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/orders`;
 
     const issued = await oauth.issueRefreshToken('basic');
-    const reg = await apiClient(api.url!).post<{ id: string }>('/v1/credentials', {
+    const reg = await stack.admin.post<CredentialView>('/v1/credentials', {
       kind: 'oauth2.refresh_token',
       name: 'seed-004',
       issuer: oauth.issuer,
@@ -81,12 +77,11 @@ describe('seed 004: on-demand client', () => {
     credentialId = reg.body.id;
     await waitFor(
       async () =>
-        (await apiClient(api.url!).get<{ tokenVersion: number }>(`/v1/credentials/${reg.body.id}`)).body
-          .tokenVersion >= 1,
+        (await stack.admin.get<CredentialView>(`/v1/credentials/${reg.body.id}`)).body.tokenVersion >= 1,
       { timeoutMs: 15_000, message: 'first token' },
     );
     provider = createTokenProvider({
-      baseUrl: api.url!,
+      baseUrl: stack.url,
       apiKey: TEST_ADMIN_KEY,
       credentialId: reg.body.id,
       minTtl: MIN_TTL,
@@ -102,15 +97,17 @@ describe('seed 004: on-demand client', () => {
   afterAll(async () => {
     await provider?.close();
     await new Promise<void>((resolve) => (upstream ? upstream.close(() => resolve()) : resolve()));
-    await Promise.all([api?.stop(), worker?.stop()]);
+    await stack?.stop();
     await oauth?.stop();
-    await redis?.destroy();
   });
 
-  /** Sleeps until the cached token has less than `seconds` left. */
-  const untilRunwayBelow = async (info: TokenInfo, seconds: number) => {
-    await sleep(Math.max(0, info.expiresAt.getTime() - seconds * 1000 - Date.now() + 200));
-  };
+  /** Waits until the cached token has less than `seconds` left (on the SDK's clock, as it decides). */
+  const untilRunwayBelow = (info: TokenInfo, seconds: number) =>
+    waitFor(() => info.expiresAt.getTime() - Date.now() < seconds * 1000 - 200, {
+      timeoutMs: ACCESS_TOKEN_TTL * 1000,
+      intervalMs: 50,
+      message: `runway below ${seconds} s`,
+    });
 
   it('20 concurrent getToken() calls near expiry cause exactly one refresh', async () => {
     const first = await provider.getTokenInfo();
@@ -137,7 +134,11 @@ describe('seed 004: on-demand client', () => {
     const before = await provider.getTokenInfo();
     expect((await oauth.introspect(before.accessToken)).active).toBe(true); // valid by every clock...
     notBefore = Math.floor(Date.now() / 1000);
-    await sleep(1100); // ...but the upstream now refuses it: the replacement is issued in a later second
+    // ...but the upstream now refuses it: the replacement is issued in a later second.
+    await waitFor(() => Math.floor(Date.now() / 1000) > notBefore, {
+      intervalMs: 20,
+      message: 'a later second',
+    });
     const refreshesBefore = oauth.grantCount('refresh_token');
     serviceCalls.length = 0;
 
@@ -149,8 +150,8 @@ describe('seed 004: on-demand client', () => {
     expect(upstreamSaw[0]!.token).toBe(before.accessToken);
     expect(upstreamSaw[1]!.token).not.toBe(before.accessToken);
     // The same fetch carries the upstream calls: tokenkeeper itself was asked only to invalidate.
-    expect(serviceCalls.filter((u) => u.startsWith(api.url!))).toEqual([
-      `${api.url}/v1/credentials/${credentialId}/token/invalidate`,
+    expect(serviceCalls.filter((u) => u.startsWith(stack.url))).toEqual([
+      `${stack.url}/v1/credentials/${credentialId}/token/invalidate`,
     ]);
     expect(oauth.grantCount('refresh_token')).toBe(refreshesBefore + 1);
     const after = await provider.getTokenInfo();
@@ -164,9 +165,7 @@ describe('seed 004: on-demand client', () => {
     const events: TokenkeeperEvent[] = [];
     const errors: string[] = [];
     // Resume from the feed's current end, so nothing is missed however late the stream connects.
-    const feed = await apiClient(api.url!).get<{ items: unknown[]; nextCursor?: string }>(
-      `/v1/events?credentialId=${credentialId}&limit=1000`,
-    );
+    const feed = await stack.admin.get<Page<FeedItem>>(`/v1/events?credentialId=${credentialId}&limit=1000`);
     expect(feed.status).toBe(200);
     expect(feed.body.items.length).toBeLessThan(1000);
     const unsubscribe = provider.subscribe((e) => void events.push(e), {
@@ -175,7 +174,7 @@ describe('seed 004: on-demand client', () => {
       ...(feed.body.nextCursor ? { lastEventId: feed.body.nextCursor } : {}),
     });
     try {
-      const refresh = await apiClient(api.url!).post(`/v1/credentials/${credentialId}/refresh`);
+      const refresh = await stack.admin.post(`/v1/credentials/${credentialId}/refresh`);
       expect(refresh.status).toBe(202);
       await waitFor(
         () => {
@@ -200,7 +199,7 @@ describe('seed 004: on-demand client', () => {
 
   it('with tokenkeeper stopped, getToken() serves the cached token while valid and a clear error after', async () => {
     const cached = await provider.getTokenInfo();
-    await api.stop();
+    await stack.api.stop();
     await untilRunwayBelow(cached, MIN_TTL); // now the provider must ask tokenkeeper, which is gone
 
     const served = await provider.getTokenInfo();
@@ -210,8 +209,19 @@ describe('seed 004: on-demand client', () => {
     expect(warnings.map((w) => w.code)).toContain('SERVED_FROM_CACHE');
     expect((await oauth.introspect(served.accessToken)).active).toBe(true);
 
-    await sleep(cached.expiresAt.getTime() - Date.now() + 100);
-    const err = await provider.getToken().catch((e: unknown) => e);
+    // Until the cached token expires every call still serves it; from then on the call fails.
+    const servedMeanwhile = new Set<string>();
+    const err = await waitFor(
+      () =>
+        provider.getToken().then(
+          (token) => void servedMeanwhile.add(token),
+          (e: unknown) => e,
+        ),
+      { timeoutMs: cached.expiresAt.getTime() - Date.now() + 5_000, intervalMs: 250, message: 'expiry' },
+    );
+    expect([...servedMeanwhile]).toEqual([cached.accessToken]);
+    // Not before its last second (the SDK keeps a 1 s margin).
+    expect(Date.now()).toBeGreaterThanOrEqual(cached.expiresAt.getTime() - 1_000);
     expect(err).toBeInstanceOf(TokenUnavailableError);
     expect(err).toMatchObject({ code: 'TOKEN_UNAVAILABLE', reason: 'unreachable' });
     expect((err as Error).message).toMatch(

@@ -6,15 +6,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SpanRecord } from '#telemetry';
+import type { CreatedSubscription, CredentialView, TokenBody } from '../support/api-types.js';
 import { type OAuthServer, startOAuthServer } from '../support/oauth-server.js';
-import {
-  type AppProcess,
-  apiClient,
-  startApp,
-  TEST_ADMIN_KEY,
-  TEST_ENCRYPTION_KEYS,
-} from '../support/processes.js';
-import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
+import { TEST_ADMIN_KEY, TEST_ENCRYPTION_KEYS } from '../support/processes.js';
+import { type Stack, startStack } from '../support/stack.js';
 import { waitFor } from '../support/wait.js';
 
 const REGISTER = fileURLToPath(new URL('../../dist/libs/telemetry/src/register.js', import.meta.url));
@@ -53,10 +48,8 @@ function ancestors(span: SpanRecord, byId: Map<string, SpanRecord>): SpanRecord[
  * → webhook delivery → POST to the receiver — across two processes, with no secret in any span.
  */
 describe('tracing: one trace from the API request to the webhook delivery', () => {
-  let redis: RedisServer;
+  let stack: Stack;
   let oauth: OAuthServer;
-  let api: AppProcess;
-  let worker: AppProcess;
   let receiver: Server;
   let receiverUrl: string;
   const received: string[] = [];
@@ -65,7 +58,6 @@ describe('tracing: one trace from the API request to the webhook delivery', () =
   const workerSpans = join(dir, 'worker.jsonl');
 
   beforeAll(async () => {
-    redis = await startRedis();
     oauth = await startOAuthServer({ accessTokenTtl: 600 });
     receiver = createServer((req, res) => {
       let body = '';
@@ -79,31 +71,29 @@ describe('tracing: one trace from the API request to the webhook delivery', () =
     });
     await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
     receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
-    const env = {
-      REDIS_URL: redis.url,
-      TK_REDIS_PREFIX: uniquePrefix('trace'),
-      // The preload the launchers use: patches node:http for the outbound fetch.
-      NODE_OPTIONS: `--import=${REGISTER}`,
-    };
-    [api, worker] = await Promise.all([
-      startApp('api', { ...env, TK_OTEL_TEST_EXPORTER: `file:${apiSpans}` }),
-      startApp('worker', { ...env, TK_OTEL_TEST_EXPORTER: `file:${workerSpans}` }),
-    ]);
+    stack = await startStack({
+      name: 'trace',
+      env: {
+        // The preload the launchers use: patches node:http for the outbound fetch.
+        NODE_OPTIONS: `--import=${REGISTER}`,
+      },
+      apiEnv: { TK_OTEL_TEST_EXPORTER: `file:${apiSpans}` },
+      workerEnv: { TK_OTEL_TEST_EXPORTER: `file:${workerSpans}` },
+    });
   });
 
   afterAll(async () => {
-    await Promise.all([api?.stop(), worker?.stop()]);
+    await stack?.stop();
     await new Promise<void>((resolve) => (receiver ? receiver.close(() => resolve()) : resolve()));
     await oauth?.stop();
-    await redis?.destroy();
     rmSync(dir, { recursive: true, force: true });
   });
 
   it('links api, worker, token endpoint, event append and webhook delivery, with no secret in any span', async () => {
-    const client = apiClient(api.url!);
+    const client = stack.admin;
     const issued = await oauth.issueRefreshToken('basic');
     const { clientId, clientSecret } = oauth.clients.basic;
-    const reg = await client.post<{ id: string }>('/v1/credentials', {
+    const reg = await client.post<CredentialView>('/v1/credentials', {
       kind: 'oauth2.refresh_token',
       issuer: oauth.issuer,
       clientId,
@@ -113,12 +103,10 @@ describe('tracing: one trace from the API request to the webhook delivery', () =
     expect(reg.status, JSON.stringify(reg.body)).toBe(201);
     const id = reg.body.id;
     await waitFor(
-      async () =>
-        (await client.get<{ state: string; tokenVersion: number }>(`/v1/credentials/${id}`)).body
-          .tokenVersion >= 1,
+      async () => (await client.get<CredentialView>(`/v1/credentials/${id}`)).body.tokenVersion >= 1,
       { timeoutMs: 20_000, message: 'first token' },
     );
-    const sub = await client.post<{ id: string; secret: string }>('/v1/subscriptions', {
+    const sub = await client.post<CreatedSubscription>('/v1/subscriptions', {
       url: `${receiverUrl}/hook`,
       eventTypes: ['token.updated'],
     });
@@ -130,7 +118,7 @@ describe('tracing: one trace from the API request to the webhook delivery', () =
       timeoutMs: 20_000,
       message: 'webhook received',
     });
-    const token = await client.get<{ accessToken: string }>(`/v1/credentials/${id}/token`);
+    const token = await client.get<TokenBody>(`/v1/credentials/${id}/token`);
 
     // The delivery span ends after the receiver answered: wait until it is written.
     const spans = await waitFor(

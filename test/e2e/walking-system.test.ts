@@ -1,26 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type OAuthServer, startOAuthServer } from '../support/oauth-server.js';
-import { type AppProcess, apiClient, startApp } from '../support/processes.js';
+import { describe, expect, it } from 'vitest';
+import type { CredentialView, EventBody, Page, TokenBody } from '../support/api-types.js';
+import { basicRefreshTokenCredential } from '../support/oauth-server.js';
 import { dumpRedis, leakedSecrets } from '../support/redis-dump.js';
-import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
+import { useStack } from '../support/stack.js';
 import { sleep } from '../support/wait.js';
-
-interface View {
-  id: string;
-  state: string;
-  tokenVersion: number;
-}
-interface TokenBody {
-  accessToken: string;
-  tokenVersion: number;
-  expiresAt: string;
-}
-interface EventBody {
-  type: string;
-  revision: number;
-  at: string;
-  data: Record<string, unknown>;
-}
 
 const RUN_MS = 60_000;
 
@@ -30,49 +13,32 @@ const RUN_MS = 60_000;
  * access tokens, and no secret shows up in Redis, job data or the logs.
  */
 describe('walking system: two workers keep OAuth credentials fresh', () => {
-  let redis: RedisServer;
-  let oauth: OAuthServer;
-  let api: AppProcess;
-  const workers: AppProcess[] = [];
+  const stack = useStack({
+    name: 'walk',
+    oauth: { accessTokenTtl: 10, rotateRefreshToken: true },
+    env: { TK_SWEEP_INTERVAL_MS: '5000' },
+    workers: 2,
+    redis: { appendonly: true },
+  });
   const secrets = new Set<string>();
 
-  beforeAll(async () => {
-    redis = await startRedis({ appendonly: true });
-    oauth = await startOAuthServer({ accessTokenTtl: 10, rotateRefreshToken: true });
-    const env = { REDIS_URL: redis.url, TK_REDIS_PREFIX: uniquePrefix('walk'), TK_SWEEP_INTERVAL_MS: '5000' };
-    api = await startApp('api', env);
-    workers.push(await startApp('worker', env, 'worker-1'), await startApp('worker', env, 'worker-2'));
-  });
-
-  afterAll(async () => {
-    await Promise.all([api?.stop(), ...workers.map((w) => w.stop())]);
-    await oauth?.stop();
-    await redis?.destroy();
-  });
-
   it('refreshes before every expiry, serves only active tokens, and never presents a refresh token twice', async () => {
-    const client = apiClient(api.url!);
-    const issued = await oauth.issueRefreshToken('basic');
-    const { clientId, clientSecret } = oauth.clients.basic;
-    const cc = oauth.clients.clientCredentials;
+    const client = stack.admin;
+    const issued = await stack.oauth.issueRefreshToken('basic');
+    const { clientSecret } = stack.oauth.clients.basic;
+    const cc = stack.oauth.clients.clientCredentials;
     for (const s of [issued.refreshToken, issued.accessToken, clientSecret, cc.clientSecret]) secrets.add(s);
-    oauth.resetCounters();
+    stack.oauth.resetCounters();
 
-    const rt = await client.post<View>('/v1/credentials', {
-      kind: 'oauth2.refresh_token',
-      name: 'rotating',
-      issuer: oauth.issuer,
-      clientId,
-      clientAuth: 'client_secret_basic',
-      clientSecret,
-      refreshToken: issued.refreshToken,
-      policy: { minBufferSeconds: 1 },
-    });
+    const rt = await client.post<CredentialView>(
+      '/v1/credentials',
+      basicRefreshTokenCredential(stack.oauth, 'rotating', issued.refreshToken),
+    );
     expect(rt.status).toBe(201);
-    const ccReg = await client.post<View>('/v1/credentials', {
+    const ccReg = await client.post<CredentialView>('/v1/credentials', {
       kind: 'oauth2.client_credentials',
       name: 'service',
-      issuer: oauth.issuer,
+      issuer: stack.oauth.issuer,
       clientId: cc.clientId,
       clientSecret: cc.clientSecret,
       scope: 'api',
@@ -90,20 +56,20 @@ describe('walking system: two workers keep OAuth credentials fresh', () => {
         const res = await client.get<TokenBody>(`/v1/credentials/${id}/token?minTtl=1`);
         expect(res.status, JSON.stringify(res.body)).toBe(200);
         secrets.add(res.body.accessToken);
-        const info = await oauth.introspect(res.body.accessToken);
+        const info = await stack.oauth.introspect(res.body.accessToken);
         reads += 1;
         if (!info.active) inactive.push(`${id} v${res.body.tokenVersion}`);
       }
-      await sleep(500);
+      await sleep(500); // the readers' pace over the run: sampling, not waiting for something
     }
 
     expect(inactive).toEqual([]);
     expect(reads).toBeGreaterThan(100);
-    expect(oauth.counters.invalidGrant).toBe(0);
-    expect(oauth.counters.refreshTokenReuse).toBe(0);
+    expect(stack.oauth.counters.invalidGrant).toBe(0);
+    expect(stack.oauth.counters.refreshTokenReuse).toBe(0);
 
     for (const id of ids) {
-      const { body } = await client.get<{ items: EventBody[] }>(`/v1/credentials/${id}/events?limit=1000`);
+      const { body } = await client.get<Page<EventBody>>(`/v1/credentials/${id}/events?limit=1000`);
       const events = body.items;
       expect(events.map((e) => e.revision)).toEqual(events.map((_, i) => i + 1));
       const updates = events.filter((e) => e.type === 'token.updated');
@@ -124,10 +90,10 @@ describe('walking system: two workers keep OAuth credentials fresh', () => {
 
   it('keeps every secret out of Redis, job data and the logs', async () => {
     expect(secrets.size).toBeGreaterThan(10);
-    const stored = await dumpRedis(redis.url);
+    const stored = await dumpRedis(stack.redis.url);
     expect(stored).toContain('token-refresh'); // the queue's keys (job data included) were scanned
     expect(leakedSecrets(stored, secrets)).toEqual([]);
-    const logs = [api, ...workers].map((p) => p.logs()).join('\n');
+    const logs = stack.logs();
     expect(logs).toContain('token refreshed');
     expect(leakedSecrets(logs, secrets)).toEqual([]);
   });

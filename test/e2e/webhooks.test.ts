@@ -2,10 +2,19 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type {
+  CreatedSubscription,
+  CredentialView,
+  DeliveryView,
+  Page,
+  Problem,
+  SubscriptionView,
+  TokenBody,
+  WebhookBody,
+} from '../support/api-types.js';
 import { type OAuthServer, startOAuthServer } from '../support/oauth-server.js';
-import { type AppProcess, apiClient, startApp } from '../support/processes.js';
 import { leakedSecrets } from '../support/redis-dump.js';
-import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
+import { type ApiClient, type Stack, startStack } from '../support/stack.js';
 import { waitFor } from '../support/wait.js';
 
 interface Received {
@@ -13,24 +22,6 @@ interface Received {
   headers: IncomingHttpHeaders;
   body: string;
   answered: number;
-}
-interface Delivery {
-  id: string;
-  webhookId: string;
-  eventType: string;
-  status: string;
-  deadLettered: boolean;
-  attempts: { outcome: string; statusCode?: number; error?: string }[];
-  redrives: number;
-}
-interface SubscriptionCreated {
-  id: string;
-  secret: string;
-}
-interface WebhookBody {
-  type: string;
-  timestamp: string;
-  data: { type: string; credentialId: string; revision: number; data: Record<string, unknown> };
 }
 
 /** A receiver under the test's control: `/ok` answers 204, `/flaky` fails each message 3 times, `/broken` fails while `broken`. */
@@ -77,39 +68,31 @@ function startReceiver() {
  * receiver recovers, dead-lettered after the last attempt and re-driven through the API.
  */
 describe('webhooks', () => {
-  let redis: RedisServer;
+  let stack: Stack;
   let oauth: OAuthServer;
-  let api: AppProcess;
-  let worker: AppProcess;
-  let client: ReturnType<typeof apiClient>;
+  let client: ApiClient;
   const receiver = startReceiver();
   let receiverUrl: string;
 
   beforeAll(async () => {
-    redis = await startRedis();
     oauth = await startOAuthServer({ accessTokenTtl: 600 });
     receiverUrl = await receiver.listen();
-    const env = {
-      REDIS_URL: redis.url,
-      TK_REDIS_PREFIX: uniquePrefix('wh'),
-      TK_WEBHOOK_ATTEMPTS: '5',
-      TK_WEBHOOK_BACKOFF_MS: '200',
-      TK_WEBHOOK_TIMEOUT_MS: '2000',
-    };
-    [api, worker] = await Promise.all([startApp('api', env), startApp('worker', env)]);
-    client = apiClient(api.url!);
+    stack = await startStack({
+      name: 'wh',
+      env: { TK_WEBHOOK_ATTEMPTS: '5', TK_WEBHOOK_BACKOFF_MS: '200', TK_WEBHOOK_TIMEOUT_MS: '2000' },
+    });
+    client = stack.admin;
   });
 
   afterAll(async () => {
-    await Promise.all([api?.stop(), worker?.stop()]);
+    await stack?.stop();
     await receiver.close();
     await oauth?.stop();
-    await redis?.destroy();
   });
 
   it('delivers signed events, retries until the receiver recovers, dead-letters and re-drives', async () => {
     const subscribe = async (path: string, extra: Record<string, unknown> = {}) => {
-      const res = await client.post<SubscriptionCreated>('/v1/subscriptions', {
+      const res = await client.post<CreatedSubscription>('/v1/subscriptions', {
         url: `${receiverUrl}${path}`,
         eventTypes: ['token.updated'],
         ...extra,
@@ -122,7 +105,7 @@ describe('webhooks', () => {
     const flaky = await subscribe('/flaky');
     const broken = await subscribe('/broken');
     const otherTeam = await subscribe('/ok', { labelSelector: { team: 'search' } });
-    const allTypes = await client.post<SubscriptionCreated>('/v1/subscriptions', {
+    const allTypes = await client.post<CreatedSubscription>('/v1/subscriptions', {
       url: `${receiverUrl}/all`,
     });
 
@@ -131,7 +114,7 @@ describe('webhooks', () => {
     expect(read.status).toBe(200);
     expect(read.body).toMatchObject({ id: ok.id, labelSelector: { team: 'payments' }, enabled: true });
     expect(JSON.stringify(read.body)).not.toContain(ok.secret);
-    const listed = await client.get<{ items: { id: string }[] }>('/v1/subscriptions');
+    const listed = await client.get<Page<SubscriptionView>>('/v1/subscriptions');
     expect(listed.body.items.map((s) => s.id)).toEqual([
       ok.id,
       flaky.id,
@@ -142,7 +125,7 @@ describe('webhooks', () => {
 
     // A client_credentials credential: its first token and a manual refresh make token.updated events.
     const cc = oauth.clients.clientCredentials;
-    const reg = await client.post<{ id: string }>('/v1/credentials', {
+    const reg = await client.post<CredentialView>('/v1/credentials', {
       kind: 'oauth2.client_credentials',
       name: 'payments-api',
       labels: { team: 'payments' },
@@ -155,8 +138,7 @@ describe('webhooks', () => {
     const credentialId = reg.body.id;
     await waitFor(
       async () =>
-        (await client.get<{ tokenVersion: number }>(`/v1/credentials/${credentialId}`)).body.tokenVersion ===
-        1,
+        (await client.get<CredentialView>(`/v1/credentials/${credentialId}`)).body.tokenVersion === 1,
       {
         timeoutMs: 15_000,
         message: 'first token',
@@ -165,8 +147,7 @@ describe('webhooks', () => {
     expect((await client.post(`/v1/credentials/${credentialId}/refresh`)).status).toBe(202);
     await waitFor(
       async () =>
-        (await client.get<{ tokenVersion: number }>(`/v1/credentials/${credentialId}`)).body.tokenVersion ===
-        2,
+        (await client.get<CredentialView>(`/v1/credentials/${credentialId}`)).body.tokenVersion === 2,
       {
         timeoutMs: 15_000,
         message: 'manual refresh',
@@ -206,9 +187,7 @@ describe('webhooks', () => {
     expect(flakyById.size).toBe(2);
     for (const attempts of flakyById.values())
       expect(attempts.map((a) => a.answered)).toEqual([500, 500, 500, 204]);
-    const flakyDeliveries = await client.get<{ items: Delivery[] }>(
-      `/v1/subscriptions/${flaky.id}/deliveries`,
-    );
+    const flakyDeliveries = await client.get<Page<DeliveryView>>(`/v1/subscriptions/${flaky.id}/deliveries`);
     expect(flakyDeliveries.body.items).toHaveLength(2);
     for (const d of flakyDeliveries.body.items) {
       expect(d.status).toBe('delivered');
@@ -218,7 +197,7 @@ describe('webhooks', () => {
     // /broken: every attempt fails, so both deliveries end in the dead-letter list.
     const dead = await waitFor(
       async () => {
-        const res = await client.get<{ items: Delivery[] }>(
+        const res = await client.get<Page<DeliveryView>>(
           `/v1/subscriptions/${broken.id}/deliveries?status=dead`,
         );
         return res.body.items.length === 2 ? res.body.items : undefined;
@@ -232,17 +211,17 @@ describe('webhooks', () => {
     }
     // Re-drive one delivery, then the rest, once the receiver is fixed.
     receiver.state.broken = false;
-    const one = await client.post<Delivery>(
+    const one = await client.post<DeliveryView>(
       `/v1/subscriptions/${broken.id}/deliveries/${dead[0]!.id}/redrive`,
     );
     expect(one.status).toBe(202);
     expect(one.body).toMatchObject({ status: 'pending', redrives: 1 });
-    const rest = await client.post<{ items: Delivery[] }>(`/v1/subscriptions/${broken.id}/redrive`);
+    const rest = await client.post<Page<DeliveryView>>(`/v1/subscriptions/${broken.id}/redrive`);
     expect(rest.status).toBe(202);
     expect(rest.body.items.map((d) => d.id)).toEqual([dead[1]!.id]);
     await waitFor(
       async () => {
-        const res = await client.get<{ items: Delivery[] }>(`/v1/subscriptions/${broken.id}/deliveries`);
+        const res = await client.get<Page<DeliveryView>>(`/v1/subscriptions/${broken.id}/deliveries`);
         return res.body.items.every((d) => d.status === 'delivered');
       },
       { timeoutMs: 10_000, message: 're-driven deliveries delivered' },
@@ -254,13 +233,13 @@ describe('webhooks', () => {
         new Webhook(broken.secret).verify(r.body, r.headers as Record<string, string>),
       ).not.toThrow();
     expect(
-      (await client.get<{ items: Delivery[] }>(`/v1/subscriptions/${broken.id}/deliveries?status=dead`)).body
+      (await client.get<Page<DeliveryView>>(`/v1/subscriptions/${broken.id}/deliveries?status=dead`)).body
         .items,
     ).toEqual([]);
 
     // The label selector kept the other team's subscription quiet; the unfiltered one got every event type.
     expect(
-      (await client.get<{ items: Delivery[] }>(`/v1/subscriptions/${otherTeam.id}/deliveries`)).body.items,
+      (await client.get<Page<DeliveryView>>(`/v1/subscriptions/${otherTeam.id}/deliveries`)).body.items,
     ).toEqual([]);
     await waitFor(
       () => receiver.received.some((r) => r.path === '/all' && r.body.includes('"credential.registered"')),
@@ -271,7 +250,7 @@ describe('webhooks', () => {
 
     // No body ever carried a secret: the access tokens, the client secret.
     const secrets = new Set([cc.clientSecret]);
-    const token = await client.get<{ accessToken: string }>(`/v1/credentials/${credentialId}/token`);
+    const token = await client.get<TokenBody>(`/v1/credentials/${credentialId}/token`);
     secrets.add(token.body.accessToken);
     const bodies = receiver.received.map((r) => `${JSON.stringify(r.headers)}\n${r.body}`).join('\n');
     expect(leakedSecrets(bodies, secrets)).toEqual([]);
@@ -279,38 +258,35 @@ describe('webhooks', () => {
   });
 
   it('manages subscriptions: validation, updates, deletion, unknown ids', async () => {
-    const bad = await client.post<{ errors: { field: string }[] }>('/v1/subscriptions', {
+    const bad = await client.post<Problem>('/v1/subscriptions', {
       url: 'ftp://example.com',
       eventTypes: ['token.nope'],
     });
     expect(bad.status).toBe(400);
-    expect(bad.body.errors.map((e) => e.field).sort()).toEqual(['eventTypes.0', 'url']);
-    const weakSecret = await client.post<{ code: string; errors: { field: string }[] }>('/v1/subscriptions', {
+    expect(bad.body.errors?.map((e) => e.field).sort()).toEqual(['eventTypes.0', 'url']);
+    const weakSecret = await client.post<Problem>('/v1/subscriptions', {
       url: `${receiverUrl}/ok`,
       secret: 'hunter2',
     });
     expect(weakSecret.status).toBe(422);
-    expect(weakSecret.body.errors[0]?.field).toBe('secret');
-    const metadata = await client.post<{ errors: { field: string }[] }>('/v1/subscriptions', {
+    expect(weakSecret.body.errors?.[0]?.field).toBe('secret');
+    const metadata = await client.post<Problem>('/v1/subscriptions', {
       url: 'http://169.254.169.254/latest',
     });
     expect(metadata.status).toBe(422);
-    expect(metadata.body.errors[0]?.field).toBe('url');
+    expect(metadata.body.errors?.[0]?.field).toBe('url');
 
     const supplied = `whsec_${Buffer.alloc(32, 1).toString('base64')}`;
-    const created = await client.post<SubscriptionCreated>('/v1/subscriptions', {
+    const created = await client.post<CreatedSubscription>('/v1/subscriptions', {
       url: `${receiverUrl}/ok`,
       secret: supplied,
     });
     expect(created.status).toBe(201);
     expect(created.body.secret).toBe(supplied);
-    const patched = await client.patch<{ enabled: boolean; eventTypes: string[] }>(
-      `/v1/subscriptions/${created.body.id}`,
-      {
-        enabled: false,
-        eventTypes: ['refresh.failed'],
-      },
-    );
+    const patched = await client.patch<SubscriptionView>(`/v1/subscriptions/${created.body.id}`, {
+      enabled: false,
+      eventTypes: ['refresh.failed'],
+    });
     expect(patched.status).toBe(200);
     expect(patched.body).toMatchObject({ enabled: false, eventTypes: ['refresh.failed'] });
     expect((await client.delete(`/v1/subscriptions/${created.body.id}`)).status).toBe(204);

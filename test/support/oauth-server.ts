@@ -590,3 +590,20 @@ export function closeServer(server: Server): Promise<void> {
     server.closeAllConnections();
   });
 }
+
+/**
+ * The registration body of an `oauth2.refresh_token` credential of the `basic` client
+ * (`client_secret_basic`) holding `refreshToken`, refreshed at least 1 s before expiry.
+ */
+export function basicRefreshTokenCredential(server: OAuthServer, name: string, refreshToken: string) {
+  return {
+    kind: 'oauth2.refresh_token',
+    name,
+    issuer: server.issuer,
+    clientId: server.clients.basic.clientId,
+    clientAuth: 'client_secret_basic',
+    clientSecret: server.clients.basic.clientSecret,
+    refreshToken,
+    policy: { minBufferSeconds: 1 },
+  };
+}

@@ -77,8 +77,9 @@ export interface AppProcess {
 
 /**
  * Starts a real tokenkeeper process from `dist/` (built by the test global setup) with the given
- * environment, and waits until it is ready: the api answers `/health/ready`, a worker logs that
- * it started.
+ * environment, and waits until it is ready: the api answers `/health/ready` with 200 (or with
+ * anything at all when `until` is `'answering'`: an api expected not to be ready yet), a worker
+ * logs that it started.
  */
 export async function startApp(
   kind: keyof typeof ENTRY,
@@ -86,6 +87,7 @@ export async function startApp(
   label: string = kind,
   /** Command-line arguments (the agent's `--config <file>`). */
   args: readonly string[] = [],
+  until: 'ready' | 'answering' = 'ready',
 ): Promise<AppProcess> {
   const port = kind === 'api' ? Number(env.TK_API_PORT ?? (await freePort())) : undefined;
   const fullEnv: Record<string, string> = {
@@ -129,7 +131,7 @@ export async function startApp(
           throw new Error(`${label} exited with ${c.exitCode}:\n${output.slice(-3000)}`);
         if (kind === 'worker' || kind === 'agent') return output.slice(started).includes(`"${kind} started"`);
         const res = await fetch(`http://127.0.0.1:${port}/health/ready`).catch(() => undefined);
-        return res?.status === 200;
+        return until === 'answering' ? res !== undefined : res?.status === 200;
       },
       { timeoutMs: 30_000, intervalMs: 100, message: `${label} ready` },
     );
@@ -162,6 +164,35 @@ export async function startApp(
     },
     start: launch,
   };
+}
+
+/**
+ * Runs a built app that must not start (bad configuration) until it exits, with what it printed.
+ * `env` is all it gets besides PATH and the test key ring; SIGKILL after 30 s.
+ */
+export function runToExit(
+  kind: 'api' | 'worker',
+  env: Record<string, string>,
+): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, [ENTRY[kind]], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', TK_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  return new Promise((resolve) =>
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    }),
+  );
 }
 
 const REQUEST_TIMEOUT_MS = 30_000;
