@@ -12,7 +12,7 @@ import { waitFor } from '../support/wait.js';
 
 const CREDENTIALS = 6;
 const WORKER1_CONCURRENCY = 3;
-const PROVIDER_LATENCY_MS = 4_000;
+const PROVIDER_LATENCY_MS = 8_000;
 /** Deadlines: the worker's TK_SHUTDOWN_TIMEOUT_MS, the api's (same setting), the agent's built-in 5 s grace. */
 const WORKER_DEADLINE_MS = 20_000;
 const API_DEADLINE_MS = 20_000;
@@ -155,10 +155,9 @@ describe('graceful shutdown under load', () => {
       timeoutMs: 10_000,
       message: 'refreshes in flight at the provider',
     });
-    const worker2 = await stack.start('worker', {}, 'worker-2');
-
     // Requests in flight at the api when it stops: each asks for more runway than the token has,
-    // so it waits for the refresh running on worker-1. The api answers them before it exits.
+    // so it waits for the refresh running on worker-1 or queued for worker-2. The api answers them
+    // before it exits.
     const waiting = ids.map((id) =>
       client
         .get<TokenBody>(`/v1/credentials/${id}/token?minTtl=3599`)
@@ -171,6 +170,9 @@ describe('graceful shutdown under load', () => {
       timeoutMs: 10_000,
       message: 'every token read waiting for its refresh',
     });
+    // Only now the second worker: a read that came after worker-1 had finished a refresh would see
+    // the new token with less runway than it asks for, and rightly demand one more.
+    const worker2 = await stack.start('worker', {}, 'worker-2');
     const stopping = [terminate(worker1), terminate(api), terminate(agent)];
     // From the signal on, the worker's readiness is down (503, then its probe port closes) while
     // it still runs, finishing the refreshes it holds (they take PROVIDER_LATENCY_MS).
