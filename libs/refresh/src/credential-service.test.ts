@@ -96,7 +96,12 @@ describe('CredentialService.update: PATCH semantics', () => {
     const t = setup();
     const p = await t.service.register(REFRESH);
     const before = (await t.store.get(p.id))?.secrets;
-    const next = await t.service.update(NS, p.id, { name: 'crm-prod', labels: { env: 'prod' } });
+    // As the API calls it: with what the caller's key may do besides the body.
+    const next = await t.service.update(NS, p.id, {
+      name: 'crm-prod',
+      labels: { env: 'prod' },
+      canReadTokens: false,
+    });
     expect(next).toMatchObject({ name: 'crm-prod', labels: { env: 'prod' }, revision: 2, grant: p.grant });
     expect((await t.store.get(p.id))?.secrets).toBe(before);
     expect(t.store.events(p.id).at(-1)).toMatchObject({

@@ -145,7 +145,8 @@ export class CredentialService {
     const stored = await this.store.get(id);
     const p = stored?.projection;
     if (!stored || !visibleIn(p, namespace)) throw new CredentialNotFoundError(id);
-    checkUpdateFitsKind(kindOf(p.kind), input as Record<string, unknown>);
+    const { canReadTokens: _caller, ...fields } = input;
+    checkUpdateFitsKind(kindOf(p.kind), fields as Record<string, unknown>);
     const grantChanged = GRANT_INPUT_FIELDS.some((f) => input[f] !== undefined);
     const grant = grantChanged ? await this.grantSettings(p.kind, input, p.grant) : undefined;
     if (grant) await this.checkSource(namespace, grant, id);
