@@ -56,7 +56,7 @@ describe('destination binding against a Redis writer', () => {
     expect(h.grants.requests.length).toBe(sent);
   });
 
-  it('a PATCH of secrets alone does not keep a Vault session for an address changed in Redis', async () => {
+  it('a PATCH of a secret does not keep a Vault session for an address changed in Redis (the kind takes none)', async () => {
     const p = await h.registerVaultLogin((await h.registerStatic()).id);
     // A login happened: the session is stored with the binding.
     const session = { clientToken: 'hvs.session', loginAt: Date.now(), renewable: true, leaseSeconds: 3600 };
@@ -65,11 +65,12 @@ describe('destination binding against a Redis writer', () => {
     await h.tamper(p.id, (x) => {
       x.grant.vault!.address = 'https://attacker.example';
     });
-    // No grant field in the request, so nothing would have dropped the session.
+    // No grant field in the request, so nothing would have dropped the session: a Vault login
+    // holds no secrets, so the secret itself is refused before anything is stored.
     const err = await errorOf(
       h.credentials.update('default', p.id, { refreshToken: 'x', canReadTokens: true }),
     );
-    expect((err as InvalidCredentialInputError).field).toBe('vaultAddr');
+    expect((err as InvalidCredentialInputError).field).toBe('refreshToken');
     expect(await h.storedSecrets(p.id)).toEqual(bound);
   });
 
@@ -101,7 +102,6 @@ describe('destination binding against a Redis writer', () => {
           { clientId: 'app2' },
           { audience: 'b' },
           { resource: 'https://r2.example' },
-          { kid: 'k1' },
         ],
       ],
       [
@@ -136,7 +136,7 @@ describe('destination binding against a Redis writer', () => {
         { kind: 'vault.jwt_login', vaultAddr: 'https://vault.example', role: 'r', jwtCredentialId: s.id },
         [
           { vaultAddr: 'https://vault2.example/' },
-          { mount: '/other/' },
+          { mount: 'other' },
           { role: 'r2' },
           { vaultNamespace: 'team' },
         ],

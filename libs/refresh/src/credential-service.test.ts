@@ -71,6 +71,38 @@ describe('CredentialService.update: PATCH semantics', () => {
     expect(t.store.events(p.id)).toHaveLength(1);
   });
 
+  it('patch: a Vault login takes no secret, a client-credentials one no kid, and a Vault mount is checked as registered', async () => {
+    const t = setup();
+    const source = await t.service.register({
+      namespace: NS,
+      kind: 'static',
+      accessToken: 'tok',
+      expiresIn: 3600,
+    });
+    const vault = await t.service.register({
+      namespace: NS,
+      kind: 'vault.jwt_login',
+      vaultAddr: 'https://vault.example',
+      role: 'r',
+      jwtCredentialId: source.id,
+      canReadTokens: true,
+    });
+    const before = (await t.store.get(vault.id))?.secrets;
+    expect(
+      (await refusal(t.service.update(NS, vault.id, { refreshToken: 'x', canReadTokens: true }))).field,
+    ).toBe('refreshToken');
+    expect((await refusal(t.service.update(NS, vault.id, { mount: '/other/' }))).field).toBe('mount');
+    expect((await t.store.get(vault.id))?.secrets).toBe(before);
+    const moved = await t.service.update(NS, vault.id, { mount: 'other', canReadTokens: true });
+    expect(moved.grant.vault?.mount).toBe('other');
+    const cc = await t.service.register({
+      ...REFRESH,
+      kind: 'oauth2.client_credentials',
+      refreshToken: undefined,
+    });
+    expect((await refusal(t.service.update(NS, cc.id, { kid: 'k1' }))).field).toBe('kid');
+  });
+
   it('patch: a field several kinds take is held to the bounds of this kind (jwt-bearer assertions live at most an hour)', async () => {
     const t = setup();
     const privateKey = generateKeyPairSync('ec', { namedCurve: 'P-256' })
