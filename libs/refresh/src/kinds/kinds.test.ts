@@ -5,6 +5,7 @@ import { BOUND_INPUT_FIELDS, GRANT_INPUT_FIELDS } from '../grant-settings.js';
 import { GrantClientRegistry } from './grant-client-registry.js';
 import { SECRET_FIELDS } from './kind-descriptor.js';
 import { CREDENTIAL_KINDS, cliFlagsOf, KIND_DESCRIPTORS, kindOf, resolveRotation } from './registry.js';
+import { checkUpdateFitsKind } from './update-fields.js';
 
 describe('the kind descriptors', () => {
   it('bind the same settings fields to the destination as docs/security.md lists', () => {
@@ -54,6 +55,13 @@ describe('the kind descriptors', () => {
 
   it('refuse an unknown kind, naming the field', () => {
     expect(() => kindOf('oauth2.password')).toThrow(InvalidCredentialInputError);
+  });
+
+  it('refuse a PATCH field named like an object property (constructor, toString), naming it', () => {
+    for (const field of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+      const input = JSON.parse(`{"${field}": "x"}`) as Record<string, unknown>;
+      expect(() => checkUpdateFitsKind(kindOf('static'), input), field).toThrow(InvalidCredentialInputError);
+    }
   });
 
   it('give every kind but static a grant client', async () => {

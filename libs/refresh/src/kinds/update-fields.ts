@@ -18,7 +18,10 @@ export function checkUpdateFitsKind(d: KindDescriptor, input: Record<string, unk
     if (value === undefined) continue;
     if ((EVERY_KIND_FIELDS as readonly string[]).includes(field) || SUPPLIED_TOKEN_FIELDS.includes(field))
       continue;
-    const schema = (d.fields as Record<string, z.ZodType | undefined>)[field];
+    // Own fields only: `constructor` or `toString` is no field of any kind.
+    const schema = Object.hasOwn(d.fields, field)
+      ? (d.fields as Record<string, z.ZodType | undefined>)[field]
+      : undefined;
     if (!schema) throw new InvalidCredentialInputError(field, `${d.kind} credentials do not take ${field}`);
     const checked = schema.safeParse(value);
     if (!checked.success) {
