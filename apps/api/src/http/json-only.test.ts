@@ -1,5 +1,6 @@
+import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
-import { jsonDepthExceeds, MAX_JSON_DEPTH } from './json-only.js';
+import { jsonDepthExceeds, MAX_JSON_DEPTH, requireJsonBodies } from './json-only.js';
 
 describe('jsonDepthExceeds', () => {
   const nested = (n: number) => `${'{"a":'.repeat(n)}1${'}'.repeat(n)}`;
@@ -18,5 +19,25 @@ describe('jsonDepthExceeds', () => {
 
   it('counts depth, not the number of siblings', () => {
     expect(jsonDepthExceeds(JSON.stringify(Array.from({ length: 1000 }, () => [{}])), 3)).toBe(false);
+  });
+});
+
+describe('requireJsonBodies', () => {
+  it('refuses another content type with a 415 that quotes it bounded', async () => {
+    const fastify = Fastify();
+    requireJsonBodies(fastify);
+    fastify.post('/v1/things', async () => ({ ok: true }));
+    const type = `text/plain; ${'x'.repeat(8_000)}`;
+    const res = await fastify.inject({
+      method: 'POST',
+      url: '/v1/things',
+      headers: { 'content-type': type },
+      payload: 'a',
+    });
+    expect(res.statusCode).toBe(415);
+    expect(res.json()).toMatchObject({ code: 'UNSUPPORTED_MEDIA_TYPE' });
+    expect(res.json().detail).toContain('got text/plain; xxx');
+    expect(res.body.length).toBeLessThan(1_024);
+    await fastify.close();
   });
 });

@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyInstance } from 'fastify';
-import { jsonDepthExceeds } from '#core';
+import { boundText, jsonDepthExceeds } from '#core';
 import { problemFor } from './problem.js';
 
 export { jsonDepthExceeds };
@@ -24,7 +24,7 @@ export function requireJsonBodies(fastify: FastifyInstance, pathPrefix = '/v1/')
       .header('content-type', 'application/problem+json')
       .send(
         problemFor('UNSUPPORTED_MEDIA_TYPE', {
-          detail: `got ${type ?? 'no content type'}; send the body as JSON with Content-Type: application/json`,
+          detail: `got ${type === undefined ? 'no content type' : boundText(type, 128)}; send the body as JSON with Content-Type: application/json`,
           instance: request.url.split('?')[0] ?? '',
         }),
       );

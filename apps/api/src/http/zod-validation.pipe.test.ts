@@ -7,7 +7,12 @@ import { z } from 'zod';
 import { ProblemDetailsFilter } from './problem-details.filter.js';
 import { JsonBody } from './zod-validation.pipe.js';
 
-const greetingSchema = z.object({ name: z.string().min(1).max(20) }).strict();
+const greetingSchema = z
+  .object({
+    name: z.string().min(1).max(20),
+    labels: z.record(z.string().regex(/^[a-z]{1,8}$/), z.string()).optional(),
+  })
+  .strict();
 
 @Controller('greetings')
 class GreetingsController {
@@ -42,6 +47,30 @@ describe('JsonBody', () => {
     const res = await app.inject({ method: 'POST', url: '/greetings', payload: { name: '' } });
     expect(res.statusCode).toBe(400);
     expect(res.json()).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ field: 'name' }] });
+  });
+
+  it('echoes field names bounded: a long or numerous unknown field, a long record key', async () => {
+    const long = 'k'.repeat(50_000);
+    const many = Object.fromEntries(Array.from({ length: 3_000 }, (_, i) => [`extra${i}`, 1]));
+    for (const payload of [
+      { name: 'ada', [long]: 1 },
+      { name: 'ada', ...many },
+      { name: 'ada', labels: { [long]: 'x' } },
+      { name: 'ada', labels: Object.fromEntries(Array.from({ length: 3_000 }, (_, i) => [`K${i}`, 'x'])) },
+    ]) {
+      const res = await app.inject({ method: 'POST', url: '/greetings', payload });
+      expect(res.statusCode).toBe(400);
+      expect(res.body.length).toBeLessThan(8_192);
+      const problem = res.json() as { errors: { field: string; message: string }[] };
+      expect(problem.errors.length).toBeGreaterThan(0);
+      for (const e of problem.errors) expect(e.field.length + e.message.length).toBeLessThan(1_024);
+    }
+    const named = await app.inject({
+      method: 'POST',
+      url: '/greetings',
+      payload: { name: 'ada', colour: 1 },
+    });
+    expect(named.json()).toMatchObject({ errors: [{ field: 'body', message: 'unknown field(s): colour' }] });
   });
 
   it('documents the body in OpenAPI with the same schema', () => {

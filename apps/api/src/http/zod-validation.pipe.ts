@@ -1,6 +1,7 @@
 import { Body, type PipeTransform } from '@nestjs/common';
 import { ApiBody } from '@nestjs/swagger';
 import { z } from 'zod';
+import { boundText } from '#core';
 import { ProblemException } from './problem.js';
 
 /** Validates a body or query with a zod schema; failures become a 400 problem listing each field. */
@@ -22,15 +23,29 @@ export class ZodValidationPipe<S extends z.ZodType> implements PipeTransform<unk
     }
     const result = this.schema.safeParse(value ?? {});
     if (result.success) return result.data;
-    const errors = result.error.issues.map((i) => ({
-      field: i.path.length ? i.path.map(String).join('.') : this.where,
-      message: i.code === 'unrecognized_keys' ? `unknown field(s): ${i.keys.join(', ')}` : i.message,
+    const issues = result.error.issues;
+    const errors = issues.slice(0, MAX_LISTED).map((i) => ({
+      field: i.path.length ? i.path.map((p) => boundName(String(p))).join('.') : this.where,
+      message: i.code === 'unrecognized_keys' ? `unknown field(s): ${listNames(i.keys)}` : i.message,
     }));
+    if (issues.length > MAX_LISTED)
+      errors.push({ field: this.where, message: `and ${issues.length - MAX_LISTED} more problem(s)` });
     throw new ProblemException('VALIDATION_FAILED', {
       detail: `invalid request ${this.where}: ${errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`,
       errors,
     });
   }
+}
+
+/** Field names come from the caller: the problem lists at most this many, each this long. */
+const MAX_LISTED = 10;
+const MAX_NAME = 64;
+
+const boundName = (name: string) => boundText(name, MAX_NAME);
+
+function listNames(names: readonly string[]): string {
+  const listed = names.slice(0, MAX_LISTED).map(boundName).join(', ');
+  return names.length > MAX_LISTED ? `${listed} and ${names.length - MAX_LISTED} more` : listed;
 }
 
 /**
