@@ -28,10 +28,10 @@ export class ScheduleSweepService extends PeriodicService {
         promoted: result.promoted.length,
       });
     }
-    if (result && result.failed.length > 0) {
+    if (result && result.failures > 0) {
       this.logger.error({
         msg: 'schedule sweep could not repair some plans; it retries them next period',
-        failed: result.failed.length,
+        failed: result.failures,
         first: result.failed.slice(0, 5),
       });
     }

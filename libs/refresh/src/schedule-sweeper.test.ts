@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { runAsLeader } from './leader.js';
 import { plannedRefresh } from './refresh-scheduler.js';
-import { ScheduleSweeper } from './schedule-sweeper.js';
+import { MAX_REPORTED_FAILURES, ScheduleSweeper } from './schedule-sweeper.js';
 import { InMemoryCredentials } from './testing/in-memory-credentials.js';
 import { InMemoryJobs, InMemoryLeaderLock } from './testing/in-memory-jobs.js';
 import { ManualClock } from './testing/manual-clock.js';
@@ -103,8 +103,22 @@ describe('ScheduleSweeper', () => {
     expect(result.failed).toEqual([
       { jobId: refused.jobId, reason: 'job data refused: dueAt: expected number' },
     ]);
+    expect(result.failures).toBe(1);
     expect(result.restored).toEqual([lost.jobId]);
     expect(await t.jobs.jobState(lost.jobId)).toBe('delayed');
+  });
+
+  it('sweep: when every plan fails (the queue refuses them all) the report counts them and keeps only the first few', async () => {
+    const t = await setup();
+    for (let i = 0; i < 200; i++) await t.register(`cred_${String(i).padStart(4, '0')}`);
+    t.jobs.jobState = async () => {
+      throw new Error(`Connection is closed. ${'x'.repeat(5_000)}`);
+    };
+    const result = await t.sweeper.sweepOnce();
+    expect(result.checked).toBe(200);
+    expect(result.failures).toBe(200);
+    expect(result.failed.length).toBe(MAX_REPORTED_FAILURES);
+    expect(JSON.stringify(result.failed).length).toBeLessThan(MAX_REPORTED_FAILURES * 1_024);
   });
 
   it('sweep: once per period across the fleet, through the sweep lock', async () => {

@@ -9,12 +9,17 @@ export interface SweepResult {
   restored: string[];
   /** Delayed jobs long past due (no worker promoted them, or the host slept). */
   promoted: string[];
+  /** How many plans the sweep could not repair: one that fails does not stop the sweep. */
+  failures: number;
   /**
-   * Plans the sweep could not repair, with the reason (the error's message, bounded): one that
-   * fails does not stop the sweep from repairing the credentials after it.
+   * The first of them (at most MAX_REPORTED_FAILURES), with the reason (the error's message,
+   * bounded): when the queue refuses every plan, the report stays small.
    */
   failed: { jobId: string; reason: string }[];
 }
+
+/** How many failed plans a sweep's report names. */
+export const MAX_REPORTED_FAILURES = 20;
 
 export interface SweepOptions {
   /** A delayed job this late is promoted. */
@@ -42,7 +47,7 @@ export class ScheduleSweeper {
   }
 
   async sweepOnce(): Promise<SweepResult> {
-    const result: SweepResult = { checked: 0, restored: [], promoted: [], failed: [] };
+    const result: SweepResult = { checked: 0, restored: [], promoted: [], failures: 0, failed: [] };
     const now = this.options.now ?? Date.now;
     for (let partition = 0; partition < this.store.keys.partitions; partition++) {
       for await (const ids of this.store.idsOfPartition(partition)) {
@@ -54,6 +59,8 @@ export class ScheduleSweeper {
           try {
             await this.repair(plan, now(), result);
           } catch (err) {
+            result.failures += 1;
+            if (result.failed.length >= MAX_REPORTED_FAILURES) continue;
             result.failed.push({
               jobId: plan.jobId,
               reason: boundText((err as Error).message ?? String(err)),
