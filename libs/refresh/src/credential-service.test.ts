@@ -7,6 +7,7 @@ import { describeDestination, type StoredSecrets } from './destination-binding.j
 import { CredentialNotFoundError, InvalidCredentialInputError } from './errors.js';
 import { InMemoryCredentials, plainCipher, RecordingScheduler } from './testing/in-memory-credentials.js';
 import { ManualClock } from './testing/manual-clock.js';
+import { registeredEvent } from './testing/registered-event.js';
 
 const NS = 'team-a';
 const REFRESH: RegisterCredentialInput = {
@@ -101,6 +102,21 @@ describe('CredentialService.update: PATCH semantics', () => {
       refreshToken: undefined,
     });
     expect((await refusal(t.service.update(NS, cc.id, { kid: 'k1' }))).field).toBe('kid');
+  });
+
+  it('patch: a credential of a kind this server does not know can still be renamed; its kind fields are refused naming them', async () => {
+    const t = setup();
+    const id = 'cred_legacykind00000001';
+    await t.store.append(id, undefined, [
+      registeredEvent('legacy', { namespace: NS, kind: 'oauth2.password' }, t.clock.now()),
+    ]);
+    expect(await t.service.update(NS, id, { name: 'legacy-2', labels: { a: 'b' } })).toMatchObject({
+      name: 'legacy-2',
+    });
+    const err = await refusal(t.service.update(NS, id, { clientId: 'x' }));
+    expect(err).toBeInstanceOf(InvalidCredentialInputError);
+    expect(err.field).toBe('clientId');
+    expect(err.message).toContain('oauth2.password');
   });
 
   it('patch: a field several kinds take is held to the bounds of this kind (jwt-bearer assertions live at most an hour)', async () => {

@@ -32,7 +32,7 @@ import {
   SECRET_FIELDS,
   sourceCredentialId,
 } from './grant-settings.js';
-import { kindOf } from './kinds/index.js';
+import { findKind, kindOf } from './kinds/index.js';
 import { checkUpdateFitsKind } from './kinds/update-fields.js';
 import type { CredentialSchedulerPort, CredentialStorePort, RefreshCipherPort } from './ports.js';
 import { visibleIn } from './visibility.js';
@@ -146,7 +146,7 @@ export class CredentialService {
     const p = stored?.projection;
     if (!stored || !visibleIn(p, namespace)) throw new CredentialNotFoundError(id);
     const { canReadTokens: _caller, ...fields } = input;
-    checkUpdateFitsKind(kindOf(p.kind), fields as Record<string, unknown>);
+    checkUpdateFitsKind(p.kind, findKind(p.kind), fields as Record<string, unknown>);
     const grantChanged = GRANT_INPUT_FIELDS.some((f) => input[f] !== undefined);
     const grant = grantChanged ? await this.grantSettings(p.kind, input, p.grant) : undefined;
     if (grant) await this.checkSource(namespace, grant, id);

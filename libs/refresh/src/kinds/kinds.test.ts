@@ -60,7 +60,9 @@ describe('the kind descriptors', () => {
   it('refuse a PATCH field named like an object property (constructor, toString), naming it', () => {
     for (const field of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
       const input = JSON.parse(`{"${field}": "x"}`) as Record<string, unknown>;
-      expect(() => checkUpdateFitsKind(kindOf('static'), input), field).toThrow(InvalidCredentialInputError);
+      expect(() => checkUpdateFitsKind('static', kindOf('static'), input), field).toThrow(
+        InvalidCredentialInputError,
+      );
     }
   });
 

@@ -13,11 +13,22 @@ export const EVERY_KIND_FIELDS = ['name', 'labels', 'policy', 'rotation', 'timeo
  * fields is checked with the kind's bounds. A supplied token's fields are left to the token import
  * checks (which say which kinds take one).
  */
-export function checkUpdateFitsKind(d: KindDescriptor, input: Record<string, unknown>): void {
+export function checkUpdateFitsKind(
+  kind: string,
+  d: KindDescriptor | undefined,
+  input: Record<string, unknown>,
+): void {
   for (const [field, value] of Object.entries(input)) {
     if (value === undefined) continue;
     if ((EVERY_KIND_FIELDS as readonly string[]).includes(field) || SUPPLIED_TOKEN_FIELDS.includes(field))
       continue;
+    // A kind this server does not know (stored by another version): its name, labels and policy
+    // still change; its own fields cannot be checked.
+    if (!d)
+      throw new InvalidCredentialInputError(
+        field,
+        `this server does not know ${kind.slice(0, 80)} credentials`,
+      );
     // Own fields only: `constructor` or `toString` is no field of any kind.
     const schema = Object.hasOwn(d.fields, field)
       ? (d.fields as Record<string, z.ZodType | undefined>)[field]
