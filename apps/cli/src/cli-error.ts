@@ -1,5 +1,6 @@
 import { type ErrorCode, isProblemCode, type ProblemCode } from '#client';
 import { ExitCode } from './exit-codes.js';
+import { sanitize } from './format.js';
 
 /** An RFC 9457 problem as the API sends it. */
 export interface ProblemBody {
@@ -55,7 +56,7 @@ const REAUTH =
 const lacksScope = (what: string) =>
   `the API key lacks the scope to ${what}; ask an admin for a key that has it`;
 const retryLater = (problem: ProblemBody) =>
-  problem.retryAfter !== undefined ? `retry in ${problem.retryAfter} s` : 'retry later';
+  typeof problem.retryAfter === 'number' ? `retry in ${problem.retryAfter} s` : 'retry later';
 
 /** What to do next, by the code the API answered with (codes not listed here need no hint). */
 function hintForCode(code: ProblemCode, problem: ProblemBody, what: string): string | undefined {
@@ -123,9 +124,13 @@ export function hintFor(status: number, problem: ProblemBody | undefined, what: 
 /** A problem body turned into a CliError for the user. */
 export function problemError(status: number, body: unknown, what: string): CliError {
   const problem = body && typeof body === 'object' ? (body as ProblemBody) : undefined;
-  const title = problem?.title ?? `HTTP ${status}`;
-  const message = problem?.detail && problem.detail !== title ? `${title}: ${problem.detail}` : title;
-  const details = (problem?.errors ?? []).map((e) => `${e.field || '(body)'}: ${e.message}`);
+  // The server's texts reach the terminal: printable and bounded.
+  const text = (v: unknown, max: number) => sanitize(String(v), max);
+  const title = problem?.title !== undefined ? text(problem.title, 200) : `HTTP ${status}`;
+  const detail = problem?.detail !== undefined ? text(problem.detail, 1_000) : undefined;
+  const message = detail && detail !== title ? `${title}: ${detail}` : title;
+  const errors = Array.isArray(problem?.errors) ? problem.errors.slice(0, 20) : [];
+  const details = errors.map((e) => `${text(e?.field || '(body)', 100)}: ${text(e?.message, 500)}`);
   const hint = hintFor(status, problem, what);
   return new CliError(message, exitCodeForStatus(status), {
     details,

@@ -61,8 +61,12 @@ export function formatLabels(labels: Record<string, string> | undefined): string
   return entries.length ? entries.map(([k, v]) => `${k}=${v}`).join(',') : '-';
 }
 
-/** Terminal control characters from the server never reach the user's terminal. */
-function sanitize(value: string): string {
+/**
+ * Terminal control characters from the server never reach the user's terminal; `max` bounds a
+ * text the server chose (a problem's detail).
+ */
+export function sanitize(value: string, max = Number.POSITIVE_INFINITY): string {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping them is the point
-  return value.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ');
+  const clean = value.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ');
+  return clean.length > max ? `${clean.slice(0, max - 1)}…` : clean;
 }

@@ -184,6 +184,23 @@ describe('talking to the API', () => {
     expect(unavailable.err).toContain('creds update');
   });
 
+  it("prints a problem's texts without the terminal control characters in them, and bounded", async () => {
+    const esc = '\u001b]0;owned\u0007\u001b[2J';
+    handler = (_req, res) =>
+      json(res, 422, {
+        title: `Bad${esc}`,
+        detail: `detail${esc}${'d'.repeat(10_000)}`,
+        code: 'INVALID_CREDENTIAL_INPUT',
+        errors: [{ field: `f${esc}`, message: `m${esc}` }],
+      });
+    const { code, err } = await cli(['creds', 'show', 'cred_x']);
+    expect(code).toBe(ExitCode.Api);
+    expect(err).toContain('tokenkeeper: error: Bad');
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: looking for them is the point
+    expect(err).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+    expect(err.length).toBeLessThan(4_096);
+  });
+
   it('an unreachable API exits 5 and names where the URL came from', async () => {
     const { code, err } = await cli(['creds', 'ls'], { TOKENKEEPER_URL: 'http://127.0.0.1:9' });
     expect(code).toBe(ExitCode.Unavailable);
