@@ -75,4 +75,14 @@ describe('updateCredentialSchema and outboundUrlsOf', () => {
     });
     expect(outboundUrlsOf({ vaultAddr: 'https://vault' })).toEqual({ vaultAddr: 'https://vault' });
   });
+
+  it('takes a shared field within the loosest kind’s bounds (an OAuth audience is up to 2048 characters)', () => {
+    const audience = `https://api.example/${'a'.repeat(2_000)}`;
+    expect(registerCredentialSchema.safeParse({ kind: 'oauth2.client_credentials', audience }).success).toBe(
+      true,
+    );
+    expect(updateCredentialSchema.safeParse({ audience }).success).toBe(true);
+    expect(updateCredentialSchema.safeParse({ audience: ['a', 'b'] }).success).toBe(true);
+    expect(updateCredentialSchema.safeParse({ audience: 'a'.repeat(2_049) }).success).toBe(false);
+  });
 });

@@ -21,8 +21,12 @@ export default defineKind({
     audience: z.union([claimText, z.array(claimText).min(1).max(16)]).optional(),
     claims: claims.optional(),
   },
-  // `issuer` is an OAuth URL for some kinds and a claim here; a PATCH does not say which.
-  updateFields: { issuer: z.string().min(1).max(2048).optional() },
+  // `issuer` is an OAuth URL for some kinds and a claim here, `audience` an OAuth parameter of up to
+  // 2048 characters there; a PATCH does not say which (the credential's kind checks it after).
+  updateFields: {
+    issuer: z.string().min(1).max(2048).optional(),
+    audience: z.union([z.string().min(1).max(2048), z.array(claimText).min(1).max(16)]).optional(),
+  },
   secrets: ['privateKey'],
   rotation: 'none',
   grantClient: (deps) => lazyClient((g) => new g.JwtMintGrantClient(deps.now)),
