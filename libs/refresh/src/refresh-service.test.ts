@@ -206,6 +206,19 @@ describe('RefreshService: a worker that died with an attempt record', () => {
     expect(t.store.attemptOf(ID)).toBeUndefined();
   });
 
+  it('strict: when workers are killed in turn, REFRESH_TOKEN_LOST names every one whose request may have been answered', async () => {
+    const t = await setup();
+    const d = t.worker('host-d:404');
+    await t.sendsAndDies(t.a, 'vanish'); // never arrives
+    await t.sendsAndDies(t.b, 'hang'); // arrives: the provider rotates; the worker dies
+    await t.sendsAndDies(t.c, 'hang'); // the re-presentation arrives (refused) and its worker dies too
+    const out = await d.run(t.job);
+    expect(out).toMatchObject({ type: 'failed', failure: { code: 'REFRESH_TOKEN_LOST' } });
+    if (out.type === 'failed')
+      for (const w of ['host-a:101', 'host-b:202', 'host-c:303']) expect(out.failure.message).toContain(w);
+    expect(t.store.attemptOf(ID)).toBeUndefined();
+  });
+
   it('grace: a re-presentation lost too is presented again inside the window', async () => {
     const t = await setup(GRACE_30);
     await t.sendsAndDies(t.a, 'hang');

@@ -327,7 +327,10 @@ export class RefreshService {
       // consumed the token, and the failure names both. Presenting it again is still the only way
       // to keep a credential whose requests never arrived (a strict provider's grant is revoked by
       // the first reuse already, so a further presentation costs nothing more).
-      if (found.lost) ctx.relost = { sentAt: found.sentAt, worker: found.worker };
+      if (found.lost)
+        ctx.relost = [...(found.relost ?? []), { sentAt: found.sentAt, worker: found.worker }].slice(
+          -MAX_RELOST_NAMED,
+        );
     }
 
     for (let presentations = 1; ; presentations++) {
@@ -338,6 +341,7 @@ export class RefreshService {
         sentAt,
         worker: this.workerId,
         ...(ctx.lost ? { lost: ctx.lost } : {}),
+        ...(ctx.relost?.length ? { relost: ctx.relost } : {}),
       };
       // Confirm the lease and write the attempt ahead of the request. Without both, do not send.
       // A grant that consumes nothing (rotation `none`) needs neither: sending it twice is harmless,
@@ -718,14 +722,24 @@ interface Resolution {
   /** The lost attempt came from a record left by another run. */
   fromRecord?: boolean;
   /** A re-presentation of the lost attempt's token whose answer was lost too (from a record). */
-  relost?: { sentAt: number; worker: string };
+  relost?: { sentAt: number; worker: string }[];
 }
 
-/** `, or by its re-presentation at … by worker …` when a re-presentation's answer was lost too. */
+/**
+ * How many lost re-presentations of one refresh token the attempt record carries (and a
+ * REFRESH_TOKEN_LOST names): the newest ones, when workers were killed in turn more often. Four
+ * keep every name inside a failure message's 512 characters, ahead of the provider's own text.
+ */
+const MAX_RELOST_NAMED = 4;
+
+/**
+ * `, or by its re-presentation at … by worker …` for each re-presentation whose answer was lost
+ * too: any of them may be the request the provider answered.
+ */
 function relostText(ctx: Resolution): string {
-  return ctx.relost
-    ? ` or by its re-presentation at ${iso(ctx.relost.sentAt)} by worker ${ctx.relost.worker}`
-    : '';
+  if (!ctx.relost?.length) return '';
+  const each = ctx.relost.map((r) => `at ${iso(r.sentAt)} by worker ${r.worker}`);
+  return ` or by its re-presentation${each.length > 1 ? 's' : ''} ${each.join(', ')}`;
 }
 
 function backoffMs(attempt: number): number {

@@ -26,6 +26,8 @@ export interface AttemptRecord {
   worker: string;
   /** An earlier attempt of the same generation whose answer was lost, which this one re-presents. */
   lost?: { sentAt: number; worker: string };
+  /** Re-presentations of that generation whose answers were lost too, oldest first (the newest 4). */
+  relost?: { sentAt: number; worker: string }[];
 }
 
 /** Result of taking a credential's lease and reading it. */

@@ -95,6 +95,7 @@ export async function refreshFixture(opts: RefreshFixtureOptions = {}) {
     storedRefreshToken,
     startHeld,
     sendsAndDies,
+    worker,
     a: worker('host-a:101'),
     b: worker('host-b:202'),
     c: worker('host-c:303'),
