@@ -36,6 +36,11 @@ function setup() {
   return { clock, store, scheduler, service, secretsOf };
 }
 
+/** A static credential holding `accessToken` for an hour. */
+function registerStatic(t: ReturnType<typeof setup>, accessToken: string) {
+  return t.service.register({ namespace: NS, kind: 'static', accessToken, expiresIn: 3600 });
+}
+
 /** What `update` threw, for assertions on its class and field. */
 async function refusal(promise: Promise<unknown>): Promise<Error & { field?: string }> {
   return promise.then(
@@ -74,12 +79,7 @@ describe('CredentialService.update: PATCH semantics', () => {
 
   it('patch: a Vault login takes no secret, a client-credentials one no kid, and a Vault mount is checked as registered', async () => {
     const t = setup();
-    const source = await t.service.register({
-      namespace: NS,
-      kind: 'static',
-      accessToken: 'tok',
-      expiresIn: 3600,
-    });
+    const source = await registerStatic(t, 'tok');
     const vault = await t.service.register({
       namespace: NS,
       kind: 'vault.jwt_login',
@@ -169,12 +169,7 @@ describe('CredentialService.update: PATCH semantics', () => {
 
   it('patch: a static credential takes an imported token as the next version and schedules its expiry', async () => {
     const t = setup();
-    const p = await t.service.register({
-      namespace: NS,
-      kind: 'static',
-      accessToken: 'tok-1',
-      expiresIn: 3600,
-    });
+    const p = await registerStatic(t, 'tok-1');
     const next = await t.service.update(NS, p.id, { accessToken: 'tok-2', expiresIn: 600 });
     expect(next.token).toMatchObject({ tokenVersion: 2, expiresAt: t.clock.now() + 600_000 });
     expect((await t.store.get(p.id))?.token).toBe('T:tok-2');

@@ -1,11 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_BACKOFF, DEFAULT_REFRESH_POLICY } from '#core';
-import type { RefreshJobData } from '#queues';
 import { GrantClientRegistry } from './kinds/grant-client-registry.js';
 import { RefreshService } from './refresh-service.js';
 import { InMemoryCredentials, plainCipher, RecordingScheduler } from './testing/in-memory-credentials.js';
 import { ManualClock } from './testing/manual-clock.js';
-import { registeredEvent } from './testing/registered-event.js';
+import { registeredEvent, registrationJob } from './testing/registered-event.js';
 
 const ID = 'cred_unknownkind0000001';
 
@@ -32,14 +31,7 @@ describe('a stored credential of a kind this process does not know', () => {
         random: () => 0.5,
       },
     );
-    const job: RefreshJobData = {
-      credentialId: ID,
-      tokenVersion: 0,
-      attempt: 0,
-      trigger: 'registration',
-      dueAt: clock.now(),
-      demand: false,
-    };
+    const job = registrationJob(ID, clock.now());
     await refresh.run(job);
     const failures = store.events(ID).flatMap((e) => (e.type === 'refresh.failed' ? [e.data.code] : []));
     expect(failures).toEqual(['GRANT_MISCONFIGURED']);

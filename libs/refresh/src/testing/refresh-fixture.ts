@@ -1,11 +1,10 @@
 import { type CredentialEvent, DEFAULT_BACKOFF, DEFAULT_REFRESH_POLICY, type RotationSettings } from '#core';
-import type { RefreshJobData } from '#queues';
 import type { RefreshCipherPort } from '../ports.js';
 import { RefreshService } from '../refresh-service.js';
 import { TokenService, type TokenServiceOptions } from '../token-service.js';
 import { InMemoryCredentials, plainCipher, RecordingScheduler } from './in-memory-credentials.js';
 import { ManualClock, settle } from './manual-clock.js';
-import { registeredEvent } from './registered-event.js';
+import { registeredEvent, registrationJob } from './registered-event.js';
 import { RotatingProvider, ScriptedGrantClient } from './rotating-provider.js';
 
 export const ID = 'cred_rotation00000000001';
@@ -52,14 +51,7 @@ export async function refreshFixture(opts: RefreshFixtureOptions = {}) {
   await store.append(ID, undefined, [registered], {
     secrets: await plainCipher.encryptSecrets(ID, { refreshToken: provider.current }),
   });
-  const job: RefreshJobData = {
-    credentialId: ID,
-    tokenVersion: 0,
-    attempt: 0,
-    trigger: 'registration',
-    dueAt: clock.now(),
-    demand: false,
-  };
+  const job = registrationJob(ID, clock.now());
   const tokens = new TokenService(store, plainCipher, scheduler, { waitMs: 100, now: () => clock.now() });
   /** A token service whose polling waits on the frozen clock too (advance it to let reads progress). */
   const clockedTokens = (options: Partial<TokenServiceOptions> = {}) =>

@@ -1,4 +1,5 @@
 import { type EventPayloads, type NewEvent, newEvent } from '#core';
+import type { RefreshJobData } from '#queues';
 
 type Registration = EventPayloads['credential.registered'];
 
@@ -20,4 +21,9 @@ export function registeredEvent(
     policy: {},
     ...overrides,
   });
+}
+
+/** The refresh job a registration plans: the first token (version 0), due at once. */
+export function registrationJob(credentialId: string, at: number): RefreshJobData {
+  return { credentialId, tokenVersion: 0, attempt: 0, trigger: 'registration', dueAt: at, demand: false };
 }
