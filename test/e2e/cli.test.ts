@@ -1,5 +1,5 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -80,6 +80,32 @@ describe('tokenkeeper CLI against a running system', () => {
     const down = await start(['creds', 'ls'], { TOKENKEEPER_URL: 'http://127.0.0.1:9' }).done;
     expect(down.code).toBe(5);
     expect(down.stderr).toContain('cannot reach the tokenkeeper API');
+  });
+
+  it('runs as the package command straight from the build (executable), and a closed pipe ends it quietly', async () => {
+    // npm marks a bin executable only when it links it, and `npx` reuses a link from its cache:
+    // the build itself must leave the command executable, or `npx tokenkeeper` fails after a rebuild.
+    const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as {
+      bin: Record<string, string>;
+    };
+    expect(Object.keys(pkg.bin)).toContain('tokenkeeper');
+    for (const file of Object.values(pkg.bin)) {
+      expect((await stat(join(ROOT, file))).mode & 0o111, `${file} is executable`).toBe(0o111);
+    }
+    const direct = spawnSync(join(ROOT, pkg.bin.tokenkeeper), ['--version'], {
+      env: env(),
+      encoding: 'utf8',
+    });
+    expect(direct.status, direct.stderr).toBe(0);
+    expect(direct.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+    // A reader that is gone before the command writes (`| true`): no EPIPE stack trace, exit 0.
+    const piped = spawnSync('bash', ['-o', 'pipefail', '-c', `"${process.execPath}" ${CLI} --help | true`], {
+      cwd: ROOT,
+      env: env(),
+      encoding: 'utf8',
+    });
+    expect(piped.stderr).toBe('');
+    expect(piped.status).toBe(0);
   });
 
   let userKey: string | undefined;
