@@ -88,11 +88,12 @@ describe('tokenkeeper CLI against a running system', () => {
     const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as {
       bin: Record<string, string>;
     };
-    expect(Object.keys(pkg.bin)).toContain('tokenkeeper');
+    const command = pkg.bin.tokenkeeper;
+    expect(command).toBeDefined();
     for (const file of Object.values(pkg.bin)) {
       expect((await stat(join(ROOT, file))).mode & 0o111, `${file} is executable`).toBe(0o111);
     }
-    const direct = spawnSync(join(ROOT, pkg.bin.tokenkeeper), ['--version'], {
+    const direct = spawnSync(join(ROOT, command ?? ''), ['--version'], {
       env: env(),
       encoding: 'utf8',
     });
