@@ -13,5 +13,7 @@ for (const file of globSync('dist/libs/*/src/**/catalog/*.{js,js.map}')) {
 // The package's commands are run straight from dist/ (`npx tokenkeeper` from a clone), so they must
 // be executable. tsc writes them 0644; npm marks a bin executable only when it links it, and
 // `npx` reuses an existing link from its cache, so a fresh build must not depend on that.
-const { bin = {} } = JSON.parse(readFileSync('package.json', 'utf8'));
-for (const file of Object.values(bin)) chmodSync(file, 0o755);
+if (existsSync('package.json')) {
+  const { bin = {} } = JSON.parse(readFileSync('package.json', 'utf8'));
+  for (const file of Object.values(bin)) chmodSync(file, 0o755);
+}
