@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { CredentialProjection } from '#core';
-import type { Pool, PoolStore } from '#store';
+import type { Pool } from '#store';
 import { InvalidCredentialInputError, TokenUnavailableError } from './errors.js';
-import type { CredentialStorePort } from './ports.js';
+import type { CredentialStorePort, PoolStorePort } from './ports.js';
 import type { ServedToken, TokenService } from './token-service.js';
 import { visibleIn } from './visibility.js';
 
@@ -17,7 +17,7 @@ export interface PoolToken extends ServedToken {
  */
 export class PoolService {
   constructor(
-    private readonly pools: Pick<PoolStore, 'create' | 'get' | 'list' | 'delete' | 'nextIndex'>,
+    private readonly pools: PoolStorePort,
     private readonly store: Pick<CredentialStorePort, 'getMany'>,
     private readonly tokens: Pick<TokenService, 'getToken'>,
     private readonly now: () => number = Date.now,
