@@ -143,6 +143,22 @@ describe('PoolService.create', () => {
     expect(err).toBeInstanceOf(InvalidCredentialInputError);
     expect(err.field).toBe('members.0');
   });
+
+  it('create: the refusal names the member where the request has it, duplicates before it counted', async () => {
+    const t = setup();
+    const mine = await t.member();
+    const theirs = await t.member('active', OTHER);
+    const err = await rejection(t.service.create(NS, { members: [mine, mine, theirs] }));
+    expect(err.field).toBe('members.2');
+  });
+
+  it('create: a pool needs at least one member', async () => {
+    const t = setup();
+    const err = await rejection(t.service.create(NS, { members: [] }));
+    expect(err).toBeInstanceOf(InvalidCredentialInputError);
+    expect(err.field).toBe('members');
+    expect(await t.service.list(NS)).toEqual([]);
+  });
 });
 
 describe('PoolService: a pool is seen only from its namespace', () => {
@@ -309,5 +325,19 @@ describe('PoolService.token', () => {
     });
     expect(await rejection(t.service.token(NS, pool.id, 60))).toBe(missing);
     expect(t.asked).toHaveLength(1);
+  });
+
+  it('race: a member deleted after the pool was read is passed over as removed, not answered as a missing credential', async () => {
+    const t = setup();
+    const [doomed, other] = [await t.member(), await t.member()];
+    const pool = await t.service.create(NS, { members: [doomed, other] });
+    t.answerWith((id) => (id === doomed ? t.revoke(doomed) : undefined));
+    expect(await servedFrom(t, pool.id, 2)).toEqual([other, other]);
+    t.answerWith(undefined);
+    const solo = await t.service.create(NS, { members: [other] });
+    t.answerWith((id) => t.revoke(id));
+    const err = await rejection(t.service.token(NS, solo.id, 60));
+    expect(err).toBeInstanceOf(TokenUnavailableError);
+    expect(err.message).toContain(`${other} removed`);
   });
 });
