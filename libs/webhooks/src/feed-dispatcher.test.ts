@@ -60,6 +60,15 @@ function setup() {
   };
 }
 
+/** A dispatcher of consumer `worker-1` whose group exists, and one subscription to every event of NS. */
+async function running() {
+  const t = setup();
+  const sub = t.subscribe();
+  const d = t.dispatcher();
+  await d.ensureGroups();
+  return { ...t, sub, d };
+}
+
 /** A stored event of credential `credentialId` in `namespace` (a rename unless told otherwise). */
 function stored(
   credentialId: string,
@@ -187,10 +196,8 @@ describe('FeedDispatcher: acknowledgement (at least once)', () => {
   });
 
   it('failure: a failed enqueue leaves the batch pending, and re-reading the backlog delivers it once', async () => {
-    const t = setup();
-    const sub = t.subscribe();
-    const d = t.dispatcher();
-    await d.ensureGroups();
+    const t = await running();
+    const { sub, d } = t;
     const refs = [t.feed.append(0, stored('cred_a')), t.feed.append(1, stored('cred_b'))];
     t.queue.failEnqueues = 1;
     await expect(d.readAndDispatch('new')).rejects.toThrow('ECONNREFUSED');
@@ -205,10 +212,8 @@ describe('FeedDispatcher: acknowledgement (at least once)', () => {
   });
 
   it('re-read: a delivery that already ran is not enqueued again when its entry is dispatched a second time', async () => {
-    const t = setup();
-    t.subscribe();
-    const d = t.dispatcher();
-    await d.ensureGroups();
+    const t = await running();
+    const { d } = t;
     const ref = t.feed.append(0, stored('cred_a'));
     const [entry] = (await t.feed.source('peek').readNew()).entries;
     await d.dispatch([entry!]);
@@ -240,10 +245,8 @@ describe('FeedDispatcher: acknowledgement (at least once)', () => {
 
 describe('FeedDispatcher: entries that hold no event', () => {
   it('poison: entries that are not JSON, not an event, or were trimmed are acknowledged and told; the rest of the batch is delivered', async () => {
-    const t = setup();
-    t.subscribe();
-    const d = t.dispatcher();
-    await d.ensureGroups();
+    const t = await running();
+    const { d } = t;
     const first = t.feed.append(0, stored('cred_a'));
     const notJson = t.feed.appendRaw(1, '{"type":');
     const notEvent = t.feed.appendRaw(2, JSON.stringify({ type: 'credential.registered', data: null }));
@@ -260,10 +263,8 @@ describe('FeedDispatcher: entries that hold no event', () => {
   });
 
   it('poison: an entry trimmed from the feed while pending is acknowledged from the backlog', async () => {
-    const t = setup();
-    t.subscribe();
-    const d = t.dispatcher();
-    await d.ensureGroups();
+    const t = await running();
+    const { d } = t;
     const kept = t.feed.append(0, stored('cred_a'));
     const trimmed = t.feed.append(1, stored('cred_b'));
     t.queue.failEnqueues = 1;
