@@ -100,6 +100,11 @@ async function rejection(promise: Promise<unknown>): Promise<Error & Record<stri
   );
 }
 
+/** The stable code an error maps to in a problem response. */
+function codeOf(err: Error): string {
+  return (err.constructor as { code?: string }).code ?? 'none';
+}
+
 /** The members `count` successive pool token requests were served from. */
 async function servedFrom(t: ReturnType<typeof setup>, poolId: string, count: number): Promise<string[]> {
   const served: string[] = [];
@@ -130,6 +135,7 @@ describe('PoolService.create', () => {
     const missing = await rejection(t.service.create(NS, { members: [mine, 'cred_doesnotexist0000000'] }));
     expect(foreign).toBeInstanceOf(InvalidCredentialInputError);
     expect(foreign.field).toBe('members.1');
+    expect(codeOf(foreign)).toBe('INVALID_CREDENTIAL_INPUT');
     expect(foreign.message).toBe(`no credential ${theirs}`);
     expect(missing.message).toBe('no credential cred_doesnotexist0000000');
     expect(await t.service.list(NS)).toEqual([]);
@@ -172,7 +178,7 @@ describe('PoolService: a pool is seen only from its namespace', () => {
     ]) {
       const err = await rejection(attempt);
       expect(err).toBeInstanceOf(PoolNotFoundError);
-      expect((err.constructor as typeof PoolNotFoundError).code).toBe('POOL_NOT_FOUND');
+      expect(codeOf(err)).toBe('POOL_NOT_FOUND');
     }
     expect(await t.service.list(OTHER)).toEqual([]);
     expect(await t.service.get(NS, pool.id)).toEqual(pool);
@@ -276,6 +282,7 @@ describe('PoolService.token', () => {
     const err = await rejection(t.service.token(NS, pool.id, 60));
     expect(err).toBeInstanceOf(TokenUnavailableError);
     expect(err.reason).toBe('auth');
+    expect(codeOf(err)).toBe('TOKEN_UNAVAILABLE');
     expect(err.message).toContain(`no healthy member in pool ${pool.id}: `);
     for (const why of [`${reauth} reauth_required`, `${expired} expired`, `${pending} has no valid token`])
       expect(err.message).toContain(why);
