@@ -1,9 +1,7 @@
-import { type Job, Queue } from 'bullmq';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { QueueName, queuePrefix } from '#queues';
-import { type AppProcess, startApp } from '../support/processes.js';
-import { type RedisServer, startRedis, uniquePrefix } from '../support/redis-server.js';
+import type { Job, Queue } from 'bullmq';
+import { describe, expect, it } from 'vitest';
+import { QueueName } from '#queues';
+import { useStack } from '../support/stack.js';
 import { waitFor } from '../support/wait.js';
 
 const SECRET = 'rt-hand-written-secret-0123456789';
@@ -14,26 +12,8 @@ const SECRET = 'rt-hand-written-secret-0123456789';
  * neither the reason nor the worker's log quotes what the payload held; the worker carries on.
  */
 describe('malformed job payloads', () => {
-  let redis: RedisServer;
-  let connection: Redis;
-  let worker: AppProcess;
-  const queues: Queue[] = [];
-
-  beforeAll(async () => {
-    redis = await startRedis();
-    const prefix = uniquePrefix('malformed');
-    worker = await startApp('worker', { REDIS_URL: redis.url, TK_REDIS_PREFIX: prefix });
-    connection = new Redis(redis.url, { maxRetriesPerRequest: null });
-    for (const name of Object.values(QueueName))
-      queues.push(new Queue(name, { connection, prefix: queuePrefix(prefix) }));
-  });
-
-  afterAll(async () => {
-    for (const q of queues) await q.close();
-    connection?.disconnect();
-    await worker?.stop();
-    await redis?.destroy();
-  });
+  // The worker alone: the jobs are written into Redis as a stranger to the api would.
+  const stack = useStack({ name: 'malformed', api: false });
 
   const failed = (queue: Queue, job: Job) =>
     waitFor(async () => ((await job.getState()) === 'failed' ? queue.getJob(job.id!) : undefined), {
@@ -49,23 +29,25 @@ describe('malformed job payloads', () => {
       /partition: .*feedId: /,
     ],
   ])('%s: failed once, for good, with the fields named and no value quoted', async (name, data, fields) => {
-    const queue = queues.find((q) => q.name === name)!;
+    const queue = stack.queue(name);
     const job = await queue.add('hand-written', data, { attempts: 5, backoff: { type: 'fixed', delay: 10 } });
     const done = await failed(queue, job);
     expect(done?.failedReason).toMatch(new RegExp(`^malformed ${name} job payload: `));
     expect(done?.failedReason).toMatch(fields);
     expect(done?.failedReason).not.toContain(SECRET);
     expect(done?.attemptsMade).toBe(1);
-    await waitFor(() => worker.logs().includes(`"jobId":"${job.id}"`), { message: 'the failure is logged' });
-    expect(worker.exitCode).toBeNull();
+    await waitFor(() => stack.worker.logs().includes(`"jobId":"${job.id}"`), {
+      message: 'the failure is logged',
+    });
+    expect(stack.worker.exitCode).toBeNull();
   });
 
   it('logs ids and reasons only, and keeps running', async () => {
-    expect(worker.logs()).toContain('failing malformed job');
-    expect(worker.logs()).not.toContain(SECRET);
-    expect(worker.exitCode).toBeNull();
+    expect(stack.worker.logs()).toContain('failing malformed job');
+    expect(stack.worker.logs()).not.toContain(SECRET);
+    expect(stack.worker.exitCode).toBeNull();
     // Still taking jobs: a well-formed refresh of a credential that does not exist ends as stale.
-    const refresh = queues.find((q) => q.name === QueueName.TokenRefresh)!;
+    const refresh = stack.queue(QueueName.TokenRefresh);
     const job = await refresh.add('refresh', {
       credentialId: 'no-such-credential',
       tokenVersion: 0,

@@ -1,10 +1,18 @@
 import { Queue } from 'bullmq';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newEvent } from '#core';
 import { EventFeedReader } from '#events';
 import { QueueName, queuePrefix, type WebhookDeliveryJobData } from '#queues';
 import type { CredentialStore } from '#store';
-import { DeliveryLog, DeliveryQueue, FeedDispatcher, type Subscription, SubscriptionStore } from '#webhooks';
+import {
+  DeliveryLog,
+  DeliveryQueue,
+  FeedDispatcher,
+  RedisFeedSource,
+  readFeedConsumerLag,
+  type Subscription,
+  SubscriptionStore,
+} from '#webhooks';
 import { registeredEvent } from '../../libs/refresh/src/testing/registered-event.js';
 import { uniquePrefix } from '../support/redis-server.js';
 import { useStoreFixture } from '../support/store-fixture.js';
@@ -16,6 +24,10 @@ describe('global event feed', () => {
   const db = useStoreFixture('feed', { partitions: PARTITIONS });
   let reader: EventFeedReader;
   const ids = Array.from({ length: 6 }, (_, i) => `cred_feedtest${String(i).padStart(4, '0')}`);
+  const sources: RedisFeedSource[] = [];
+  afterAll(() => {
+    for (const source of sources) source.close();
+  });
 
   beforeAll(async () => {
     reader = new EventFeedReader(db.redis, db.keys);
@@ -84,18 +96,23 @@ describe('global event feed', () => {
         updatedAt: 1,
       };
       await subs.save(sub, 'not-a-real-jwe');
+      const source = new RedisFeedSource(db.redis, db.keys, {
+        consumer: 'test',
+        batch: 100,
+        blockMs: 100,
+        claimIdleMs: 1000,
+      });
+      sources.push(source);
       const dispatcher = new FeedDispatcher(
-        db.keys,
-        reader,
+        source,
         subs,
         log,
         new DeliveryQueue(queue, { attempts: 3, backoffMs: 100 }),
         db.store,
-        { consumer: 'test', batch: 100, blockMs: 100, claimIdleMs: 1000 },
       );
       const all = await reader.readAfter(['0-0', '0-0', '0-0'], 1000);
-      await dispatcher.dispatch(db.redis, all);
-      await dispatcher.dispatch(db.redis, all);
+      await dispatcher.dispatch(all);
+      await dispatcher.dispatch(all);
       // Even namespace, team a: credentials 0 and 2, three renames each.
       const wanted = ids.filter((_, i) => i % 2 === 0 && i < 3).length * 3;
       expect(await queue.count()).toBe(wanted);
@@ -106,5 +123,48 @@ describe('global event feed', () => {
       await queue.obliterate({ force: true });
       await queue.close();
     }
+  });
+
+  it('the consumer group: new entries go to one consumer, stay pending until acknowledged, and can be claimed once abandoned', async () => {
+    const options = { batch: 100, blockMs: 50, claimIdleMs: 0 };
+    const a = new RedisFeedSource(db.redis, db.keys, { ...options, consumer: 'a' });
+    const b = new RedisFeedSource(db.redis, db.keys, { ...options, consumer: 'b' });
+    sources.push(a, b);
+    await a.ensureGroups();
+    await b.ensureGroups();
+    const none = { entries: [], unreadable: [] };
+    // The group starts at the feed's end: the history appended above is not replayed.
+    expect(await a.readNew()).toEqual(none);
+    const event = {
+      ...newEvent('credential.updated', 1, { name: 'x', secretsChanged: [] }),
+      credentialId: 'cred_feedadapter0001',
+      revision: 2,
+      namespace: 'adapter',
+    };
+    const good = await db.redis.xadd(db.keys.feed(1), '*', 'e', JSON.stringify(event));
+    const bad = await db.redis.xadd(db.keys.feed(2), '*', 'e', '{not json');
+    const first = await a.readNew();
+    expect(first.entries).toEqual([{ partition: 1, id: good, event }]);
+    expect(first.unreadable).toEqual([{ partition: 2, id: bad }]);
+    expect(await b.readNew()).toEqual(none);
+    expect((await a.readPending()).entries.map((e) => e.id)).toEqual([good]);
+    expect(await b.readPending()).toEqual(none);
+    // a died: b takes over what a left unacknowledged.
+    const claimed = await b.claimAbandoned();
+    expect(claimed.entries.map((e) => e.id)).toEqual([good]);
+    expect(claimed.unreadable).toEqual([{ partition: 2, id: bad }]);
+    expect(await a.readPending()).toEqual(none);
+    // An entry trimmed from the feed while pending comes back without its event.
+    await db.redis.xdel(db.keys.feed(1), good!);
+    expect(await b.readPending()).toEqual({
+      entries: [],
+      unreadable: [
+        { partition: 1, id: good },
+        { partition: 2, id: bad },
+      ],
+    });
+    await b.ack([...claimed.unreadable, { partition: 1, id: good! }]);
+    expect(await b.readPending()).toEqual(none);
+    expect((await readFeedConsumerLag(db.redis, db.keys)).pending).toBe(0);
   });
 });

@@ -5,6 +5,7 @@
  */
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll } from 'vitest';
+import { QueueName, queuePrefix } from '#queues';
 import type { OAuthServer, StartOAuthServerOptions } from './oauth-server.js';
 import { type AppProcess, apiClient, startApp } from './processes.js';
 import { testRedisClient } from './redis-cluster.js';
@@ -21,6 +22,8 @@ export interface StackOptions {
   apiEnv?: Record<string, string>;
   /** More environment for the workers only; a function gets the worker's index (0, 1, ...). */
   workerEnv?: Record<string, string> | ((index: number) => Record<string, string>);
+  /** Whether to start the api (default true); a stack without one has no `api`, `url`, `admin` or `client`. */
+  api?: boolean;
   /** How many workers (default 1; 0 starts none). */
   workers?: number;
   /** The Redis key prefix (default: a fresh one named after `name`). */
@@ -70,6 +73,8 @@ export interface Stack {
   startAgent(configPath: string, apiKey: string, env?: Record<string, string>): Promise<AppProcess>;
   /** The refresh queue (BullMQ) of this stack, to look at its jobs; `stop()` closes it. */
   refreshQueue(): Queue;
+  /** A queue (BullMQ) of this stack by name, to add or look at jobs; `stop()` closes it. */
+  queue(name: QueueName): Queue;
   /** Everything every process printed so far, one block per process. */
   logs(): string;
   /**
@@ -101,11 +106,20 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const workerEnv = (i: number) =>
     typeof options.workerEnv === 'function' ? options.workerEnv(i) : (options.workerEnv ?? {});
 
-  let queue: { queue: Queue; connection: ReturnType<typeof testRedisClient> } | undefined;
+  let queues: { byName: Map<QueueName, Queue>; connection: ReturnType<typeof testRedisClient> } | undefined;
+  const queueOf = (name: QueueName) => {
+    queues ??= { byName: new Map(), connection: testRedisClient(redis.url) };
+    let queue = queues.byName.get(name);
+    if (!queue) {
+      queue = new Queue(name, { connection: queues.connection, prefix: queuePrefix(prefix) });
+      queues.byName.set(name, queue);
+    }
+    return queue;
+  };
   const stop = async () => {
-    if (queue) {
-      await queue.queue.close();
-      queue.connection.disconnect();
+    if (queues) {
+      for (const queue of queues.byName.values()) await queue.close();
+      queues.connection.disconnect();
     }
     const agents = processes.filter((p) => p.name.startsWith('agent'));
     await Promise.all(agents.map((p) => p.stop()));
@@ -114,15 +128,17 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     await oauthServer?.stop();
   };
 
-  let api: AppProcess;
+  let api: AppProcess | undefined;
   let workers: AppProcess[];
   try {
     await options.beforeStart?.(redis);
-    [api, ...workers] = await Promise.all([
-      track(startApp('api', { ...env, ...options.apiEnv })),
-      ...Array.from({ length: workerCount }, (_, i) =>
-        track(
-          startApp('worker', { ...env, ...workerEnv(i) }, workerCount > 1 ? `worker-${i + 1}` : 'worker'),
+    [api, workers] = await Promise.all([
+      options.api === false ? undefined : track(startApp('api', { ...env, ...options.apiEnv })),
+      Promise.all(
+        Array.from({ length: workerCount }, (_, i) =>
+          track(
+            startApp('worker', { ...env, ...workerEnv(i) }, workerCount > 1 ? `worker-${i + 1}` : 'worker'),
+          ),
         ),
       ),
     ]);
@@ -130,7 +146,12 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     await stop();
     throw err;
   }
-  const url = api.url!;
+  const started = api;
+  const needApi = () => {
+    if (!started) throw new Error('this stack was started without an api');
+    return { api: started, url: started.url! };
+  };
+  const admin = started ? apiClient(started.url!) : undefined;
 
   return {
     get oauth() {
@@ -140,9 +161,15 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     redis,
     prefix,
     env,
-    api,
-    url,
-    admin: apiClient(url),
+    get api() {
+      return needApi().api;
+    },
+    get url() {
+      return needApi().url;
+    },
+    get admin() {
+      return admin ?? apiClient(needApi().url);
+    },
     get worker() {
       const first = workers[0];
       if (!first) throw new Error('this stack was started without a worker');
@@ -150,18 +177,13 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     },
     workers,
     processes,
-    client: (headers = {}) => apiClient(url, headers),
+    client: (headers = {}) => apiClient(needApi().url, headers),
     start: (kind, extra = {}, label = kind, args = [], until = 'ready') =>
       track(startApp(kind, kind === 'agent' ? extra : { ...env, ...extra }, label, args, until)),
     startAgent: (configPath, apiKey, extra = {}) =>
       track(startApp('agent', { TK_API_KEY: apiKey, ...extra }, 'agent', ['--config', configPath])),
-    refreshQueue() {
-      if (!queue) {
-        const connection = testRedisClient(redis.url);
-        queue = { connection, queue: new Queue('token-refresh', { connection, prefix: `${prefix}:{q}` }) };
-      }
-      return queue.queue;
-    },
+    refreshQueue: () => queueOf(QueueName.TokenRefresh),
+    queue: queueOf,
     logs: () => processes.map((p) => `--- ${p.name}\n${p.logs()}`).join('\n'),
     stop,
   };

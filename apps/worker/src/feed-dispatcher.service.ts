@@ -1,60 +1,46 @@
-import {
-  Inject,
-  Injectable,
-  Logger,
-  type OnApplicationBootstrap,
-  type OnApplicationShutdown,
-} from '@nestjs/common';
-import type { Redis } from 'ioredis';
-import { REDIS } from '#runtime';
+import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { FeedDispatcher } from '#webhooks';
 
 const CLAIM_EVERY_MS = 10_000;
 
 /**
- * Runs the webhook feed dispatcher on this worker: a loop of blocking consumer-group reads on a
- * connection of its own, first over this consumer's unacknowledged backlog, then new entries,
- * and now and then a take-over of entries a dead worker left behind.
+ * Runs the webhook feed dispatcher on this worker: a loop of blocking consumer-group reads (on a
+ * connection of the feed source's own), first over this consumer's unacknowledged backlog, then
+ * new entries, and now and then a take-over of entries a dead worker left behind.
  */
 @Injectable()
 export class FeedDispatcherService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(FeedDispatcherService.name);
-  private connection: Redis | undefined;
   private stopping = false;
   private loop: Promise<void> | undefined;
 
-  constructor(
-    private readonly dispatcher: FeedDispatcher,
-    @Inject(REDIS) private readonly redis: Redis,
-  ) {}
+  constructor(private readonly dispatcher: FeedDispatcher) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    this.connection = this.redis.duplicate({ connectionName: 'worker:feed-dispatcher' });
-    await this.dispatcher.ensureGroups(this.redis);
-    this.loop = this.run(this.connection);
+    await this.dispatcher.ensureGroups();
+    this.loop = this.run();
   }
 
-  private async run(connection: Redis): Promise<void> {
+  private async run(): Promise<void> {
     let lastClaim = 0;
     let backlogDone = false;
     while (!this.stopping) {
       try {
         if (!backlogDone) {
-          backlogDone = (await this.dispatcher.readAndDispatch(connection, 'pending')) === 0;
+          backlogDone = (await this.dispatcher.readAndDispatch('pending')) === 0;
           continue;
         }
         if (Date.now() - lastClaim > CLAIM_EVERY_MS) {
           lastClaim = Date.now();
-          const claimed = await this.dispatcher.claimAbandoned(connection);
+          const claimed = await this.dispatcher.claimAbandoned();
           if (claimed > 0) this.logger.warn({ msg: 'took over unacknowledged feed entries', count: claimed });
         }
-        await this.dispatcher.readAndDispatch(connection, 'new');
+        await this.dispatcher.readAndDispatch('new');
       } catch (err) {
         if (this.stopping) return;
         const message = String((err as Error).message);
         // The group disappears if the feed key was deleted (a wiped Redis): create it again.
-        if (message.includes('NOGROUP'))
-          await this.dispatcher.ensureGroups(this.redis).catch(() => undefined);
+        if (message.includes('NOGROUP')) await this.dispatcher.ensureGroups().catch(() => undefined);
         else this.logger.error({ msg: 'feed dispatch failed; retrying', err });
         await new Promise((resolve) => setTimeout(resolve, 1_000));
       }
@@ -64,7 +50,7 @@ export class FeedDispatcherService implements OnApplicationBootstrap, OnApplicat
   async onApplicationShutdown(): Promise<void> {
     this.stopping = true;
     // Cuts a blocked read short; unacknowledged entries are read again by this consumer or claimed by another.
-    this.connection?.disconnect();
+    this.dispatcher.close();
     await this.loop;
   }
 }

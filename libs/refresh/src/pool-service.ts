@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { CredentialProjection } from '#core';
-import type { Pool, PoolStore } from '#store';
-import { InvalidCredentialInputError, TokenUnavailableError } from './errors.js';
-import type { CredentialStorePort } from './ports.js';
+import type { Pool } from '#store';
+import { CredentialNotFoundError, InvalidCredentialInputError, TokenUnavailableError } from './errors.js';
+import type { CredentialStorePort, PoolStorePort } from './ports.js';
 import type { ServedToken, TokenService } from './token-service.js';
 import { visibleIn } from './visibility.js';
 
@@ -17,18 +17,21 @@ export interface PoolToken extends ServedToken {
  */
 export class PoolService {
   constructor(
-    private readonly pools: Pick<PoolStore, 'create' | 'get' | 'list' | 'delete' | 'nextIndex'>,
+    private readonly pools: PoolStorePort,
     private readonly store: Pick<CredentialStorePort, 'getMany'>,
     private readonly tokens: Pick<TokenService, 'getToken'>,
     private readonly now: () => number = Date.now,
   ) {}
 
   async create(namespace: string, input: { name?: string; members: string[] }): Promise<Pool> {
+    if (input.members.length === 0) throw new InvalidCredentialInputError('members', 'a pool needs a member');
     const members = [...new Set(input.members)];
     const projections = await this.store.getMany(members);
     projections.forEach((p, i) => {
       if (!visibleIn(p, namespace)) {
-        throw new InvalidCredentialInputError(`members.${i}`, `no credential ${members[i]}`);
+        // The position in the request as sent, duplicates included: that is the field to fix.
+        const field = `members.${input.members.indexOf(members[i]!)}`;
+        throw new InvalidCredentialInputError(field, `no credential ${members[i]}`);
       }
     });
     const pool: Pool = {
@@ -74,6 +77,11 @@ export class PoolService {
         const token = await this.tokens.getToken(namespace, memberId, minTtlSeconds);
         return { ...token, credentialId: memberId };
       } catch (err) {
+        // Deleted since the pool was read: passed over like a member found deleted above.
+        if (err instanceof CredentialNotFoundError) {
+          passedOver.push(`${memberId} removed`);
+          continue;
+        }
         if (!(err instanceof TokenUnavailableError)) throw err;
         anyAuth ||= err.reason === 'auth';
         passedOver.push(`${memberId} ${err.reason}: ${err.message}`);

@@ -7,6 +7,7 @@ import type {
   HeldLock,
   Lease,
   LeaseRead,
+  Pool,
   RecordAttemptResult,
   StoredCredential,
   StoredEvent,
@@ -137,3 +138,13 @@ export function clockOf(options: { clock?: Clock; now?: () => number }): Clock {
 export type TimedGrantRequest = GrantRequest & { deadlineMs?: number };
 export type TimedGrantResult = GrantResult & { sentAt?: number };
 export type OutcomeFailure = ClassifiedFailure & { outcome?: 'not_sent' | 'unknown' };
+
+/** Pools by namespace: `get` and `delete` of another namespace's pool throw `PoolNotFoundError`. */
+export interface PoolStorePort {
+  create(pool: Pool): Promise<void>;
+  get(namespace: string, id: string): Promise<Pool>;
+  list(namespace: string): Promise<Pool[]>;
+  delete(namespace: string, id: string): Promise<void>;
+  /** The pool's round-robin counter after one more increment (1 on the first call). */
+  nextIndex(id: string): Promise<number>;
+}

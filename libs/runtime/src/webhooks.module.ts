@@ -4,6 +4,7 @@ import {
   type DynamicModule,
   type FactoryProvider,
   Injectable,
+  Logger,
   Module,
   type OnModuleInit,
 } from '@nestjs/common';
@@ -18,6 +19,7 @@ import {
   DeliveryLog,
   DeliveryQueue,
   FeedDispatcher,
+  RedisFeedSource,
   SubscriptionService,
   SubscriptionStore,
   WebhookDeliverer,
@@ -141,21 +143,27 @@ function deliveryProviders(config: AppConfig): FactoryProvider[] {
     },
     {
       provide: FeedDispatcher,
-      inject: [KeySpace, EventFeedReader, SubscriptionStore, DeliveryLog, DeliveryQueue, CredentialStore],
+      inject: [REDIS, KeySpace, SubscriptionStore, DeliveryLog, DeliveryQueue, CredentialStore],
       useFactory: (
+        r: Redis,
         k: KeySpace,
-        reader: EventFeedReader,
         s: SubscriptionStore,
         l: DeliveryLog,
         q: DeliveryQueue,
         c: CredentialStore,
-      ) =>
-        new FeedDispatcher(k, reader, s, l, q, c, {
+      ) => {
+        const source = new RedisFeedSource(r, k, {
           consumer: `${hostname()}-${process.pid}`,
           batch: 200,
           blockMs: 2_000,
           claimIdleMs: 30_000,
-        }),
+        });
+        const logger = new Logger(FeedDispatcher.name);
+        return new FeedDispatcher(source, s, l, q, c, {
+          onUnreadable: (refs) =>
+            logger.warn({ msg: 'acknowledged feed entries that hold no event', entries: refs.slice(0, 10) }),
+        });
+      },
     },
   ];
 }

@@ -1,5 +1,5 @@
 import type { KeySpace, RedisClient } from '#store';
-import { WEBHOOK_CONSUMER_GROUP } from './feed-dispatcher.js';
+import { WEBHOOK_CONSUMER_GROUP } from './redis-feed-source.js';
 
 /** How far the `webhooks` consumer group is behind the event feed, summed over the partitions. */
 export interface FeedConsumerLag {

@@ -1,28 +1,21 @@
-import type { Redis } from 'ioredis';
-import { type EventFeedReader, readStreams, streamsOf } from '#events';
-import type { CredentialStore, FeedEntry, KeySpace } from '#store';
+import type { CredentialStore, FeedEntry } from '#store';
 import { type DeliveryLog, type DeliveryRecord, deliveryIdOf } from './delivery-log.js';
 import type { DeliveryQueue } from './delivery-queue.js';
+import type { FeedBatch, FeedRef, FeedSource } from './feed-source.js';
 import { labelsInEvent, needsLabels, type Subscription, subscriptionWants } from './subscription.js';
 import type { SubscriptionStore } from './subscription-store.js';
 
-export const WEBHOOK_CONSUMER_GROUP = 'webhooks';
-
 export interface FeedDispatcherOptions {
-  /** This process's name in the consumer group; stable names let a restarted worker resume its own backlog. */
-  consumer: string;
-  batch: number;
-  blockMs: number;
-  /** Entries another consumer read but did not acknowledge for this long are taken over. */
-  claimIdleMs: number;
   now?: () => number;
+  /** Told of entries acknowledged without dispatch: trimmed from the feed, or not an event. */
+  onUnreadable?: (refs: FeedRef[]) => void;
 }
 
 /**
- * Turns feed events into webhook delivery jobs. Every worker reads the feed partitions through
- * one Redis consumer group, so each entry goes to one worker; an entry is acknowledged only
- * after its delivery records and jobs exist (at-least-once). A re-read entry finds its records
- * and job ids already there and enqueues nothing new.
+ * Turns feed events into webhook delivery jobs. Every worker reads the feed through one consumer
+ * group (the FeedSource), so each entry goes to one worker; an entry is acknowledged only after
+ * its delivery records and jobs exist (at-least-once). A re-read entry finds its records and job
+ * ids already there and enqueues nothing new.
  *
  * Label selectors use the credential's labels as they are at dispatch time (from the event for
  * registrations and label changes, else from the projection): the event names only the
@@ -32,82 +25,50 @@ export class FeedDispatcher {
   private readonly now: () => number;
 
   constructor(
-    private readonly keys: KeySpace,
-    private readonly reader: EventFeedReader,
-    private readonly subscriptions: SubscriptionStore,
-    private readonly log: DeliveryLog,
-    private readonly queue: DeliveryQueue,
-    private readonly credentials: CredentialStore,
-    private readonly options: FeedDispatcherOptions,
+    private readonly source: FeedSource,
+    private readonly subscriptions: Pick<SubscriptionStore, 'listNamespaces'>,
+    private readonly log: Pick<DeliveryLog, 'createIfAbsent'>,
+    private readonly queue: Pick<DeliveryQueue, 'enqueue'>,
+    private readonly credentials: Pick<CredentialStore, 'getMany'>,
+    private readonly options: FeedDispatcherOptions = {},
   ) {
     this.now = options.now ?? Date.now;
   }
 
-  private get streams(): string[] {
-    return Array.from({ length: this.keys.partitions }, (_, p) => this.keys.feed(p));
-  }
-
-  /** Creates the consumer group on every partition, starting at the feed's end (no replay of old history). */
-  async ensureGroups(redis: Redis): Promise<void> {
-    for (const stream of this.streams) {
-      try {
-        await redis.xgroup('CREATE', stream, WEBHOOK_CONSUMER_GROUP, '$', 'MKSTREAM');
-      } catch (err) {
-        if (!String((err as Error).message).includes('BUSYGROUP')) throw err;
-      }
-    }
+  ensureGroups(): Promise<void> {
+    return this.source.ensureGroups();
   }
 
   /**
-   * Reads one batch for this consumer and dispatches it. `pending` re-reads entries this
-   * consumer was given but never acknowledged (after a crash); otherwise new entries, blocking
-   * up to `blockMs` on `connection` (which must be its own: a blocked read holds it).
+   * Reads one batch for this consumer and dispatches it: `pending` re-reads the entries this
+   * consumer was given but never acknowledged, `new` waits a while for entries nobody was given.
+   * Returns how many entries were handled (unreadable ones included).
    */
-  async readAndDispatch(connection: Redis, mode: 'new' | 'pending'): Promise<number> {
-    const ids = this.streams.map(() => (mode === 'new' ? '>' : '0'));
-    const reply = await readStreams(
-      connection,
-      ['XREADGROUP', 'GROUP', WEBHOOK_CONSUMER_GROUP, this.options.consumer],
-      this.options.batch,
-      this.streams,
-      ids,
-      mode === 'new' ? this.options.blockMs : undefined,
-    );
-    const entries = this.reader.toEntries(reply);
-    // Entries trimmed from the stream while pending come back without fields: acknowledge them too.
-    const trimmed = streamsOf(reply).flatMap(([key, items]) =>
-      items.filter(([, fields]) => !fields).map(([id]) => ({ key, id })),
-    );
-    await this.dispatch(connection, entries);
-    for (const { key, id } of trimmed) await connection.xack(key, WEBHOOK_CONSUMER_GROUP, id);
-    return entries.length;
+  async readAndDispatch(mode: 'new' | 'pending'): Promise<number> {
+    return this.dispatchBatch(await (mode === 'new' ? this.source.readNew() : this.source.readPending()));
   }
 
   /** Takes over entries other consumers (dead workers) left unacknowledged, and dispatches them. */
-  async claimAbandoned(connection: Redis): Promise<number> {
-    let total = 0;
-    for (const stream of this.streams) {
-      const [, claimed] = (await connection.call(
-        'XAUTOCLAIM',
-        stream,
-        WEBHOOK_CONSUMER_GROUP,
-        this.options.consumer,
-        this.options.claimIdleMs,
-        '0-0',
-        'COUNT',
-        this.options.batch,
-      )) as [string, [string, string[] | null][]];
-      const entries = this.reader.toEntries([[stream, claimed]]);
-      await this.dispatch(connection, entries);
-      for (const [id, fields] of claimed)
-        if (!fields) await connection.xack(stream, WEBHOOK_CONSUMER_GROUP, id);
-      total += entries.length;
+  async claimAbandoned(): Promise<number> {
+    return this.dispatchBatch(await this.source.claimAbandoned());
+  }
+
+  /** Stops: a read in progress is cut short; its entries stay pending for this consumer or another. */
+  close(): void {
+    this.source.close();
+  }
+
+  private async dispatchBatch(batch: FeedBatch): Promise<number> {
+    await this.dispatch(batch.entries);
+    if (batch.unreadable.length > 0) {
+      await this.source.ack(batch.unreadable);
+      this.options.onUnreadable?.(batch.unreadable);
     }
-    return total;
+    return batch.entries.length + batch.unreadable.length;
   }
 
   /** Matches entries to subscriptions, records and enqueues the deliveries, then acknowledges the entries. */
-  async dispatch(connection: Redis, entries: FeedEntry[]): Promise<void> {
+  async dispatch(entries: FeedEntry[]): Promise<void> {
     if (entries.length === 0) return;
     // Only the namespaces of this batch, each loaded once and bounded by the per-namespace cap.
     const byNamespace = await this.subscriptions.listNamespaces(entries.map((e) => e.event.namespace));
@@ -151,12 +112,7 @@ export class FeedDispatcher {
         traceparent: traceOf.get(r.id),
       }));
     await this.queue.enqueue(jobs);
-    const byStream = new Map<string, string[]>();
-    for (const e of entries) {
-      const stream = this.keys.feed(e.partition);
-      byStream.set(stream, [...(byStream.get(stream) ?? []), e.id]);
-    }
-    for (const [stream, ids] of byStream) await connection.xack(stream, WEBHOOK_CONSUMER_GROUP, ...ids);
+    await this.source.ack(entries.map(({ partition, id }) => ({ partition, id })));
   }
 
   private async labelsFor(

@@ -3,6 +3,8 @@ export * from './delivery-queue.js';
 export * from './errors.js';
 export * from './feed-consumer-lag.js';
 export * from './feed-dispatcher.js';
+export * from './feed-source.js';
+export * from './redis-feed-source.js';
 export * from './subscription.js';
 export * from './subscription-service.js';
 export * from './subscription-store.js';
