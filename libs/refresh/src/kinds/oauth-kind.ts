@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { CLIENT_AUTH_METHODS, type GrantSettings, SIGNING_ALGS } from '#core';
-import type { CredentialSecrets, GrantClient } from '#grants';
+import type { CredentialSecrets, GrantClient, OAuthGrant, OAuthGrantClient } from '#grants';
 import { InvalidCredentialInputError } from '../errors.js';
 import { secret, suppliedTokenFields, suppliedTokenFlags, url } from './fields.js';
 import type { GrantInput, GrantSettingsContext } from './grant-input.js';
@@ -12,7 +12,7 @@ import {
   type KindDescriptor,
   type SecretField,
 } from './kind-descriptor.js';
-import { grants, lazyClient } from './lazy-grants.js';
+import { type Grants, grants, lazyClient } from './lazy-grants.js';
 
 /** Fields of every kind that calls an OAuth token endpoint. */
 const oauthFields = {
@@ -46,8 +46,21 @@ const oauthFlags: readonly CliFlag[] = [
   ...suppliedTokenFlags,
 ];
 
-/** One client for every OAuth kind: the registry builds it once. */
-const oauthClient = (deps: GrantClientDeps): GrantClient => lazyClient((g) => new g.OAuthGrantClient(deps));
+/** The OAuth client of each set of deps: the registry gives every kind the same deps, so one client serves them all. */
+const sharedClients = new WeakMap<GrantClientDeps, OAuthGrantClient>();
+
+/** A kind's grant client: the shared OAuth client performing the kind's grant. */
+const oauthClient =
+  (grant: (g: Grants) => OAuthGrant) =>
+  (deps: GrantClientDeps): GrantClient =>
+    lazyClient((g) => {
+      let client = sharedClients.get(deps);
+      if (!client) {
+        client = new g.OAuthGrantClient(deps);
+        sharedClients.set(deps, client);
+      }
+      return client.forGrant(grant(g));
+    });
 
 /**
  * An OAuth kind: the shared token endpoint and client settings plus what the kind adds. `settings`
@@ -56,6 +69,12 @@ const oauthClient = (deps: GrantClientDeps): GrantClient => lazyClient((g) => ne
 export function oauthKind<const K extends string, F extends z.ZodRawShape>(d: {
   kind: K;
   order: number;
+  /**
+   * The grant it performs at the token endpoint (grant_type and the parameters it sends), from
+   * the grant library once loaded: one of its grants (`g.REFRESH_TOKEN_GRANT`, ...) or a new one
+   * built with its helpers (`g.signedAssertion`, the context's `readSourceToken`).
+   */
+  grant: (g: Grants) => OAuthGrant;
   fields: F;
   secrets?: readonly SecretField[];
   unboundFields?: readonly (keyof GrantInput)[];
@@ -83,7 +102,7 @@ export function oauthKind<const K extends string, F extends z.ZodRawShape>(d: {
     ...(d.fileSourceFields ? { fileSourceFields: d.fileSourceFields } : {}),
     secrets: d.secrets ?? ['clientSecret', 'privateKey'],
     rotation: d.rotation ?? 'none',
-    grantClient: oauthClient,
+    grantClient: oauthClient(d.grant),
     issuerIsUrl: true,
     async settings(input, current, ctx) {
       const shared = await oauthSettings(d.kind, d.confidential ?? false, input, current, ctx);
