@@ -63,6 +63,13 @@ const oauthClient =
     });
 
 /**
+ * The API input of an OAuth kind: the fields every kind may take and the kind's own (the API
+ * parsed the body with the kind's schema; a PATCH may leave any out).
+ */
+type KindInput<F extends z.ZodRawShape> = GrantInput & Partial<z.output<z.ZodObject<F>>>;
+type InputField<F extends z.ZodRawShape> = keyof GrantInput | (keyof F & string);
+
+/**
  * An OAuth kind: the shared token endpoint and client settings plus what the kind adds. `settings`
  * runs after the shared settings, on their result; `checkSecrets` before the shared checks.
  */
@@ -77,14 +84,16 @@ export function oauthKind<const K extends string, F extends z.ZodRawShape>(d: {
   grant: (g: Grants) => OAuthGrant;
   fields: F;
   secrets?: readonly SecretField[];
-  unboundFields?: readonly (keyof GrantInput)[];
-  fileSourceFields?: readonly (keyof GrantInput)[];
+  /** Input fields, shared or the kind's own, left out of the destination (see KindDescriptor). */
+  unboundFields?: readonly InputField<F>[];
+  /** Input fields, shared or the kind's own, naming a token file. */
+  fileSourceFields?: readonly InputField<F>[];
   rotation?: KindDescriptor['rotation'];
   /** The client must authenticate (no `none`), so it needs a clientId. */
   confidential?: boolean;
   settings?: (
     settings: GrantSettings,
-    input: GrantInput,
+    input: KindInput<F>,
     current: GrantSettings | undefined,
   ) => GrantSettings;
   /** Checks that come before the shared ones. */
@@ -98,15 +107,15 @@ export function oauthKind<const K extends string, F extends z.ZodRawShape>(d: {
     kind: d.kind,
     order: d.order,
     fields: { ...oauthFields, ...d.fields },
-    unboundFields: ['scope', ...(d.unboundFields ?? [])],
-    ...(d.fileSourceFields ? { fileSourceFields: d.fileSourceFields } : {}),
+    unboundFields: ['scope', ...((d.unboundFields ?? []) as (keyof GrantInput)[])],
+    ...(d.fileSourceFields ? { fileSourceFields: d.fileSourceFields as (keyof GrantInput)[] } : {}),
     secrets: d.secrets ?? ['clientSecret', 'privateKey'],
     rotation: d.rotation ?? 'none',
     grantClient: oauthClient(d.grant),
     issuerIsUrl: true,
     async settings(input, current, ctx) {
       const shared = await oauthSettings(d.kind, d.confidential ?? false, input, current, ctx);
-      return d.settings ? d.settings(shared, input, current) : shared;
+      return d.settings ? d.settings(shared, input as KindInput<F>, current) : shared;
     },
     async checkSecrets(grant, secrets) {
       d.checkSecrets?.(grant, secrets);
