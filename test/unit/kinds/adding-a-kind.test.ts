@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -184,6 +184,21 @@ describe('adding an OAuth grant type is its descriptor file', async () => {
     expect(flags).toEqual(expect.arrayContaining(['--username <name>', '--password-file <path>']));
     // It shares the OAuth kinds' fields and flags.
     expect(flags).toContain('--client-secret <secret>');
+  });
+
+  it('is the descriptor docs/adding-a-kind.md shows as the whole diff', () => {
+    const doc = readFileSync(
+      fileURLToPath(new URL('../../../docs/adding-a-kind.md', import.meta.url)),
+      'utf8',
+    );
+    const diff = doc.split('## A new OAuth grant type')[1]!.split('```diff')[1]!.split('```')[0]!;
+    const added = diff
+      .split('\n')
+      .filter((line) => line.startsWith('+') && !line.startsWith('+++'))
+      .map((line) => line.slice(1))
+      .join('\n');
+    const descriptor = (text: string) => text.slice(text.indexOf('export default oauthKind(')).trim();
+    expect(descriptor(added)).toBe(descriptor(readFileSync(PASSWORD_GRANT_FILE, 'utf8')));
   });
 
   it('a registration without its fields names the field', async () => {
