@@ -1,11 +1,14 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeJwt, exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileSourcePolicy } from '#common';
+import {
+  type ReceivedTokenRequest,
+  startCapturingTokenEndpoint,
+} from '../../../test/support/capturing-token-endpoint.js';
 import { SHIPPED_OAUTH_GRANTS as grants } from '../../../test/support/oauth-grants.js';
 import { GrantConfigurationError, type GrantRequest } from './grant-client.js';
 import { OAuthGrantClient } from './oauth-grant-client.js';
@@ -17,38 +20,28 @@ import { OAuthGrantClient } from './oauth-grant-client.js';
 
 const SRC = fileURLToPath(new URL('.', import.meta.url));
 
-interface Received {
-  body: string;
-  authorization: string | undefined;
-}
+type Received = Pick<ReceivedTokenRequest, 'body' | 'authorization'>;
 
 describe('the OAuth grant client', () => {
-  const received: Received[] = [];
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      received.push({
-        body: Buffer.concat(chunks).toString('utf8'),
-        authorization: req.headers.authorization,
-      });
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ access_token: 'at', token_type: 'Bearer', expires_in: 60, scope: 'api' }));
-    });
-  });
+  let endpoint: Awaited<ReturnType<typeof startCapturingTokenEndpoint>>;
   let tokenEndpoint = '';
   const dir = mkdtempSync(join(tmpdir(), 'tk-oauth-client-'));
   const client = new OAuthGrantClient({ grants, fileSources: new FileSourcePolicy([dir]) });
   let privateKey = '';
 
   beforeAll(async () => {
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    tokenEndpoint = `http://127.0.0.1:${(server.address() as { port: number }).port}/token`;
+    endpoint = await startCapturingTokenEndpoint({
+      access_token: 'at',
+      token_type: 'Bearer',
+      expires_in: 60,
+      scope: 'api',
+    });
+    tokenEndpoint = endpoint.url;
     const { privateKey: key } = await generateKeyPair('ES256', { extractable: true });
     privateKey = JSON.stringify({ ...(await exportJWK(key)), kid: 'k1' });
   });
   afterAll(async () => {
-    await new Promise((resolve) => server.close(resolve));
+    await endpoint?.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -63,7 +56,7 @@ describe('the OAuth grant client', () => {
   const basic = `Basic ${Buffer.from('svc:secret').toString('base64')}`;
 
   async function sent(r: GrantRequest): Promise<Received> {
-    received.length = 0;
+    endpoint.received.length = 0;
     const result = await client.execute(r);
     expect(result).toMatchObject({
       accessToken: 'at',
@@ -71,8 +64,9 @@ describe('the OAuth grant client', () => {
       expiresInSeconds: 60,
       scope: 'api',
     });
-    expect(received).toHaveLength(1);
-    return received[0]!;
+    expect(endpoint.received).toHaveLength(1);
+    const { body, authorization } = endpoint.received[0]!;
+    return { body, authorization };
   }
 
   it('refresh token: the shared parameters, then refresh_token, then the grant type', async () => {
@@ -156,7 +150,7 @@ describe('the OAuth grant client', () => {
   });
 
   it('what a grant lacks is a configuration error, and nothing is sent', async () => {
-    received.length = 0;
+    endpoint.received.length = 0;
     const cases: [GrantRequest, string][] = [
       [request({ kind: 'oauth2.refresh_token' }), 'the credential has no refresh token'],
       [
@@ -178,7 +172,7 @@ describe('the OAuth grant client', () => {
       expect(err, message).toBeInstanceOf(GrantConfigurationError);
       expect((err as Error).message).toBe(message);
     }
-    expect(received).toEqual([]);
+    expect(endpoint.received).toEqual([]);
   });
 
   it('names no credential kind: each kind names its grant in its descriptor', () => {

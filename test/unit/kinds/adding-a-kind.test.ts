@@ -1,5 +1,4 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +19,7 @@ import {
 import { GrantClientRegistry } from '#refresh';
 import { credentialSchemasOf } from '../../../apps/api/src/credentials/credential.schemas.js';
 import { ZodValidationPipe } from '../../../apps/api/src/http/zod-validation.pipe.js';
+import { startCapturingTokenEndpoint } from '../../support/capturing-token-endpoint.js';
 import { calls } from './example-app-installation.js';
 
 const EXAMPLE_FILE = fileURLToPath(new URL('./example-app-installation.ts', import.meta.url));
@@ -124,27 +124,6 @@ describe('adding a kind is its descriptor file', () => {
   });
 });
 
-/** A token endpoint on 127.0.0.1 that keeps each request's form body and Authorization header. */
-async function tokenEndpoint() {
-  const requests: { body: string; authorization: string | undefined; contentType: string | undefined }[] = [];
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      requests.push({
-        body: Buffer.concat(chunks).toString('utf8'),
-        authorization: req.headers.authorization,
-        contentType: req.headers['content-type'],
-      });
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ access_token: 'at-password', token_type: 'Bearer', expires_in: 600 }));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/token`;
-  return { url, requests, close: () => new Promise((resolve) => server.close(resolve)) };
-}
-
 describe('adding an OAuth grant type is its descriptor file', async () => {
   const withPassword = await loadKinds(catalogWith({ 'oauth2-password.ts': { link: PASSWORD_GRANT_FILE } }));
   const password = withPassword.find((d) => d.kind === 'oauth2.password')!;
@@ -210,7 +189,11 @@ describe('adding an OAuth grant type is its descriptor file', async () => {
   });
 
   it('a refresh sends grant_type=password with username, password and client authentication', async () => {
-    const server = await tokenEndpoint();
+    const server = await startCapturingTokenEndpoint({
+      access_token: 'at-password',
+      token_type: 'Bearer',
+      expires_in: 600,
+    });
     try {
       const registry = GrantClientRegistry.standard(
         { fileSources: new FileSourcePolicy([secretsDir]) },
@@ -232,7 +215,7 @@ describe('adding an OAuth grant type is its descriptor file', async () => {
         tokenType: 'bearer',
         expiresInSeconds: 600,
       });
-      expect(server.requests).toEqual([
+      expect(server.received).toEqual([
         {
           body: 'scope=profile&username=alice&password=correct+horse+battery&grant_type=password',
           authorization: `Basic ${Buffer.from('app:appsecret').toString('base64')}`,
@@ -256,7 +239,7 @@ describe('adding an OAuth grant type is its descriptor file', async () => {
         class: 'permanent',
         code: 'FILE_SOURCE_REFUSED',
       });
-      expect(server.requests).toHaveLength(1);
+      expect(server.received).toHaveLength(1);
     } finally {
       await server.close();
     }
