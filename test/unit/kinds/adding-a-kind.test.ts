@@ -1,7 +1,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { HttpException } from '@nestjs/common';
 import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -267,6 +267,18 @@ describe('the kind catalog', () => {
     );
     const broken = catalogWith({ 'broken.ts': { text: "import './missing-helper.js';\n" } });
     await expect(loadKinds(broken)).rejects.toThrow(`${join(broken, 'broken.ts')}: `);
+  });
+
+  it('an OAuth kind that names no grant fails naming the file', async () => {
+    const oauthKind = pathToFileURL(join(CATALOG_DIR, '..', 'oauth-kind.ts')).href;
+    const dir = catalogWith({
+      'no-grant.ts': {
+        text: `import { oauthKind } from '${oauthKind}';\nexport default oauthKind({ kind: 'oauth2.none', order: 5, fields: {}, reauth: '' });\n`,
+      },
+    });
+    await expect(loadKinds(dir)).rejects.toThrow(
+      `${join(dir, 'no-grant.ts')}: oauth2.none: oauthKind needs the \`grant\` it performs`,
+    );
   });
 
   it('a kind defined twice fails naming both files', async () => {

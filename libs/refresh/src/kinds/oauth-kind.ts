@@ -103,6 +103,8 @@ export function oauthKind<const K extends string, F extends z.ZodRawShape>(d: {
   flags?: readonly CliFlag[];
   reauth: string;
 }) {
+  // At load, so the registry names the descriptor's file (rather than the first refresh failing).
+  if (typeof d.grant !== 'function') throw new Error(`${d.kind}: oauthKind needs the \`grant\` it performs`);
   return defineKind({
     kind: d.kind,
     order: d.order,
