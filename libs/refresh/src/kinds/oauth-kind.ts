@@ -46,7 +46,10 @@ const oauthFlags: readonly CliFlag[] = [
   ...suppliedTokenFlags,
 ];
 
-/** The OAuth client of each set of deps: the registry gives every kind the same deps, so one client serves them all. */
+/**
+ * The OAuth client of each set of deps: the registry gives every kind the same deps, so one client
+ * (one clock, outbound fetch and token sources) serves them all.
+ */
 const sharedClients = new WeakMap<GrantClientDeps, OAuthGrantClient>();
 
 /** A kind's grant client: the shared OAuth client performing the kind's grant. */
