@@ -2,6 +2,7 @@ import { createServer, request as httpRequest, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classifyGrantFailure, OUTCOME_UNKNOWN } from '#core';
 import { GrantError, type GrantRequest, OAuthGrantClient } from '#grants';
+import { SHIPPED_OAUTH_GRANTS as grants } from '../support/oauth-grants.js';
 import { type OAuthServer, startOAuthServer } from '../support/oauth-server.js';
 
 /**
@@ -25,7 +26,7 @@ describe('grant outcomes against a rotating provider', () => {
   let relay: Server;
   let relayUrl = '';
   let delivery: Delivery = { mode: 'hold', ms: 0 };
-  const client = new OAuthGrantClient();
+  const client = new OAuthGrantClient({ grants });
 
   beforeAll(async () => {
     oauth = await startOAuthServer({ rotateRefreshToken: true });

@@ -17,6 +17,7 @@ import {
 } from '../support/assertion-grants.js';
 import { grantFailureOf, grantRequest } from '../support/grant-requests.js';
 import { createJwtIssuer, type TestJwtIssuer } from '../support/jwt-issuer.js';
+import { SHIPPED_OAUTH_GRANTS } from '../support/oauth-grants.js';
 import { type OAuthServer, startOAuthServer } from '../support/oauth-server.js';
 
 /**
@@ -74,7 +75,7 @@ describe('OAuth grants that sign or exchange tokens', () => {
       issuers: ['svc-account@example.iam'],
     });
     dir = mkdtempSync(join(tmpdir(), 'tk-oauth-assert-'));
-    client = new OAuthGrantClient({ fileSources: new FileSourcePolicy([dir]) });
+    client = new OAuthGrantClient({ fileSources: new FileSourcePolicy([dir]), grants: SHIPPED_OAUTH_GRANTS });
   });
 
   afterAll(async () => {
@@ -189,6 +190,7 @@ describe('OAuth grants that sign or exchange tokens', () => {
     );
     const reads: string[] = [];
     const exchanging = new OAuthGrantClient({
+      grants: SHIPPED_OAUTH_GRANTS,
       tokens: {
         currentToken: async (namespace, id) => {
           reads.push(`${namespace}/${id}`);

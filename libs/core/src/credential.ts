@@ -95,6 +95,11 @@ export interface GrantSettings {
   assertion?: JwtTemplate;
   tokenExchange?: TokenExchangeSettings;
   vault?: VaultLoginSettings;
+  /**
+   * Settings of a kind's own fields that none above holds (a kind's descriptor sets and reads
+   * them; bounded by its field schemas), e.g. the `username` of a password grant.
+   */
+  params?: Record<string, string>;
 }
 
 /** Per-credential overrides of the refresh policy; absent fields use the service defaults. */

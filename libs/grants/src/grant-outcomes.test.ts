@@ -3,6 +3,7 @@ import { createServer as createTcpServer, type Socket, type Server as TcpServer 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createOutboundFetch, OutboundPolicy, WORKER_HEADER, workerId } from '#common';
 import { type ClassifiedFailure, classifyGrantFailure, OUTCOME_UNKNOWN } from '#core';
+import { SHIPPED_OAUTH_GRANTS as grants } from '../../../test/support/oauth-grants.js';
 import { GrantError, type GrantRequest } from './grant-client.js';
 import { OAuthGrantClient } from './oauth-grant-client.js';
 import { VaultGrantClient } from './vault-grant-client.js';
@@ -56,7 +57,7 @@ describe('grant outcomes', () => {
   // A port nothing listens on.
   let refusedBase = '';
 
-  const oauth = new OAuthGrantClient();
+  const oauth = new OAuthGrantClient({ grants });
   const vault = new VaultGrantClient();
 
   const refresh = (endpoint: string, over: Partial<GrantRequest> = {}): GrantRequest => ({
@@ -131,7 +132,7 @@ describe('grant outcomes', () => {
         ),
         { timeoutMs: 30_000, maxResponseBytes: 64 * 1024 },
       );
-      const client = new OAuthGrantClient({ fetch: hanging });
+      const client = new OAuthGrantClient({ fetch: hanging, grants });
       const started = Date.now();
       const failure = await failureOf(
         client.execute(refresh('http://idp.test', { timeoutMs: 200, deadlineMs: 5_000 })),

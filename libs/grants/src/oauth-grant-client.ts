@@ -1,8 +1,9 @@
 import * as oidc from 'openid-client';
 import { createUnpolicedOutboundFetch } from '#common';
-import { type GrantFailure, type GrantSettings, parseRetryAfter } from '#core';
+import { type GrantFailure, type GrantSettings, parseRetryAfter, type TokenSourceSettings } from '#core';
 import {
   type CredentialSecrets,
+  type GrantClient,
   GrantConfigurationError,
   GrantError,
   type GrantRequest,
@@ -20,11 +21,122 @@ import { readSourceToken } from './token-source.js';
 export const JWT_BEARER_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 export const TOKEN_EXCHANGE_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 
-export type OAuthGrantClientOptions = OutboundGrantClientOptions;
+/**
+ * The grant an OAuth kind performs at the token endpoint: its `grant_type` and the parameters it
+ * sends besides client authentication and the scope, audience and resource every OAuth kind sends.
+ * The kind's descriptor names it; OAuthGrantClient performs any of them the same way.
+ */
+export interface OAuthGrant {
+  /** `grant_type`: a grant of RFC 6749 or the absolute URI of an extension grant. */
+  grantType: string;
+  /**
+   * The grant's own parameters, built from the request; sent after scope, audience and resource.
+   * Throws GrantConfigurationError when the credential lacks what they need.
+   */
+  params?(request: GrantRequest, context: OAuthGrantContext): Promise<Record<string, string>>;
+}
 
-/** Performs OAuth grants at a token endpoint with openid-client. */
+/** What building a grant's parameters may use besides the request. */
+export interface OAuthGrantContext {
+  /** The client's clock (epoch ms). */
+  now(): number;
+  /**
+   * The token a source holds: a file under the file source policy, or another credential's
+   * current token (same namespace only). See readSourceToken.
+   */
+  readSourceToken(source: TokenSourceSettings): Promise<string>;
+}
+
+/** RFC 6749 §6: the credential's refresh token. */
+export const REFRESH_TOKEN_GRANT: OAuthGrant = {
+  grantType: 'refresh_token',
+  async params({ secrets }) {
+    if (!secrets.refreshToken) throw new GrantConfigurationError('the credential has no refresh token');
+    return { refresh_token: secrets.refreshToken };
+  },
+};
+
+/** RFC 6749 §4.4: the client's own credentials, nothing else. */
+export const CLIENT_CREDENTIALS_GRANT: OAuthGrant = { grantType: 'client_credentials' };
+
+/** RFC 7523 §2.1: a JWT assertion signed with the credential's private key. */
+export const JWT_BEARER_GRANT: OAuthGrant = {
+  grantType: JWT_BEARER_GRANT_TYPE,
+  async params(request, { now }) {
+    return { assertion: await signedAssertion(request, now()) };
+  },
+};
+
+/** RFC 8693: the subject token read from its source (a file, or another credential's token). */
+export const TOKEN_EXCHANGE_GRANT: OAuthGrant = {
+  grantType: TOKEN_EXCHANGE_GRANT_TYPE,
+  async params(request, context) {
+    const exchange = request.grant.tokenExchange;
+    if (!exchange) throw new GrantConfigurationError('token exchange settings are missing');
+    return {
+      subject_token: await context.readSourceToken(exchange.subject),
+      subject_token_type: exchange.subjectTokenType,
+      ...(exchange.requestedTokenType ? { requested_token_type: exchange.requestedTokenType } : {}),
+    };
+  },
+};
+
+/**
+ * The RFC 7523 §3 assertion of `grant.assertion` (iss, sub, aud, exp, iat, jti), signed with the
+ * credential's private key; the issuer defaults to the client id, the audience to the token endpoint.
+ */
+export async function signedAssertion(request: GrantRequest, now: number): Promise<string> {
+  const { grant, secrets } = request;
+  const template = grant.assertion;
+  if (!template) throw new GrantConfigurationError('jwt-bearer assertion settings are missing');
+  if (!secrets.privateKey) throw new GrantConfigurationError(`${request.kind} needs a privateKey`);
+  const key = await importSigningKey(secrets.privateKey, template.alg);
+  const issuer = template.issuer ?? grant.clientId;
+  const subject = template.subject ?? issuer;
+  const audience = template.audience ?? grant.tokenEndpoint;
+  const signed = await signJwt(
+    {
+      ...template,
+      ...(issuer ? { issuer } : {}),
+      ...(subject ? { subject } : {}),
+      ...(audience ? { audience } : {}),
+    },
+    key,
+    now,
+  );
+  return signed.jwt;
+}
+
+export interface OAuthGrantClientOptions extends OutboundGrantClientOptions {
+  /** The grant `execute` performs for each kind it serves; a request of another kind is refused. */
+  grants?: Readonly<Record<string, OAuthGrant>>;
+}
+
+/**
+ * Performs OAuth grants at a token endpoint with openid-client: whatever grant a kind names, the
+ * same configuration, client authentication, deadlines, error classification and result.
+ */
 export class OAuthGrantClient extends OutboundGrantClient {
-  async execute(request: GrantRequest): Promise<GrantResult> {
+  private readonly grants: Readonly<Record<string, OAuthGrant>>;
+
+  constructor(options: OAuthGrantClientOptions = {}) {
+    super(options);
+    this.grants = options.grants ?? {};
+  }
+
+  execute(request: GrantRequest): Promise<GrantResult> {
+    return this.perform(
+      request,
+      Object.hasOwn(this.grants, request.kind) ? this.grants[request.kind] : undefined,
+    );
+  }
+
+  /** A client performing `grant` for every request it is given, on this client. */
+  forGrant(grant: OAuthGrant): GrantClient {
+    return { execute: (request) => this.perform(request, grant) };
+  }
+
+  private async perform(request: GrantRequest, grant: OAuthGrant | undefined): Promise<GrantResult> {
     const exchange: GrantExchange = {};
     const config = await this.configuration(request, exchange);
     const params: Record<string, string> = {};
@@ -33,32 +145,9 @@ export class OAuthGrantClient extends OutboundGrantClient {
     if (request.grant.resource) params.resource = request.grant.resource;
     let response: oidc.TokenEndpointResponse;
     try {
-      switch (request.kind) {
-        case 'oauth2.refresh_token': {
-          if (!request.secrets.refreshToken)
-            throw new GrantConfigurationError('the credential has no refresh token');
-          response = await oidc.refreshTokenGrant(config, request.secrets.refreshToken, params);
-          break;
-        }
-        case 'oauth2.client_credentials':
-          response = await oidc.clientCredentialsGrant(config, params);
-          break;
-        case 'oauth2.jwt_bearer':
-          params.assertion = await this.assertion(request);
-          response = await oidc.genericGrantRequest(config, JWT_BEARER_GRANT_TYPE, params);
-          break;
-        case 'oauth2.token_exchange': {
-          const exchange = request.grant.tokenExchange;
-          if (!exchange) throw new GrantConfigurationError('token exchange settings are missing');
-          params.subject_token = await readSourceToken(exchange.subject, request, this.options);
-          params.subject_token_type = exchange.subjectTokenType;
-          if (exchange.requestedTokenType) params.requested_token_type = exchange.requestedTokenType;
-          response = await oidc.genericGrantRequest(config, TOKEN_EXCHANGE_GRANT_TYPE, params);
-          break;
-        }
-        default:
-          throw new GrantConfigurationError(`${request.kind} is not an OAuth grant`);
-      }
+      if (!grant) throw new GrantConfigurationError(`${request.kind} is not an OAuth grant`);
+      Object.assign(params, await grant.params?.(request, this.grantContext(request)));
+      response = await oidc.genericGrantRequest(config, grant.grantType, params);
     } catch (err) {
       if (err instanceof GrantConfigurationError || err instanceof GrantError) throw err;
       throw new GrantError(toGrantFailure(err, this.now(), exchange));
@@ -75,27 +164,11 @@ export class OAuthGrantClient extends OutboundGrantClient {
     };
   }
 
-  /** RFC 7523 §3: iss, sub, aud, exp, iat, jti; the audience defaults to the token endpoint URL. */
-  private async assertion(request: GrantRequest): Promise<string> {
-    const { grant, secrets } = request;
-    const template = grant.assertion;
-    if (!template) throw new GrantConfigurationError('jwt-bearer assertion settings are missing');
-    if (!secrets.privateKey) throw new GrantConfigurationError('oauth2.jwt_bearer needs a privateKey');
-    const key = await importSigningKey(secrets.privateKey, template.alg);
-    const issuer = template.issuer ?? grant.clientId;
-    const subject = template.subject ?? issuer;
-    const audience = template.audience ?? grant.tokenEndpoint;
-    const signed = await signJwt(
-      {
-        ...template,
-        ...(issuer ? { issuer } : {}),
-        ...(subject ? { subject } : {}),
-        ...(audience ? { audience } : {}),
-      },
-      key,
-      this.now(),
-    );
-    return signed.jwt;
+  private grantContext(request: GrantRequest): OAuthGrantContext {
+    return {
+      now: this.now,
+      readSourceToken: (source) => readSourceToken(source, request, this.options),
+    };
   }
 
   private async configuration(request: GrantRequest, exchange: GrantExchange): Promise<oidc.Configuration> {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createOutboundFetch, OutboundPolicy } from '#common';
 import { classifyGrantFailure } from '#core';
+import { SHIPPED_OAUTH_GRANTS as grants } from '../../../test/support/oauth-grants.js';
 import { GrantConfigurationError, GrantError } from './grant-client.js';
 import { OAuthGrantClient } from './oauth-grant-client.js';
 
@@ -11,6 +12,7 @@ const policy = new OutboundPolicy({
   allowCidrs: [],
 });
 const client = new OAuthGrantClient({
+  grants,
   fetch: createOutboundFetch(policy, { timeoutMs: 1000, maxResponseBytes: 64 * 1024 }),
 });
 
@@ -45,7 +47,7 @@ describe('a token endpoint the outbound policy refuses', () => {
 
 describe('a credential without a client id', () => {
   it('fails as a configuration error the history shows, not an exception the job retries silently', async () => {
-    const client = new OAuthGrantClient();
+    const client = new OAuthGrantClient({ grants });
     await expect(
       client.execute({
         kind: 'oauth2.token_exchange',

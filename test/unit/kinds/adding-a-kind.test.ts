@@ -1,17 +1,29 @@
-import { mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { HttpException } from '@nestjs/common';
 import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { CATALOG_DIR, CREDENTIAL_KINDS, cliFlagsOf, KIND_DESCRIPTORS, loadKinds } from '#kinds';
+import { FileSourcePolicy } from '#common';
+import { classifyGrantFailure } from '#core';
+import { GrantError } from '#grants';
+import {
+  CATALOG_DIR,
+  CREDENTIAL_KINDS,
+  cliFlagsOf,
+  type GrantInput,
+  KIND_DESCRIPTORS,
+  loadKinds,
+} from '#kinds';
 import { GrantClientRegistry } from '#refresh';
 import { credentialSchemasOf } from '../../../apps/api/src/credentials/credential.schemas.js';
 import { ZodValidationPipe } from '../../../apps/api/src/http/zod-validation.pipe.js';
+import { startCapturingTokenEndpoint } from '../../support/capturing-token-endpoint.js';
 import { calls } from './example-app-installation.js';
 
 const EXAMPLE_FILE = fileURLToPath(new URL('./example-app-installation.ts', import.meta.url));
+const PASSWORD_GRANT_FILE = fileURLToPath(new URL('./example-password-grant.ts', import.meta.url));
 const dirs: string[] = [];
 afterAll(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
@@ -112,6 +124,128 @@ describe('adding a kind is its descriptor file', () => {
   });
 });
 
+describe('adding an OAuth grant type is its descriptor file', async () => {
+  const withPassword = await loadKinds(catalogWith({ 'oauth2-password.ts': { link: PASSWORD_GRANT_FILE } }));
+  const password = withPassword.find((d) => d.kind === 'oauth2.password')!;
+  const schemas = credentialSchemasOf(withPassword);
+  const secretsDir = mkdtempSync(join(tmpdir(), 'tk-password-'));
+  dirs.push(secretsDir);
+  const passwordFile = join(secretsDir, 'password');
+  writeFileSync(passwordFile, 'correct horse battery\n');
+  const registration = {
+    kind: 'oauth2.password',
+    tokenEndpoint: 'https://idp.example/token',
+    clientId: 'app',
+    clientSecret: 'appsecret',
+    username: 'alice',
+    passwordFile,
+  };
+
+  it('the catalog, the registration and PATCH schemas and the CLI take it', () => {
+    expect(withPassword.map((d) => d.kind)).toEqual([
+      'oauth2.refresh_token',
+      'oauth2.client_credentials',
+      'oauth2.jwt_bearer',
+      'oauth2.token_exchange',
+      'oauth2.password',
+      'jwt.mint',
+      'vault.jwt_login',
+      'static',
+    ]);
+    expect(schemas.register.parse(registration)).toMatchObject({
+      kind: 'oauth2.password',
+      username: 'alice',
+    });
+    expect(schemas.update.parse({ username: 'bob' })).toEqual({ username: 'bob' });
+    const doc = JSON.stringify(z.toJSONSchema(schemas.register, { io: 'input', unrepresentable: 'any' }));
+    expect(doc).toContain('"oauth2.password"');
+    const flags = cliFlagsOf(withPassword).map((f) => f.flag);
+    expect(flags).toEqual(expect.arrayContaining(['--username <name>', '--password-file <path>']));
+    // It shares the OAuth kinds' fields and flags.
+    expect(flags).toContain('--client-secret <secret>');
+  });
+
+  it('is the descriptor docs/adding-a-kind.md shows as the whole diff', () => {
+    const doc = readFileSync(
+      fileURLToPath(new URL('../../../docs/adding-a-kind.md', import.meta.url)),
+      'utf8',
+    );
+    const diff = doc.split('## A new OAuth grant type')[1]!.split('```diff')[1]!.split('```')[0]!;
+    const added = diff
+      .split('\n')
+      .filter((line) => line.startsWith('+') && !line.startsWith('+++'))
+      .map((line) => line.slice(1))
+      .join('\n');
+    const descriptor = (text: string) => text.slice(text.indexOf('export default oauthKind(')).trim();
+    expect(descriptor(added)).toBe(descriptor(readFileSync(PASSWORD_GRANT_FILE, 'utf8')));
+  });
+
+  it('a registration without its fields names the field', async () => {
+    const { username: _, ...withoutUsername } = registration;
+    expect(() => schemas.register.parse(withoutUsername)).toThrow(/username/);
+    await expect(
+      password.settings({ tokenEndpoint: registration.tokenEndpoint }, undefined, { grantTimeoutMs: 1000 }),
+    ).rejects.toMatchObject({ field: 'username' });
+  });
+
+  it('a refresh sends grant_type=password with username, password and client authentication', async () => {
+    const server = await startCapturingTokenEndpoint({
+      access_token: 'at-password',
+      token_type: 'Bearer',
+      expires_in: 600,
+    });
+    try {
+      const registry = GrantClientRegistry.standard(
+        { fileSources: new FileSourcePolicy([secretsDir]) },
+        withPassword,
+      );
+      const input = { ...registration, tokenEndpoint: server.url, scope: 'profile' } as GrantInput;
+      const grant = await password.settings(input, undefined, { grantTimeoutMs: 1000 });
+      await password.checkSecrets(grant, { clientSecret: 'appsecret' });
+      const result = await registry.execute({
+        kind: 'oauth2.password',
+        credentialId: 'cred_password00001',
+        namespace: 'default',
+        grant,
+        secrets: { clientSecret: 'appsecret' },
+        timeoutMs: 2000,
+      });
+      expect(result).toMatchObject({
+        accessToken: 'at-password',
+        tokenType: 'bearer',
+        expiresInSeconds: 600,
+      });
+      expect(server.received).toEqual([
+        {
+          body: 'scope=profile&username=alice&password=correct+horse+battery&grant_type=password',
+          authorization: `Basic ${Buffer.from('app:appsecret').toString('base64')}`,
+          contentType: 'application/x-www-form-urlencoded;charset=UTF-8',
+        },
+      ]);
+
+      // The password file is read under the file source policy like any token file.
+      const refused = await registry
+        .execute({
+          kind: 'oauth2.password',
+          credentialId: 'cred_password00001',
+          namespace: 'default',
+          grant: { ...grant, params: { username: 'alice', passwordFile: '/etc/passwd' } },
+          secrets: { clientSecret: 'appsecret' },
+          timeoutMs: 2000,
+        })
+        .catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(GrantError);
+      expect(classifyGrantFailure((refused as GrantError).failure)).toMatchObject({
+        class: 'permanent',
+        code: 'FILE_SOURCE_REFUSED',
+      });
+      expect(server.received).toHaveLength(1);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('the kind catalog', () => {
   it('a file that is not a descriptor fails the start naming the file', async () => {
     const dir = catalogWith({ 'helpers.ts': { text: 'export const answer = 42;\n' } });
@@ -133,6 +267,18 @@ describe('the kind catalog', () => {
     );
     const broken = catalogWith({ 'broken.ts': { text: "import './missing-helper.js';\n" } });
     await expect(loadKinds(broken)).rejects.toThrow(`${join(broken, 'broken.ts')}: `);
+  });
+
+  it('an OAuth kind that names no grant fails naming the file', async () => {
+    const oauthKind = pathToFileURL(join(CATALOG_DIR, '..', 'oauth-kind.ts')).href;
+    const dir = catalogWith({
+      'no-grant.ts': {
+        text: `import { oauthKind } from '${oauthKind}';\nexport default oauthKind({ kind: 'oauth2.none', order: 5, fields: {}, reauth: '' });\n`,
+      },
+    });
+    await expect(loadKinds(dir)).rejects.toThrow(
+      `${join(dir, 'no-grant.ts')}: oauth2.none: oauthKind needs the \`grant\` it performs`,
+    );
   });
 
   it('a kind defined twice fails naming both files', async () => {

@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { GrantConfigurationError } from '#grants';
+import { describe, expect, it, vi } from 'vitest';
+import { GrantConfigurationError, OAuthGrantClient } from '#grants';
 import { InvalidCredentialInputError } from '../errors.js';
 import { BOUND_INPUT_FIELDS, GRANT_INPUT_FIELDS } from '../grant-settings.js';
 import { GrantClientRegistry } from './grant-client-registry.js';
@@ -72,6 +72,32 @@ describe('the kind descriptors', () => {
       registry.execute({ kind: 'static', grant: { clientAuth: 'none' }, secrets: {}, timeoutMs: 1000 }),
     ).rejects.toThrow(GrantConfigurationError);
     expect(KIND_DESCRIPTORS.filter((d) => !d.grantClient).map((d) => d.kind)).toEqual(['static']);
+  });
+});
+
+describe('the OAuth kinds', () => {
+  it('share one OAuth grant client per set of dependencies, each performing its own grant', async () => {
+    const built = vi.spyOn(OAuthGrantClient.prototype, 'forGrant');
+    try {
+      const oauthKinds = CREDENTIAL_KINDS.filter((k) => k.startsWith('oauth2.'));
+      for (const deps of [{}, {}]) {
+        const registry = GrantClientRegistry.standard(deps);
+        for (const kind of oauthKinds) {
+          // No token endpoint: refused before anything is sent, after the kind's client is built.
+          await expect(
+            registry.execute({ kind, grant: { clientAuth: 'none' }, secrets: {}, timeoutMs: 1000 }),
+          ).rejects.toThrow('the credential has no token endpoint');
+        }
+      }
+      expect(built).toHaveBeenCalledTimes(8);
+      const clients = built.mock.contexts;
+      expect(new Set(clients.slice(0, 4)).size).toBe(1);
+      expect(new Set(clients.slice(4)).size).toBe(1);
+      expect(clients[4]).not.toBe(clients[0]);
+      expect(new Set(built.mock.calls.map(([grant]) => grant.grantType)).size).toBe(4);
+    } finally {
+      built.mockRestore();
+    }
   });
 });
 

@@ -6,8 +6,11 @@ import type { GrantClient } from '#grants';
  */
 export const grants = () => import('#grants');
 
+/** The grant library, as `grants()` resolves it. */
+export type Grants = Awaited<ReturnType<typeof grants>>;
+
 /** A client built on its first request. */
-export function lazyClient(build: (g: Awaited<ReturnType<typeof grants>>) => GrantClient): GrantClient {
+export function lazyClient(build: (g: Grants) => GrantClient): GrantClient {
   let client: Promise<GrantClient> | undefined;
   return {
     execute: async (request) => {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { CLIENT_AUTH_METHODS, type GrantSettings, SIGNING_ALGS } from '#core';
-import type { CredentialSecrets, GrantClient } from '#grants';
+import type { CredentialSecrets, GrantClient, OAuthGrant, OAuthGrantClient } from '#grants';
 import { InvalidCredentialInputError } from '../errors.js';
 import { secret, suppliedTokenFields, suppliedTokenFlags, url } from './fields.js';
 import type { GrantInput, GrantSettingsContext } from './grant-input.js';
@@ -12,7 +12,7 @@ import {
   type KindDescriptor,
   type SecretField,
 } from './kind-descriptor.js';
-import { grants, lazyClient } from './lazy-grants.js';
+import { type Grants, grants, lazyClient } from './lazy-grants.js';
 
 /** Fields of every kind that calls an OAuth token endpoint. */
 const oauthFields = {
@@ -46,8 +46,31 @@ const oauthFlags: readonly CliFlag[] = [
   ...suppliedTokenFlags,
 ];
 
-/** One client for every OAuth kind: the registry builds it once. */
-const oauthClient = (deps: GrantClientDeps): GrantClient => lazyClient((g) => new g.OAuthGrantClient(deps));
+/**
+ * The OAuth client of each set of deps: the registry gives every kind the same deps, so one client
+ * (one clock, outbound fetch and token sources) serves them all.
+ */
+const sharedClients = new WeakMap<GrantClientDeps, OAuthGrantClient>();
+
+/** A kind's grant client: the shared OAuth client performing the kind's grant. */
+const oauthClient =
+  (grant: (g: Grants) => OAuthGrant) =>
+  (deps: GrantClientDeps): GrantClient =>
+    lazyClient((g) => {
+      let client = sharedClients.get(deps);
+      if (!client) {
+        client = new g.OAuthGrantClient(deps);
+        sharedClients.set(deps, client);
+      }
+      return client.forGrant(grant(g));
+    });
+
+/**
+ * The API input of an OAuth kind: the fields every kind may take and the kind's own (the API
+ * parsed the body with the kind's schema; a PATCH may leave any out).
+ */
+type KindInput<F extends z.ZodRawShape> = GrantInput & Partial<z.output<z.ZodObject<F>>>;
+type InputField<F extends z.ZodRawShape> = keyof GrantInput | (keyof F & string);
 
 /**
  * An OAuth kind: the shared token endpoint and client settings plus what the kind adds. `settings`
@@ -56,16 +79,24 @@ const oauthClient = (deps: GrantClientDeps): GrantClient => lazyClient((g) => ne
 export function oauthKind<const K extends string, F extends z.ZodRawShape>(d: {
   kind: K;
   order: number;
+  /**
+   * The grant it performs at the token endpoint (grant_type and the parameters it sends), from
+   * the grant library once loaded: one of its grants (`g.REFRESH_TOKEN_GRANT`, ...) or a new one
+   * built with its helpers (`g.signedAssertion`, the context's `readSourceToken`).
+   */
+  grant: (g: Grants) => OAuthGrant;
   fields: F;
   secrets?: readonly SecretField[];
-  unboundFields?: readonly (keyof GrantInput)[];
-  fileSourceFields?: readonly (keyof GrantInput)[];
+  /** Input fields, shared or the kind's own, left out of the destination (see KindDescriptor). */
+  unboundFields?: readonly InputField<F>[];
+  /** Input fields, shared or the kind's own, naming a token file. */
+  fileSourceFields?: readonly InputField<F>[];
   rotation?: KindDescriptor['rotation'];
   /** The client must authenticate (no `none`), so it needs a clientId. */
   confidential?: boolean;
   settings?: (
     settings: GrantSettings,
-    input: GrantInput,
+    input: KindInput<F>,
     current: GrantSettings | undefined,
   ) => GrantSettings;
   /** Checks that come before the shared ones. */
@@ -75,19 +106,21 @@ export function oauthKind<const K extends string, F extends z.ZodRawShape>(d: {
   flags?: readonly CliFlag[];
   reauth: string;
 }) {
+  // At load, so the registry names the descriptor's file (rather than the first refresh failing).
+  if (typeof d.grant !== 'function') throw new Error(`${d.kind}: oauthKind needs the \`grant\` it performs`);
   return defineKind({
     kind: d.kind,
     order: d.order,
     fields: { ...oauthFields, ...d.fields },
-    unboundFields: ['scope', ...(d.unboundFields ?? [])],
-    ...(d.fileSourceFields ? { fileSourceFields: d.fileSourceFields } : {}),
+    unboundFields: ['scope', ...((d.unboundFields ?? []) as (keyof GrantInput)[])],
+    ...(d.fileSourceFields ? { fileSourceFields: d.fileSourceFields as (keyof GrantInput)[] } : {}),
     secrets: d.secrets ?? ['clientSecret', 'privateKey'],
     rotation: d.rotation ?? 'none',
-    grantClient: oauthClient,
+    grantClient: oauthClient(d.grant),
     issuerIsUrl: true,
     async settings(input, current, ctx) {
       const shared = await oauthSettings(d.kind, d.confidential ?? false, input, current, ctx);
-      return d.settings ? d.settings(shared, input, current) : shared;
+      return d.settings ? d.settings(shared, input as KindInput<F>, current) : shared;
     },
     async checkSecrets(grant, secrets) {
       d.checkSecrets?.(grant, secrets);

@@ -5,6 +5,7 @@ import { oauthKind } from '../oauth-kind.js';
 export default oauthKind({
   kind: 'oauth2.client_credentials',
   order: 20,
+  grant: (g) => g.CLIENT_CREDENTIALS_GRANT,
   fields: {},
   confidential: true,
   checkSecrets(grant) {

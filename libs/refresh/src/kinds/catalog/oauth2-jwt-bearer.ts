@@ -8,6 +8,7 @@ import { oauthKind } from '../oauth-kind.js';
 export default oauthKind({
   kind: 'oauth2.jwt_bearer',
   order: 30,
+  grant: (g) => g.JWT_BEARER_GRANT,
   fields: {
     subject: claimText.optional(),
     assertionIssuer: claimText.optional(),

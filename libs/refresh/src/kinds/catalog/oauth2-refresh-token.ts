@@ -6,6 +6,7 @@ import { oauthKind } from '../oauth-kind.js';
 export default oauthKind({
   kind: 'oauth2.refresh_token',
   order: 10,
+  grant: (g) => g.REFRESH_TOKEN_GRANT,
   fields: { refreshToken: secret('refreshToken').optional() },
   secrets: ['refreshToken', 'clientSecret', 'privateKey'],
   rotation: 'strict',

@@ -6,6 +6,7 @@ import { oauthKind } from '../oauth-kind.js';
 export default oauthKind({
   kind: 'oauth2.token_exchange',
   order: 40,
+  grant: (g) => g.TOKEN_EXCHANGE_GRANT,
   fields: {
     subjectCredentialId: credentialRef.optional(),
     subjectTokenFile: filePath.optional(),
