@@ -384,6 +384,12 @@ const SET_BY: Record<string, readonly (keyof GrantInput)[]> = {
   'vault.jwt': ['jwtFile', 'jwtCredentialId'],
 };
 
+/** The input fields that set a description field; a kind's own setting (`params.<field>`) is its field's. */
+function setBy(leaf: string): readonly (keyof GrantInput)[] {
+  if (leaf.startsWith('params.')) return [leaf.slice('params.'.length) as keyof GrantInput];
+  return SET_BY[leaf] ?? [];
+}
+
 /**
  * Every way a PATCH moves the credential away from what its secrets were stored for must be
  * something the request itself says. A target changed behind the API's back (in Redis) is not
@@ -391,10 +397,10 @@ const SET_BY: Record<string, readonly (keyof GrantInput)[]> = {
  */
 function requireRestated(input: UpdateCredentialInput, bound: string | undefined, next: string): void {
   const unstated = movedLeaves(bound, next).filter(
-    (leaf) => !(SET_BY[leaf] ?? []).some((f) => input[f] !== undefined),
+    (leaf) => !setBy(leaf).some((f) => input[f] !== undefined),
   );
   if (unstated.length === 0) return;
-  const fields = [...new Set(unstated.map((leaf) => SET_BY[leaf]?.[0] ?? leaf))];
+  const fields = [...new Set(unstated.map((leaf) => setBy(leaf)[0] ?? leaf))];
   throw new InvalidCredentialInputError(
     fields[0]!,
     `the stored settings (${fields.join(', ')}) differ from those this credential's secrets were stored for and this request does not set them: check them, then give them in the request`,

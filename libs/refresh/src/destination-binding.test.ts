@@ -6,6 +6,7 @@ import {
   canonicalJson,
   DestinationMismatchError,
   describeDestination,
+  movedLeaves,
   verifyDestination,
 } from './destination-binding.js';
 
@@ -131,6 +132,38 @@ describe('describeDestination', () => {
         tokenExchange: { ...exchange.tokenExchange!, subjectTokenType: 'jwt', requestedTokenType: 'x' },
       }),
     ).toBe(base);
+  });
+});
+
+describe("a kind's own settings (params)", () => {
+  const password: GrantSettings = {
+    ...refresh,
+    params: { username: 'alice', passwordFile: '/run/secrets/pw' },
+  };
+
+  it('are bound, each compared on its own and named by its input field', () => {
+    const base = describeDestination('oauth2.password', password);
+    const moved = { ...password, params: { ...password.params, passwordFile: '/run/secrets/other' } };
+    expect(describeDestination('oauth2.password', moved)).not.toBe(base);
+    expect(movedLeaves(base, describeDestination('oauth2.password', moved))).toEqual(['params.passwordFile']);
+    expect(() =>
+      verifyDestination(
+        { id: 'cred_1', kind: 'oauth2.password', grant: moved },
+        'jwe',
+        bindSecrets({ clientSecret: 's' }, 'oauth2.password', password),
+      ),
+    ).toThrow(DestinationMismatchError);
+  });
+
+  it('leave out those the kind names as unbound, and leave the shipped kinds as they were', () => {
+    // oauth2.token_exchange names subjectTokenType unbound: as a setting of its own it stays unbound too.
+    const own = (params: Record<string, string>) =>
+      describeDestination('oauth2.token_exchange', { ...exchange, params });
+    expect(own({ subjectTokenType: 'a', other: 'x' })).toBe(own({ subjectTokenType: 'b', other: 'x' }));
+    expect(own({ subjectTokenType: 'a', other: 'x' })).not.toBe(own({ subjectTokenType: 'a', other: 'y' }));
+    expect(JSON.parse(describeDestination('oauth2.client_credentials', refresh))).not.toHaveProperty(
+      'params',
+    );
   });
 });
 

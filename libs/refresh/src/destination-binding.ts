@@ -8,6 +8,7 @@ import {
   type TokenSourceSettings,
 } from '#core';
 import { type CredentialSecrets, GrantConfigurationError } from '#grants';
+import { findKind } from './kinds/registry.js';
 
 /**
  * Version of the canonical destination description. A new bound field gets a new version, and
@@ -53,7 +54,18 @@ export function describeDestination(kind: CredentialKind, grant: GrantSettings):
       namespace: vault.vaultNamespace,
       jwt: source(vault.jwt),
     },
+    params: grant.params && boundParams(kind, grant.params),
   });
+}
+
+/**
+ * A kind's own settings (`params`, keyed by its input field names) are bound, but those its
+ * descriptor names as unbound. A kind this process does not know binds all of them. No shipped kind
+ * sets `params`, so their descriptions are unchanged (the member is left out when undefined).
+ */
+function boundParams(kind: CredentialKind, params: Record<string, string>): Record<string, string> {
+  const unbound = new Set<string>(findKind(kind)?.unboundFields ?? []);
+  return Object.fromEntries(Object.entries(params).filter(([field]) => !unbound.has(field)));
 }
 
 /** The fields of a JWT template that decide whom a signed JWT is for (all of them but none). */
@@ -171,7 +183,7 @@ export function differingFields(stored: string, current: string): string[] {
 }
 
 /** Members of these description fields are compared one by one (see `movedLeaves`). */
-const NESTED = new Set(['mint', 'assertion', 'vault']);
+const NESTED = new Set(['mint', 'assertion', 'vault', 'params']);
 
 /** The description's fields (and the members of its JWT templates and Vault settings), as text. */
 function leaves(description: string): Map<string, string> {
