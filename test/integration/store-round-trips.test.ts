@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type CredentialProjection, newEvent } from '#core';
-import { KeySpace } from '#store';
+import { KeySpace, PoolStore } from '#store';
 import { registeredEvent } from '../../libs/refresh/src/testing/registered-event.js';
 import { uniquePrefix } from '../support/redis-server.js';
 import { storeOn, useStoreFixture } from '../support/store-fixture.js';
@@ -109,5 +109,16 @@ describe('store round trips and compact storage', () => {
     expect(left.length).toBeLessThan(301);
     expect(Number(left.at(-1)![0].split('-')[0])).toBeGreaterThan(Date.now() - 60_000);
     expect(left.some(([, fields]) => fields[1]!.includes(id))).toBe(true);
+  });
+  it("a pool's round-robin cursor advances, and a pool deleted meanwhile is not re-created by it", async () => {
+    const pools = new PoolStore(db.redis, db.keys);
+    await pools.create({ id: 'pool_rr', namespace: 'ns', name: 'p', members: ['cred_a'], createdAt: 1 });
+    expect(await pools.nextIndex('pool_rr')).toBe(1);
+    expect(await pools.nextIndex('pool_rr')).toBe(2);
+    await pools.delete('ns', 'pool_rr');
+    // A pool token request that read the pool before the delete still asks for its cursor.
+    expect(await pools.nextIndex('pool_rr')).toBe(0);
+    expect(await db.redis.exists(db.keys.global('pool:pool_rr'))).toBe(0);
+    expect(await pools.list('ns')).toEqual([]);
   });
 });

@@ -9,6 +9,7 @@ const SCRIPTS = [
   'extend-lease-1',
   'record-attempt-2',
   'replace-field-if-1',
+  'incr-field-if-exists-1',
 ] as const;
 type ScriptName = (typeof SCRIPTS)[number];
 

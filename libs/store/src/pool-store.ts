@@ -1,5 +1,6 @@
 import { NotFoundError, type ProblemCode } from '#core';
 import type { KeySpace } from './keys.js';
+import { defineScripts, runScript } from './lua-scripts.js';
 import type { RedisClient } from './redis-client.js';
 
 /** A group of credentials for the same upstream, served interchangeably. */
@@ -24,7 +25,9 @@ export class PoolStore {
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: KeySpace,
-  ) {}
+  ) {
+    defineScripts(redis);
+  }
 
   private key(id: string): string {
     return this.keys.global(`pool:${id}`);
@@ -71,8 +74,8 @@ export class PoolStore {
     await this.redis.multi().del(this.key(id)).srem(this.indexKey(namespace), id).exec();
   }
 
-  /** The next round-robin starting position. */
-  async nextIndex(id: string): Promise<number> {
-    return this.redis.hincrby(this.key(id), 'rr', 1);
+  /** The next round-robin starting position (0 for a pool deleted meanwhile, which is not re-created). */
+  nextIndex(id: string): Promise<number> {
+    return runScript<number>(this.redis, 'incr-field-if-exists-1', [this.key(id)], ['rr']);
   }
 }
