@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ExitCode } from '../../apps/cli/src/exit-codes.js';
 import type { CredentialView, EventBody } from '../support/api-types.js';
 import { type OAuthServer, startOAuthServer } from '../support/oauth-server.js';
 import * as processes from '../support/processes.js';
@@ -304,6 +305,23 @@ describe('tokenkeeper CLI against a running system', () => {
     expect(gone.code).toBe(3);
     const again = await tk('creds', 'rm', id);
     expect(again.code).toBe(3);
+  });
+
+  it('a reader gone before the command finished ends it quietly, never as a success', async () => {
+    const listed = await tk('creds', 'ls', '--label', 'batch=e2e', '--json');
+    const first = (JSON.parse(listed.stdout) as CredentialView[])[0]!;
+    // `tokenkeeper creds rm A B 2>&1 | head -0`: the note about A meets a closed pipe while B is
+    // still to do (and B, removed above, would fail): the command did not complete.
+    const child = spawn(process.execPath, [CLI, 'creds', 'rm', first.id, id], {
+      cwd: ROOT,
+      env: env(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout.resume();
+    child.stderr.destroy();
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    expect(code).toBe(ExitCode.ClosedPipe);
+    expect((await tk('creds', 'show', first.id)).code).toBe(3);
   });
 
   it('lists and revokes API keys; a revoked key exits 4', async () => {

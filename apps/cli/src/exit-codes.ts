@@ -14,6 +14,11 @@ export const ExitCode = {
   Auth: 4,
   /** The API cannot be reached, or it answered 502/503/504 (e.g. no valid token right now). */
   Unavailable: 5,
+  /**
+   * The reader of its output went away (a closed pipe: `| head`) before the command finished: it
+   * ends quietly, as a Unix tool killed by SIGPIPE does (128 + 13), never as a success.
+   */
+  ClosedPipe: 141,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -23,4 +28,5 @@ export const EXIT_CODES_HELP = `Exit codes:
   2  the API refused the request (validation error, conflict) or failed
   3  not found (credential, API key)
   4  authentication or permission error (run \`tokenkeeper login\`)
-  5  unavailable (API unreachable, or 502/503/504 such as "no valid token")`;
+  5  unavailable (API unreachable, or 502/503/504 such as "no valid token")
+  141  its output pipe closed before it finished (\`| head\`), as for any Unix tool`;

@@ -165,6 +165,19 @@ describe("a kind's own settings (params)", () => {
       'params',
     );
   });
+
+  it('that are all unbound leave the description as without them: setting one is no move', () => {
+    const without = describeDestination('oauth2.token_exchange', exchange);
+    const unboundOnly = { ...exchange, params: { subjectTokenType: 'a' } };
+    expect(describeDestination('oauth2.token_exchange', unboundOnly)).toBe(without);
+    expect(
+      verifyDestination(
+        { id: 'cred_1', kind: 'oauth2.token_exchange', grant: unboundOnly },
+        'jwe',
+        bindSecrets({}, 'oauth2.token_exchange', exchange),
+      ).destination,
+    ).toBe(without);
+  });
 });
 
 describe('verifyDestination', () => {

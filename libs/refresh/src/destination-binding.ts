@@ -61,11 +61,16 @@ export function describeDestination(kind: CredentialKind, grant: GrantSettings):
 /**
  * A kind's own settings (`params`, keyed by its input field names) are bound, but those its
  * descriptor names as unbound. A kind this process does not know binds all of them. No shipped kind
- * sets `params`, so their descriptions are unchanged (the member is left out when undefined).
+ * sets `params`, so their descriptions are unchanged (the member is left out when undefined, and
+ * when none is bound: setting an unbound one moves nothing).
  */
-function boundParams(kind: CredentialKind, params: Record<string, string>): Record<string, string> {
+function boundParams(
+  kind: CredentialKind,
+  params: Record<string, string>,
+): Record<string, string> | undefined {
   const unbound = new Set<string>(findKind(kind)?.unboundFields ?? []);
-  return Object.fromEntries(Object.entries(params).filter(([field]) => !unbound.has(field)));
+  const bound = Object.entries(params).filter(([field]) => !unbound.has(field));
+  return bound.length > 0 ? Object.fromEntries(bound) : undefined;
 }
 
 /** The fields of a JWT template that decide whom a signed JWT is for (all of them but none). */

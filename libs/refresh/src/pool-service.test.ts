@@ -204,6 +204,15 @@ describe('PoolService: a pool is seen only from its namespace', () => {
     expect(await rejection(t.service.delete(NS, pool.id))).toBeInstanceOf(PoolNotFoundError);
   });
 
+  it('delete: a request that read the pool before the delete does not re-create its cursor (as PoolStore)', async () => {
+    const pools = new InMemoryPools();
+    await pools.create({ id: 'pool_rr', namespace: NS, name: 'p', members: ['cred_a'], createdAt: 1 });
+    expect(await pools.nextIndex('pool_rr')).toBe(1);
+    await pools.delete(NS, 'pool_rr');
+    expect(await pools.nextIndex('pool_rr')).toBe(0);
+    expect(await pools.nextIndex('pool_rr')).toBe(0);
+  });
+
   it('visibility: a member that is not (or no longer) in the namespace is never served, and its name is all that is told', async () => {
     const t = setup();
     const theirs = await t.member('active', OTHER);

@@ -30,7 +30,9 @@ export class InMemoryPools implements PoolStorePort {
     this.counters.delete(id);
   }
 
+  /** As PoolStore: 0 for a pool deleted meanwhile, whose counter is not re-created. */
   async nextIndex(id: string): Promise<number> {
+    if (!this.pools.has(id)) return 0;
     const next = (this.counters.get(id) ?? 0) + 1;
     this.counters.set(id, next);
     return next;
