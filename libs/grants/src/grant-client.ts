@@ -21,13 +21,24 @@ export interface VaultSession {
   maxExpiresAt?: number;
 }
 
-/** Long-lived secrets of a credential, stored encrypted as one ciphertext. */
+/**
+ * Long-lived secrets of a credential, stored encrypted as one ciphertext: the shared ones, a Vault
+ * session, and the secrets a kind declares as its own (strings, by the name its descriptor gives).
+ */
 export interface CredentialSecrets {
   refreshToken?: string;
   clientSecret?: string;
   /** PEM (PKCS#8) or JWK (JSON) private key: `private_key_jwt`, `oauth2.jwt_bearer`, `jwt.mint`. */
   privateKey?: string;
   vaultSession?: VaultSession;
+  /** A kind's own secret (its descriptor's `secrets`): read it with `ownSecret`. */
+  [secret: string]: string | VaultSession | undefined;
+}
+
+/** A secret a kind declares as its own, as its grant client reads it (undefined when not held). */
+export function ownSecret(secrets: CredentialSecrets, name: string): string | undefined {
+  const value = Object.hasOwn(secrets, name) ? secrets[name] : undefined;
+  return typeof value === 'string' ? value : undefined;
 }
 
 export interface GrantRequest {
