@@ -31,14 +31,8 @@ export interface CredentialSecrets {
   /** PEM (PKCS#8) or JWK (JSON) private key: `private_key_jwt`, `oauth2.jwt_bearer`, `jwt.mint`. */
   privateKey?: string;
   vaultSession?: VaultSession;
-  /** A kind's own secret (its descriptor's `secrets`): read it with `ownSecret`. */
+  /** A kind's own secret, by the name its descriptor's `secrets` gives: a string when held. */
   [secret: string]: string | VaultSession | undefined;
-}
-
-/** A secret a kind declares as its own, as its grant client reads it (undefined when not held). */
-export function ownSecret(secrets: CredentialSecrets, name: string): string | undefined {
-  const value = Object.hasOwn(secrets, name) ? secrets[name] : undefined;
-  return typeof value === 'string' ? value : undefined;
 }
 
 export interface GrantRequest {
