@@ -44,7 +44,7 @@ describe('the kind descriptors', () => {
       expect(resolveRotation(kind, undefined).mode).toBe(kind === 'oauth2.refresh_token' ? 'strict' : 'none');
   });
 
-  it('hold only known secrets, and hint at flags the CLI has', () => {
+  it('hold only the shared secrets, and hint at flags the CLI has', () => {
     const flags = cliFlagsOf().map((f) => f.flag.split(' ')[0]);
     for (const d of KIND_DESCRIPTORS) {
       for (const s of d.secrets) expect(SHARED_SECRET_FIELDS).toContain(s);
