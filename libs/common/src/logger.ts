@@ -1,5 +1,6 @@
 import type { LoggerService } from '@nestjs/common';
 import { type DestinationStream, type Logger, pino } from 'pino';
+import { secretFieldNames } from '#core';
 import { logCorrelationFields } from './log-context.js';
 
 /** Field names whose values are secrets wherever they appear in a log object. */
@@ -31,9 +32,54 @@ export function scrubText(text: string): string {
   return text.replace(BEARER, '$1 [redacted]').replace(JWT_LIKE, '[redacted-jwt]');
 }
 
-/** `destination` defaults to stdout; tests pass a stream to read what would be written. */
+const CENSOR = '[redacted]';
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const proto = Object.getPrototypeOf(v) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
+/** A copy of `value` with `fields` censored where the redact paths reach: the top and two levels below. */
+function censorFields(
+  value: Record<string, unknown>,
+  fields: ReadonlySet<string>,
+  depth = 0,
+): Record<string, unknown> {
+  let copy: Record<string, unknown> | undefined;
+  for (const [k, v] of Object.entries(value)) {
+    const next = fields.has(k)
+      ? CENSOR
+      : depth < 2 && isPlainObject(v)
+        ? censorFields(v, fields, depth + 1)
+        : v;
+    if (next !== v) {
+      copy ??= { ...value };
+      copy[k] = next;
+    }
+  }
+  return copy ?? value;
+}
+
+/**
+ * `destination` defaults to stdout; tests pass a stream to read what would be written. Secret field
+ * names a credential kind registers (`addSecretFieldNames`, when the kind catalog loads) are
+ * redacted too, also when they are registered after the logger was created.
+ */
 export function createLogger(name: string, level = 'info', destination?: DestinationStream): Logger {
-  const paths = SECRET_FIELDS.flatMap((f) => [f, `*.${f}`, `*.*.${f}`, `req.headers.${f.toLowerCase()}`]);
+  const known = new Set([...SECRET_FIELDS, ...secretFieldNames()]);
+  const paths = [...known].flatMap((f) => [f, `*.${f}`, `*.*.${f}`, `req.headers.${f.toLowerCase()}`]);
+  // Names registered after this logger was made: its redact paths are fixed, so they are censored here.
+  let late: ReadonlySet<string> = new Set();
+  let seen = secretFieldNames().length;
+  const lateNames = (): ReadonlySet<string> => {
+    const all = secretFieldNames();
+    if (all.length !== seen) {
+      seen = all.length;
+      late = new Set(all.filter((f) => !known.has(f)));
+    }
+    return late;
+  };
   const options: pino.LoggerOptions = {
     name,
     level,
@@ -44,7 +90,14 @@ export function createLogger(name: string, level = 'info', destination?: Destina
     mixin: logCorrelationFields,
     hooks: {
       logMethod(args, method) {
-        const scrubbed = args.map((a) => (typeof a === 'string' ? scrubText(a) : a)) as typeof args;
+        const fields = lateNames();
+        const scrubbed = args.map((a) =>
+          typeof a === 'string'
+            ? scrubText(a)
+            : fields.size > 0 && isPlainObject(a)
+              ? censorFields(a, fields)
+              : a,
+        ) as typeof args;
         method.apply(this, scrubbed);
       },
     },

@@ -8,4 +8,5 @@ export * from './json-depth.js';
 export * from './problem-codes.js';
 export * from './refresh-policy.js';
 export * from './rotation.js';
+export * from './secret-field-names.js';
 export * from './static-token.js';

@@ -21,13 +21,18 @@ export interface VaultSession {
   maxExpiresAt?: number;
 }
 
-/** Long-lived secrets of a credential, stored encrypted as one ciphertext. */
+/**
+ * Long-lived secrets of a credential, stored encrypted as one ciphertext: the shared ones, a Vault
+ * session, and the secrets a kind declares as its own (strings, by the name its descriptor gives).
+ */
 export interface CredentialSecrets {
   refreshToken?: string;
   clientSecret?: string;
   /** PEM (PKCS#8) or JWK (JSON) private key: `private_key_jwt`, `oauth2.jwt_bearer`, `jwt.mint`. */
   privateKey?: string;
   vaultSession?: VaultSession;
+  /** A kind's own secret, by the name its descriptor's `secrets` gives: a string when held. */
+  [secret: string]: string | VaultSession | undefined;
 }
 
 export interface GrantRequest {

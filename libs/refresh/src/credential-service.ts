@@ -23,23 +23,18 @@ import {
   TokenSourceForbiddenError,
 } from './destination-binding.js';
 import { CredentialNotFoundError, InvalidCredentialInputError } from './errors.js';
-import {
-  BOUND_INPUT_FIELDS,
-  buildGrantSettings,
-  checkSecrets,
-  GRANT_INPUT_FIELDS,
-  type GrantInput,
-  SECRET_FIELDS,
-  sourceCredentialId,
-} from './grant-settings.js';
-import { findKind, kindOf } from './kinds/index.js';
+import { buildGrantSettings, checkSecrets, type GrantInput, sourceCredentialId } from './grant-settings.js';
+import { KINDS, type KindSet } from './kinds/index.js';
 import { checkUpdateFitsKind } from './kinds/update-fields.js';
 import type { CredentialSchedulerPort, CredentialStorePort, RefreshCipherPort } from './ports.js';
 import { visibleIn } from './visibility.js';
 
 export type { GrantInput } from './grant-settings.js';
 
-/** What a PATCH may change; also everything a registration gives besides its kind and namespace. */
+/**
+ * What a PATCH may change; also everything a registration gives besides its kind and namespace. A
+ * kind's own fields, its own secrets among them, come in the same object as the API parsed them.
+ */
 export interface UpdateCredentialInput extends GrantInput {
   name?: string;
   labels?: Record<string, string>;
@@ -76,12 +71,15 @@ export interface CredentialServiceOptions {
   fetch?: typeof fetch;
   /** Directories `jwtFile` / `subjectTokenFile` may name; without it file sources are refused. */
   fileSources?: FileSourcePolicy;
+  /** The kinds credentials may be of: the catalog's (default), or a test's own catalog. */
+  kinds?: KindSet;
 }
 
 /** Registering, changing and removing credentials. Every change is an event. */
 export class CredentialService {
   private readonly now: () => number;
   private readonly random: () => number;
+  private readonly kinds: KindSet;
 
   constructor(
     private readonly store: CredentialStorePort,
@@ -91,6 +89,7 @@ export class CredentialService {
   ) {
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
+    this.kinds = options.kinds ?? KINDS;
   }
 
   async register(input: RegisterCredentialInput): Promise<CredentialProjection> {
@@ -98,13 +97,9 @@ export class CredentialService {
     const grant = await this.grantSettings(input.kind, input, undefined);
     checkSourceAccess(grant, input, true);
     await this.checkSource(input.namespace, grant);
-    const secrets: CredentialSecrets = {
-      ...(input.refreshToken ? { refreshToken: input.refreshToken } : {}),
-      ...(input.clientSecret ? { clientSecret: input.clientSecret } : {}),
-      ...(input.privateKey ? { privateKey: input.privateKey } : {}),
-    };
-    await checkSecrets(input.kind, grant, secrets);
-    if (importsTokens(input.kind)) checkStaticToken(input, this.now());
+    const secrets: CredentialSecrets = this.kinds.secretsIn(input);
+    await checkSecrets(input.kind, grant, secrets, this.kinds);
+    if (this.importsTokens(input.kind)) checkStaticToken(input, this.now());
     const at = this.now();
     const policy = input.policy ?? {};
     const events: NewEvent[] = [
@@ -146,13 +141,14 @@ export class CredentialService {
     const p = stored?.projection;
     if (!stored || !visibleIn(p, namespace)) throw new CredentialNotFoundError(id);
     const { canReadTokens: _caller, ...fields } = input;
-    checkUpdateFitsKind(p.kind, findKind(p.kind), fields as Record<string, unknown>);
-    const grantChanged = GRANT_INPUT_FIELDS.some((f) => input[f] !== undefined);
+    checkUpdateFitsKind(p.kind, this.kinds.find(p.kind), fields as Record<string, unknown>);
+    const grantChanged = this.kinds.grantInputFields.some((f) => input[f] !== undefined);
     const grant = grantChanged ? await this.grantSettings(p.kind, input, p.grant) : undefined;
     if (grant) await this.checkSource(namespace, grant, id);
-    const secretsChanged = SECRET_FIELDS.filter((f) => input[f] !== undefined);
+    const given = this.kinds.secretsIn(input);
+    const secretsChanged = Object.keys(given);
     const importsToken = input.accessToken !== undefined;
-    if (importsToken && !importsTokens(p.kind)) {
+    if (importsToken && !this.importsTokens(p.kind)) {
       throw new InvalidCredentialInputError(
         'accessToken',
         'only static credentials take a new token by PATCH',
@@ -174,19 +170,14 @@ export class CredentialService {
       const moves = describeDestination(p.kind, grant ?? p.grant) !== boundTo;
       checkSourceAccess(grant ?? p.grant, input, moves);
       if (moves) {
-        requireSecretsAgain(input, current ?? {});
+        requireSecretsAgain(this.kinds, given, input, current ?? {});
         requireRestated(input, boundTo, describeDestination(p.kind, grant ?? p.grant));
       }
-      const merged: CredentialSecrets = {
-        ...(current ?? {}),
-        ...(input.refreshToken !== undefined ? { refreshToken: input.refreshToken } : {}),
-        ...(input.clientSecret !== undefined ? { clientSecret: input.clientSecret } : {}),
-        ...(input.privateKey !== undefined ? { privateKey: input.privateKey } : {}),
-      };
+      const merged: CredentialSecrets = { ...(current ?? {}), ...given };
       // A Vault login made with other settings (address, role, JWT source) is not renewed.
       const dropSession = grant !== undefined && merged.vaultSession !== undefined;
       if (dropSession) delete merged.vaultSession;
-      await checkSecrets(p.kind, grant ?? p.grant, merged);
+      await checkSecrets(p.kind, grant ?? p.grant, merged, this.kinds);
       // A new grant is bound even when no secret changes (kinds without secrets change targets freely).
       secretsJwe = await this.cipher.encryptSecrets(id, bindSecrets(merged, p.kind, grant ?? p.grant));
     }
@@ -206,7 +197,7 @@ export class CredentialService {
           ...(grant ? { grant } : {}),
           ...(input.policy !== undefined ? { policy: input.policy } : {}),
           ...(input.rotation !== undefined ? { rotation: input.rotation } : {}),
-          secretsChanged: [...secretsChanged],
+          secretsChanged,
         }),
       );
     }
@@ -306,11 +297,22 @@ export class CredentialService {
     input: GrantInput,
     current: GrantSettings | undefined,
   ): Promise<GrantSettings> {
-    return buildGrantSettings(kind, input, current, {
-      grantTimeoutMs: this.options.grantTimeoutMs,
-      ...(this.options.fetch ? { fetch: this.options.fetch } : {}),
-      ...(this.options.fileSources ? { fileSources: this.options.fileSources } : {}),
-    });
+    return buildGrantSettings(
+      kind,
+      input,
+      current,
+      {
+        grantTimeoutMs: this.options.grantTimeoutMs,
+        ...(this.options.fetch ? { fetch: this.options.fetch } : {}),
+        ...(this.options.fileSources ? { fileSources: this.options.fileSources } : {}),
+      },
+      this.kinds,
+    );
+  }
+
+  /** Kinds without a grant (`static`) track tokens the caller imports. */
+  private importsTokens(kind: CredentialKind): boolean {
+    return !this.kinds.of(kind).grantClient;
   }
 
   /** A token source credential must exist in the same namespace (and not be the credential itself). */
@@ -342,10 +344,15 @@ function checkSourceAccess(grant: GrantSettings, input: UpdateCredentialInput, m
  * A change of destination must come with every secret the credential holds that would be sent
  * there: the caller proves it knows them, rather than redirecting someone else's.
  */
-function requireSecretsAgain(input: UpdateCredentialInput, current: CredentialSecrets): void {
-  const missing = SECRET_FIELDS.filter((f) => current[f] !== undefined && input[f] === undefined);
+function requireSecretsAgain(
+  kinds: KindSet,
+  given: CredentialSecrets,
+  input: UpdateCredentialInput,
+  current: CredentialSecrets,
+): void {
+  const missing = kinds.secretFields.filter((f) => current[f] !== undefined && given[f] === undefined);
   if (missing.length === 0) return;
-  const changed = BOUND_INPUT_FIELDS.filter((f) => input[f] !== undefined);
+  const changed = kinds.boundInputFields.filter((f) => input[f] !== undefined);
   const why =
     changed.length === 0
       ? 'the stored settings differ from those the secrets were stored for'
@@ -405,11 +412,6 @@ function requireRestated(input: UpdateCredentialInput, bound: string | undefined
     fields[0]!,
     `the stored settings (${fields.join(', ')}) differ from those this credential's secrets were stored for and this request does not set them: check them, then give them in the request`,
   );
-}
-
-/** Kinds without a grant (`static`) track tokens the caller imports. */
-function importsTokens(kind: CredentialKind): boolean {
-  return !kindOf(kind).grantClient;
 }
 
 /** A static token must come with an expiry that is still ahead: it can never be refreshed. */

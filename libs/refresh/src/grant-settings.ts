@@ -2,14 +2,7 @@ import { FileSourcePolicy, FileSourceRefusedError } from '#common';
 import type { CredentialKind, GrantSettings } from '#core';
 import type { CredentialSecrets } from '#grants';
 import { InvalidCredentialInputError } from './errors.js';
-import { SUPPLIED_TOKEN_FIELDS } from './kinds/fields.js';
-import {
-  type GrantInput,
-  type GrantSettingsContext,
-  KIND_DESCRIPTORS,
-  kindOf,
-  SECRET_FIELDS,
-} from './kinds/index.js';
+import { type GrantInput, type GrantSettingsContext, KINDS, type KindSet } from './kinds/index.js';
 
 export {
   ACCESS_TOKEN_TYPE,
@@ -20,43 +13,25 @@ export {
   SECRET_FIELDS,
 } from './kinds/index.js';
 
-/** Fields every kind takes that are not grant settings. */
-const NOT_GRANT_FIELDS = new Set<string>([
-  'name',
-  'labels',
-  'policy',
-  'rotation',
-  ...SECRET_FIELDS,
-  ...SUPPLIED_TOKEN_FIELDS,
-]);
-
 /** Input fields that change a credential's grant settings: every kind's, but secrets and tokens. */
-export const GRANT_INPUT_FIELDS: readonly (keyof GrantInput)[] = [
-  ...new Set(KIND_DESCRIPTORS.flatMap((d) => Object.keys(d.fields)).filter((f) => !NOT_GRANT_FIELDS.has(f))),
-  'timeoutSeconds',
-] as (keyof GrantInput)[];
+export const GRANT_INPUT_FIELDS: readonly (keyof GrantInput)[] = KINDS.grantInputFields;
 
 /**
  * Input fields that feed the destination description (destination-binding.ts): all grant fields
  * but those a kind says change what is asked for rather than where it is sent.
  */
-const UNBOUND_INPUT_FIELDS = new Set<string>([
-  'timeoutSeconds',
-  ...KIND_DESCRIPTORS.flatMap((d) => d.unboundFields ?? []),
-]);
-export const BOUND_INPUT_FIELDS: readonly (keyof GrantInput)[] = GRANT_INPUT_FIELDS.filter(
-  (f) => !UNBOUND_INPUT_FIELDS.has(f),
-);
-
-/** Fields naming a token file, checked against the file source policy. */
-const FILE_SOURCE_FIELDS = [...new Set(KIND_DESCRIPTORS.flatMap((d) => d.fileSourceFields ?? []))];
+export const BOUND_INPUT_FIELDS: readonly (keyof GrantInput)[] = KINDS.boundInputFields;
 
 /**
  * Lexical only (nothing on disk is looked at), before any other check or outbound call: the answer
  * for a path outside the allowed directories is the same whether or not it exists.
  */
-function checkFileSources(input: GrantInput, policy: FileSourcePolicy | undefined): void {
-  for (const field of FILE_SOURCE_FIELDS) {
+function checkFileSources(
+  input: GrantInput,
+  fields: readonly (keyof GrantInput)[],
+  policy: FileSourcePolicy | undefined,
+): void {
+  for (const field of fields) {
     const path = input[field];
     if (typeof path !== 'string') continue;
     try {
@@ -79,10 +54,11 @@ export async function buildGrantSettings(
   input: GrantInput,
   current: GrantSettings | undefined,
   ctx: GrantSettingsContext,
+  kinds: KindSet = KINDS,
 ): Promise<GrantSettings> {
-  checkFileSources(input, ctx.fileSources);
+  checkFileSources(input, kinds.fileSourceFields, ctx.fileSources);
   const timeoutMs = input.timeoutSeconds !== undefined ? input.timeoutSeconds * 1000 : current?.timeoutMs;
-  const settings = await kindOf(kind).settings(input, current, ctx);
+  const settings = await kinds.of(kind).settings(input, current, ctx);
   return timeoutMs ? { ...settings, timeoutMs } : settings;
 }
 
@@ -101,6 +77,7 @@ export function checkSecrets(
   kind: CredentialKind,
   grant: GrantSettings,
   secrets: CredentialSecrets,
+  kinds: KindSet = KINDS,
 ): Promise<void> {
-  return kindOf(kind).checkSecrets(grant, secrets);
+  return kinds.of(kind).checkSecrets(grant, secrets);
 }

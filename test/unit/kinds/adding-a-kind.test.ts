@@ -1,24 +1,43 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { HttpException } from '@nestjs/common';
 import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { FileSourcePolicy } from '#common';
-import { classifyGrantFailure } from '#core';
-import { GrantError } from '#grants';
+import { createLogger, KeyRing } from '#common';
+import { DEFAULT_BACKOFF, DEFAULT_REFRESH_POLICY } from '#core';
 import {
   CATALOG_DIR,
   CREDENTIAL_KINDS,
   cliFlagsOf,
-  type GrantInput,
   KIND_DESCRIPTORS,
+  KindSet,
   loadKinds,
+  SECRET_FIELDS,
 } from '#kinds';
-import { GrantClientRegistry } from '#refresh';
+import {
+  CredentialCipher,
+  CredentialService,
+  describeDestination,
+  GrantClientRegistry,
+  InvalidCredentialInputError,
+  RefreshService,
+  type RegisterCredentialInput,
+  type UpdateCredentialInput,
+} from '#refresh';
 import { credentialSchemasOf } from '../../../apps/api/src/credentials/credential.schemas.js';
+import { credentialView } from '../../../apps/api/src/credentials/credential-view.js';
+import { problemFor } from '../../../apps/api/src/http/problem.js';
 import { ZodValidationPipe } from '../../../apps/api/src/http/zod-validation.pipe.js';
+import {
+  InMemoryCredentials,
+  RecordingScheduler,
+} from '../../../libs/refresh/src/testing/in-memory-credentials.js';
+import { ManualClock } from '../../../libs/refresh/src/testing/manual-clock.js';
+import { registrationJob } from '../../../libs/refresh/src/testing/registered-event.js';
 import { startCapturingTokenEndpoint } from '../../support/capturing-token-endpoint.js';
 import { calls } from './example-app-installation.js';
 
@@ -127,19 +146,47 @@ describe('adding a kind is its descriptor file', () => {
 describe('adding an OAuth grant type is its descriptor file', async () => {
   const withPassword = await loadKinds(catalogWith({ 'oauth2-password.ts': { link: PASSWORD_GRANT_FILE } }));
   const password = withPassword.find((d) => d.kind === 'oauth2.password')!;
+  const kindSet = new KindSet(withPassword);
   const schemas = credentialSchemasOf(withPassword);
-  const secretsDir = mkdtempSync(join(tmpdir(), 'tk-password-'));
-  dirs.push(secretsDir);
-  const passwordFile = join(secretsDir, 'password');
-  writeFileSync(passwordFile, 'correct horse battery\n');
+  const PASSWORD = 'correct horse battery';
   const registration = {
     kind: 'oauth2.password',
     tokenEndpoint: 'https://idp.example/token',
     clientId: 'app',
     clientSecret: 'appsecret',
     username: 'alice',
-    passwordFile,
+    password: PASSWORD,
   };
+
+  /** The real credential and refresh services over these kinds, in memory, with a real cipher. */
+  function services() {
+    const clock = new ManualClock();
+    const store = new InMemoryCredentials(clock);
+    const scheduler = new RecordingScheduler();
+    const cipher = new CredentialCipher(KeyRing.parse(`k1:${randomBytes(32).toString('base64url')}`));
+    const credentials = new CredentialService(store, cipher, scheduler, {
+      policy: DEFAULT_REFRESH_POLICY,
+      grantTimeoutMs: 1_000,
+      now: () => clock.now(),
+      kinds: kindSet,
+    });
+    const refresher = new RefreshService(
+      store,
+      store,
+      cipher,
+      GrantClientRegistry.standard({}, withPassword),
+      scheduler,
+      {
+        policy: DEFAULT_REFRESH_POLICY,
+        backoff: DEFAULT_BACKOFF,
+        grantTimeoutMs: 2_000,
+        leaseTtlMs: 30_000,
+        workerId: 'test:1',
+        clock,
+      },
+    );
+    return { clock, store, cipher, credentials, refresher };
+  }
 
   it('the catalog, the registration and PATCH schemas and the CLI take it', () => {
     expect(withPassword.map((d) => d.kind)).toEqual([
@@ -155,14 +202,33 @@ describe('adding an OAuth grant type is its descriptor file', async () => {
     expect(schemas.register.parse(registration)).toMatchObject({
       kind: 'oauth2.password',
       username: 'alice',
+      password: PASSWORD,
     });
-    expect(schemas.update.parse({ username: 'bob' })).toEqual({ username: 'bob' });
+    expect(schemas.update.parse({ username: 'bob', password: 'p2' })).toEqual({
+      username: 'bob',
+      password: 'p2',
+    });
     const doc = JSON.stringify(z.toJSONSchema(schemas.register, { io: 'input', unrepresentable: 'any' }));
     expect(doc).toContain('"oauth2.password"');
-    const flags = cliFlagsOf(withPassword).map((f) => f.flag);
-    expect(flags).toEqual(expect.arrayContaining(['--username <name>', '--password-file <path>']));
+    const flags = cliFlagsOf(withPassword);
+    expect(flags.map((f) => f.flag)).toEqual(
+      expect.arrayContaining(['--username <name>', '--password <password>']),
+    );
+    // Its password is read like every secret flag (a value, `@file` or `-` for stdin).
+    expect(flags.find((f) => f.field === 'password')?.secret).toBe(true);
     // It shares the OAuth kinds' fields and flags.
-    expect(flags).toContain('--client-secret <secret>');
+    expect(flags.map((f) => f.flag)).toContain('--client-secret <secret>');
+  });
+
+  it('its password is a secret field: never a grant setting, bounded like every secret', () => {
+    expect(kindSet.secretFields).toEqual(['refreshToken', 'clientSecret', 'privateKey', 'password']);
+    expect(kindSet.grantInputFields).toContain('username');
+    expect(kindSet.grantInputFields).not.toContain('password');
+    expect(kindSet.boundInputFields).not.toContain('password');
+    expect(SECRET_FIELDS).toEqual(['refreshToken', 'clientSecret', 'privateKey']);
+    expect(() => schemas.register.parse({ ...registration, password: 'x'.repeat(16_385) })).toThrow(
+      /password is longer than 16 KiB/,
+    );
   });
 
   it('is the descriptor docs/adding-a-kind.md shows as the whole diff', () => {
@@ -186,35 +252,54 @@ describe('adding an OAuth grant type is its descriptor file', async () => {
     await expect(
       password.settings({ tokenEndpoint: registration.tokenEndpoint }, undefined, { grantTimeoutMs: 1000 }),
     ).rejects.toMatchObject({ field: 'username' });
+    const { password: __, ...withoutPassword } = registration;
+    const { credentials } = services();
+    await expect(
+      credentials.register({ namespace: 'default', ...withoutPassword } as RegisterCredentialInput),
+    ).rejects.toMatchObject({ field: 'password' });
   });
 
-  it('a refresh sends grant_type=password with username, password and client authentication', async () => {
+  it('registered through the credential service, the password is only in the encrypted secrets', async () => {
+    const { store, cipher, credentials } = services();
+    const p = await credentials.register({
+      namespace: 'default',
+      ...registration,
+    } as RegisterCredentialInput);
+    const stored = await store.get(p.id);
+    expect(stored?.secrets).toBeDefined();
+    expect(stored!.secrets).not.toContain(PASSWORD);
+    expect(await cipher.decryptSecrets(p.id, stored!.secrets)).toMatchObject({
+      clientSecret: 'appsecret',
+      password: PASSWORD,
+    });
+    expect(p.grant.params).toEqual({ username: 'alice' });
+    for (const shown of [p, stored!.projection, store.events(p.id), credentialView(p)])
+      expect(JSON.stringify(shown)).not.toContain(PASSWORD);
+    // A PATCH of the password names it as a changed secret, never its value.
+    await credentials.update('default', p.id, { password: 'new horse' } as UpdateCredentialInput);
+    expect(store.events(p.id).at(-1)).toMatchObject({
+      type: 'credential.updated',
+      data: { secretsChanged: ['password'] },
+    });
+    expect(JSON.stringify(store.events(p.id))).not.toContain('new horse');
+    expect((await cipher.decryptSecrets(p.id, (await store.get(p.id))!.secrets)).password).toBe('new horse');
+  });
+
+  it('a refresh sends grant_type=password with username, the stored password and client authentication', async () => {
     const server = await startCapturingTokenEndpoint({
       access_token: 'at-password',
       token_type: 'Bearer',
       expires_in: 600,
     });
     try {
-      const registry = GrantClientRegistry.standard(
-        { fileSources: new FileSourcePolicy([secretsDir]) },
-        withPassword,
-      );
-      const input = { ...registration, tokenEndpoint: server.url, scope: 'profile' } as GrantInput;
-      const grant = await password.settings(input, undefined, { grantTimeoutMs: 1000 });
-      await password.checkSecrets(grant, { clientSecret: 'appsecret' });
-      const result = await registry.execute({
-        kind: 'oauth2.password',
-        credentialId: 'cred_password00001',
+      const { clock, store, credentials, refresher } = services();
+      const p = await credentials.register({
         namespace: 'default',
-        grant,
-        secrets: { clientSecret: 'appsecret' },
-        timeoutMs: 2000,
-      });
-      expect(result).toMatchObject({
-        accessToken: 'at-password',
-        tokenType: 'bearer',
-        expiresInSeconds: 600,
-      });
+        ...registration,
+        tokenEndpoint: server.url,
+        scope: 'profile',
+      } as RegisterCredentialInput);
+      await refresher.run(registrationJob(p.id, clock.now()));
       expect(server.received).toEqual([
         {
           body: 'scope=profile&username=alice&password=correct+horse+battery&grant_type=password',
@@ -222,27 +307,45 @@ describe('adding an OAuth grant type is its descriptor file', async () => {
           contentType: 'application/x-www-form-urlencoded;charset=UTF-8',
         },
       ]);
-
-      // The password file is read under the file source policy like any token file.
-      const refused = await registry
-        .execute({
-          kind: 'oauth2.password',
-          credentialId: 'cred_password00001',
-          namespace: 'default',
-          grant: { ...grant, params: { username: 'alice', passwordFile: '/etc/passwd' } },
-          secrets: { clientSecret: 'appsecret' },
-          timeoutMs: 2000,
-        })
-        .catch((e: unknown) => e);
-      expect(refused).toBeInstanceOf(GrantError);
-      expect(classifyGrantFailure((refused as GrantError).failure)).toMatchObject({
-        class: 'permanent',
-        code: 'FILE_SOURCE_REFUSED',
-      });
-      expect(server.received).toHaveLength(1);
+      const after = await store.getProjection(p.id);
+      expect(after?.state).toBe('active');
+      expect(after?.token?.tokenVersion).toBe(1);
+      expect(JSON.stringify([after, store.events(p.id)])).not.toContain(PASSWORD);
     } finally {
       await server.close();
     }
+  });
+
+  it('a PATCH that moves the token endpoint without the password is a 422 naming password', async () => {
+    const { store, cipher, credentials } = services();
+    const p = await credentials.register({
+      namespace: 'default',
+      ...registration,
+    } as RegisterCredentialInput);
+    const moved = 'https://elsewhere.example/token';
+    const err = await credentials
+      .update('default', p.id, { tokenEndpoint: moved, clientSecret: 'appsecret' })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InvalidCredentialInputError);
+    const refused = err as InvalidCredentialInputError;
+    expect(refused.code).toBe('INVALID_CREDENTIAL_INPUT');
+    expect(problemFor('INVALID_CREDENTIAL_INPUT', refused.problemFields())).toMatchObject({
+      status: 422,
+      errors: [{ field: 'password' }],
+    });
+    expect(refused.message).toContain('tokenEndpoint changes where');
+    expect(store.events(p.id)).toHaveLength(1);
+    // With it, the secrets are bound to the new endpoint.
+    const next = await credentials.update('default', p.id, {
+      tokenEndpoint: moved,
+      clientSecret: 'appsecret',
+      password: PASSWORD,
+    } as UpdateCredentialInput);
+    expect(next.grant.tokenEndpoint).toBe(moved);
+    expect(await cipher.decryptSecrets(p.id, (await store.get(p.id))!.secrets)).toMatchObject({
+      password: PASSWORD,
+      destination: describeDestination(next.kind, next.grant),
+    });
   });
 });
 
@@ -279,6 +382,62 @@ describe('the kind catalog', () => {
     await expect(loadKinds(dir)).rejects.toThrow(
       `${join(dir, 'no-grant.ts')}: oauth2.none: oauthKind needs the \`grant\` it performs`,
     );
+  });
+
+  it('a kind’s own secret must be declared with secret() and be no other kind’s setting', async () => {
+    const fields = pathToFileURL(join(CATALOG_DIR, '..', 'fields.ts')).href;
+    const kindWith = (shape: string, secrets: string[]) => ({
+      text: `import { claims, secret } from '${fields}';\nexport default { kind: 'x.own', order: 5, fields: ${shape}, secrets: ${JSON.stringify(secrets)}, rotation: 'none', settings: async () => ({}), checkSecrets: async () => {}, cli: { flags: [], reauth: '' } };\n`,
+    });
+    const refused = async (shape: string, secrets: string[]) => {
+      const dir = catalogWith({ 'own.ts': kindWith(shape, secrets) });
+      return loadKinds(dir).then(
+        () => '',
+        (err: Error) => err.message.replace(`${join(dir, 'own.ts')}: `, ''),
+      );
+    };
+    expect(await refused('{}', ['pin'])).toContain(
+      "secret pin is not declared in `fields` (declare it with secret('pin'))",
+    );
+    expect(await refused('{ pin: claims }', ['pin'])).toContain(
+      "secret pin must be a bounded string: declare it with secret('pin')",
+    );
+    expect(await refused("{ destination: secret('destination') }", ['destination'])).toContain(
+      'secret destination is not a name a secret may have',
+    );
+    expect(await refused("{ role: secret('role') }", ['role'])).toContain(
+      'secret role is a setting of vault.jwt_login (vault-jwt-login.ts)',
+    );
+    expect(await refused("{ pin: secret('pin') }", ['pin'])).toBe('');
+  });
+
+  it('a kind’s own secret is redacted from logs, also by a logger made before the catalog loaded', async () => {
+    const lines: string[] = [];
+    const stream = new Writable({
+      write(chunk, _enc, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    const early = createLogger('early', 'info', stream);
+    const fields = pathToFileURL(join(CATALOG_DIR, '..', 'fields.ts')).href;
+    await loadKinds(
+      catalogWith({
+        'passcode.ts': {
+          text: `import { secret } from '${fields}';\nexport default { kind: 'x.passcode', order: 5, fields: { passcode: secret('passcode') }, secrets: ['passcode'], rotation: 'none', settings: async () => ({}), checkSecrets: async () => {}, cli: { flags: [], reauth: '' } };\n`,
+        },
+      }),
+    );
+    const late = createLogger('late', 'info', stream);
+    for (const logger of [early, late]) {
+      logger.info({ passcode: 'pc-top-1234' }, 'top');
+      logger.info({ body: { passcode: 'pc-nested-1234', username: 'alice' } }, 'nested');
+      logger.info({ req: { body: { passcode: 'pc-deeper-1234' } } }, 'two levels down');
+    }
+    const out = lines.join('');
+    expect(out).not.toContain('pc-');
+    expect(out.match(/\[redacted\]/g)).toHaveLength(6);
+    expect(out).toContain('"username":"alice"');
   });
 
   it('a kind defined twice fails naming both files', async () => {

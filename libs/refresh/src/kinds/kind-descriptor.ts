@@ -3,9 +3,13 @@ import type { GrantSettings, RotationMode } from '#core';
 import type { CredentialSecrets, GrantClient, OutboundGrantClientOptions } from '#grants';
 import type { GrantInput, GrantSettingsContext } from './grant-input.js';
 
-/** Secret fields a request may set; values are never echoed. */
-export const SECRET_FIELDS = ['refreshToken', 'clientSecret', 'privateKey'] as const;
-export type SecretField = (typeof SECRET_FIELDS)[number];
+/**
+ * Secret fields several kinds share. A kind may hold secrets of its own besides: it names them in
+ * `secrets` and declares them in `fields` with `secret('<name>')`. Values are never echoed.
+ */
+export const SHARED_SECRET_FIELDS = ['refreshToken', 'clientSecret', 'privateKey'] as const;
+/** A shared secret field, or a kind's own. */
+export type SecretField = (typeof SHARED_SECRET_FIELDS)[number] | (string & {});
 
 /** A `creds add` / `creds update` flag that sets one body field. */
 export interface CliFlag {
@@ -50,7 +54,12 @@ export interface KindDescriptor<K extends string = string, F extends z.ZodRawSha
   unboundFields?: readonly (keyof GrantInput)[];
   /** Fields naming a token file, checked against the file source policy before anything else. */
   fileSourceFields?: readonly (keyof GrantInput)[];
-  /** The secrets a credential of this kind may hold (a subset of SECRET_FIELDS). */
+  /**
+   * The secrets a credential of this kind may hold: shared ones (SHARED_SECRET_FIELDS) or its own,
+   * each declared in `fields` with `secret('<name>')`. Stored only in the encrypted secrets, given to
+   * the grant client as `request.secrets[name]`, redacted from logs, asked again when the
+   * credential's destination moves.
+   */
   secrets: readonly SecretField[];
   /** Rotation assumed when the credential names neither a mode nor a provider. */
   rotation: RotationMode;

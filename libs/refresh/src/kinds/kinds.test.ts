@@ -3,7 +3,7 @@ import { GrantConfigurationError, OAuthGrantClient } from '#grants';
 import { InvalidCredentialInputError } from '../errors.js';
 import { BOUND_INPUT_FIELDS, GRANT_INPUT_FIELDS } from '../grant-settings.js';
 import { GrantClientRegistry } from './grant-client-registry.js';
-import { SECRET_FIELDS } from './kind-descriptor.js';
+import { SHARED_SECRET_FIELDS } from './kind-descriptor.js';
 import { CREDENTIAL_KINDS, cliFlagsOf, KIND_DESCRIPTORS, kindOf, resolveRotation } from './registry.js';
 import { checkUpdateFitsKind } from './update-fields.js';
 
@@ -44,10 +44,10 @@ describe('the kind descriptors', () => {
       expect(resolveRotation(kind, undefined).mode).toBe(kind === 'oauth2.refresh_token' ? 'strict' : 'none');
   });
 
-  it('hold only known secrets, and hint at flags the CLI has', () => {
+  it('hold only the shared secrets, and hint at flags the CLI has', () => {
     const flags = cliFlagsOf().map((f) => f.flag.split(' ')[0]);
     for (const d of KIND_DESCRIPTORS) {
-      for (const s of d.secrets) expect(SECRET_FIELDS).toContain(s);
+      for (const s of d.secrets) expect(SHARED_SECRET_FIELDS).toContain(s);
       const flag = d.cli.reauth.split(' ')[0]!;
       expect(['--from-json', '--field', ...flags]).toContain(flag);
     }

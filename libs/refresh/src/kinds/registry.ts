@@ -1,9 +1,17 @@
 import { readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { type ResolvedRotation, type RotationSettings, resolveRotationOver } from '#core';
-import { InvalidCredentialInputError } from '../errors.js';
-import type { CliFlag, KindDescriptor } from './kind-descriptor.js';
+import type { z } from 'zod';
+import {
+  addSecretFieldNames,
+  type ResolvedRotation,
+  type RotationSettings,
+  resolveRotationOver,
+} from '#core';
+import { SUPPLIED_TOKEN_FIELDS } from './fields.js';
+import { type CliFlag, type KindDescriptor, SHARED_SECRET_FIELDS } from './kind-descriptor.js';
+import { KindSet } from './kind-set.js';
+import { EVERY_KIND_FIELDS } from './update-fields.js';
 
 /** Where the descriptor files are: one file per kind, each default-exporting its descriptor. */
 export const CATALOG_DIR = fileURLToPath(new URL('./catalog/', import.meta.url));
@@ -42,6 +50,36 @@ function notADescriptor(d: unknown): string | undefined {
   const cli = v.cli as KindDescriptor['cli'] | undefined;
   if (!Array.isArray(cli?.flags) || typeof cli.reauth !== 'string')
     return 'the descriptor has no `cli` flags and hint';
+  return ownSecretsProblem(d as KindDescriptor);
+}
+
+/** A kind's own secret name: a plain identifier (log redaction paths are built from it). */
+const SECRET_NAME = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
+/** Names with another meaning in the stored secrets or in every kind's input. */
+const NOT_SECRET_NAMES = new Set<string>([
+  'vaultSession',
+  'destination',
+  ...EVERY_KIND_FIELDS,
+  ...SUPPLIED_TOKEN_FIELDS,
+]);
+/** Longer than the `secret()` helper allows: a kind's own secret must refuse it. */
+const TOO_LONG = 'x'.repeat(16_385);
+
+/** The secrets a kind holds besides the shared ones. */
+function ownSecretsOf(d: KindDescriptor): string[] {
+  return d.secrets.filter((s) => !(SHARED_SECRET_FIELDS as readonly string[]).includes(s));
+}
+
+/** Why a kind's own secrets cannot be stored, or undefined when they can. */
+function ownSecretsProblem(d: KindDescriptor): string | undefined {
+  for (const name of ownSecretsOf(d)) {
+    if (typeof name !== 'string' || !SECRET_NAME.test(name) || NOT_SECRET_NAMES.has(name))
+      return `secret ${String(name).slice(0, 80)} is not a name a secret may have`;
+    const schema = Object.hasOwn(d.fields, name) ? (d.fields[name] as z.ZodType | undefined) : undefined;
+    if (!schema) return `secret ${name} is not declared in \`fields\` (declare it with secret('${name}'))`;
+    if (!schema.safeParse('x').success || schema.safeParse(TOO_LONG).success)
+      return `secret ${name} must be a bounded string: declare it with secret('${name}')`;
+  }
   return undefined;
 }
 
@@ -83,6 +121,20 @@ export async function loadKinds(dir: string): Promise<KindDescriptor[]> {
     }
     fileOf.set(descriptor.kind, file);
   }
+  // A kind's own secret must be a secret wherever it is a field: it is kept out of every kind's settings.
+  for (const { file, descriptor } of loaded) {
+    for (const name of ownSecretsOf(descriptor)) {
+      const other = loaded.find(
+        (l) => Object.hasOwn(l.descriptor.fields, name) && !l.descriptor.secrets.includes(name),
+      );
+      if (other) {
+        throw new Error(
+          `credential kind catalog: ${file}: secret ${name} is a setting of ${other.descriptor.kind} (${basename(other.file)})`,
+        );
+      }
+    }
+  }
+  addSecretFieldNames(loaded.flatMap((l) => ownSecretsOf(l.descriptor)));
   return loaded
     .map((l) => l.descriptor)
     .sort((a, b) => a.order - b.order || (a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : 0));
@@ -97,18 +149,20 @@ export const KIND_DESCRIPTORS: readonly KindDescriptor[] = await loadKinds(CATAL
 /** Credential kinds tokenkeeper knows how to keep fresh. */
 export const CREDENTIAL_KINDS: readonly string[] = KIND_DESCRIPTORS.map((d) => d.kind);
 
-const BY_KIND = new Map<string, KindDescriptor>(KIND_DESCRIPTORS.map((d) => [d.kind, d]));
+/** The catalog's kinds and what derives from them (secret, grant and bound input fields). */
+export const KINDS = new KindSet(KIND_DESCRIPTORS);
+
+/** Every secret field a request may set: the shared ones and each kind's own. Values are never echoed. */
+export const SECRET_FIELDS: readonly string[] = KINDS.secretFields;
 
 /** The descriptor of a kind, if tokenkeeper knows it. */
 export function findKind(kind: string): KindDescriptor | undefined {
-  return BY_KIND.get(kind);
+  return KINDS.find(kind);
 }
 
 /** The descriptor of a kind the API took (its schema names every kind). */
 export function kindOf(kind: string): KindDescriptor {
-  const d = BY_KIND.get(kind);
-  if (!d) throw new InvalidCredentialInputError('kind', `${kind.slice(0, 80)} is not a credential kind`);
-  return d;
+  return KINDS.of(kind);
 }
 
 /**
