@@ -120,7 +120,10 @@ export class CredentialService {
       tokenJwe = await this.cipher.encryptToken(id, input.accessToken);
     }
     // Every credential gets a ciphertext, secrets or not: it authenticates where the grant goes.
-    const secretsJwe = await this.cipher.encryptSecrets(id, bindSecrets(secrets, input.kind, grant));
+    const secretsJwe = await this.cipher.encryptSecrets(
+      id,
+      bindSecrets(secrets, input.kind, grant, this.kinds),
+    );
     const { projection } = await this.store.append(id, undefined, events, {
       secrets: secretsJwe,
       ...(tokenJwe ? { token: tokenJwe } : {}),
@@ -166,12 +169,15 @@ export class CredentialService {
       // the API's back): re-binding them to another destination takes the caller knowing them. A
       // missing or unreadable ciphertext proves nothing, so it counts as a move.
       const boundTo =
-        stored.secrets && current ? (current.destination ?? describeDestination(p.kind, p.grant)) : undefined;
-      const moves = describeDestination(p.kind, grant ?? p.grant) !== boundTo;
+        stored.secrets && current
+          ? (current.destination ?? describeDestination(p.kind, p.grant, this.kinds))
+          : undefined;
+      const next = describeDestination(p.kind, grant ?? p.grant, this.kinds);
+      const moves = next !== boundTo;
       checkSourceAccess(grant ?? p.grant, input, moves);
       if (moves) {
         requireSecretsAgain(this.kinds, given, input, current ?? {});
-        requireRestated(input, boundTo, describeDestination(p.kind, grant ?? p.grant));
+        requireRestated(input, boundTo, next);
       }
       const merged: CredentialSecrets = { ...(current ?? {}), ...given };
       // A Vault login made with other settings (address, role, JWT source) is not renewed.
@@ -179,7 +185,10 @@ export class CredentialService {
       if (dropSession) delete merged.vaultSession;
       await checkSecrets(p.kind, grant ?? p.grant, merged, this.kinds);
       // A new grant is bound even when no secret changes (kinds without secrets change targets freely).
-      secretsJwe = await this.cipher.encryptSecrets(id, bindSecrets(merged, p.kind, grant ?? p.grant));
+      secretsJwe = await this.cipher.encryptSecrets(
+        id,
+        bindSecrets(merged, p.kind, grant ?? p.grant, this.kinds),
+      );
     }
     const at = this.now();
     const events: NewEvent[] = [];

@@ -8,7 +8,8 @@ import {
   type TokenSourceSettings,
 } from '#core';
 import { type CredentialSecrets, GrantConfigurationError } from '#grants';
-import { findKind } from './kinds/registry.js';
+import type { KindSet } from './kinds/kind-set.js';
+import { KINDS } from './kinds/registry.js';
 
 /**
  * Version of the canonical destination description. A new bound field gets a new version, and
@@ -30,9 +31,13 @@ export interface StoredSecrets extends CredentialSecrets {
  * Everything that decides where a credential's secrets (or the tokens it reads, or the JWTs it
  * signs) go: endpoints and client authentication, the token sources, and the fields of a signed
  * JWT that say whom it is for. Scope, timeouts and token types are left out: they change what is
- * asked for, not where it is sent.
+ * asked for, not where it is sent. `kinds` says which of a kind's own settings are unbound.
  */
-export function describeDestination(kind: CredentialKind, grant: GrantSettings): string {
+export function describeDestination(
+  kind: CredentialKind,
+  grant: GrantSettings,
+  kinds: KindSet = KINDS,
+): string {
   const vault = grant.vault;
   return canonicalJson({
     v: DESTINATION_VERSION,
@@ -54,21 +59,22 @@ export function describeDestination(kind: CredentialKind, grant: GrantSettings):
       namespace: vault.vaultNamespace,
       jwt: source(vault.jwt),
     },
-    params: grant.params && boundParams(kind, grant.params),
+    params: grant.params && boundParams(kinds, kind, grant.params),
   });
 }
 
 /**
  * A kind's own settings (`params`, keyed by its input field names) are bound, but those its
- * descriptor names as unbound. A kind this process does not know binds all of them. No shipped kind
+ * descriptor names as unbound. A kind `kinds` does not hold binds all of them. No shipped kind
  * sets `params`, so their descriptions are unchanged (the member is left out when undefined, and
  * when none is bound: setting an unbound one moves nothing).
  */
 function boundParams(
+  kinds: KindSet,
   kind: CredentialKind,
   params: Record<string, string>,
 ): Record<string, string> | undefined {
-  const unbound = new Set<string>(findKind(kind)?.unboundFields ?? []);
+  const unbound = new Set<string>(kinds.find(kind)?.unboundFields ?? []);
   const bound = Object.entries(params).filter(([field]) => !unbound.has(field));
   return bound.length > 0 ? Object.fromEntries(bound) : undefined;
 }
@@ -113,9 +119,10 @@ export function bindSecrets(
   secrets: CredentialSecrets,
   kind: CredentialKind,
   grant: GrantSettings,
+  kinds: KindSet = KINDS,
 ): StoredSecrets {
   const { destination: _previous, ...rest } = secrets as StoredSecrets;
-  return { ...rest, destination: describeDestination(kind, grant) };
+  return { ...rest, destination: describeDestination(kind, grant, kinds) };
 }
 
 /** The stored grant no longer matches the destination its secrets were stored for. Permanent. */
@@ -149,9 +156,10 @@ export function verifyDestination(
   p: Pick<CredentialProjection, 'id' | 'kind' | 'grant'>,
   ciphertext: string | undefined,
   secrets: StoredSecrets,
+  kinds: KindSet = KINDS,
 ): StoredSecrets {
   if (!ciphertext) throw new DestinationMismatchError(['no secrets ciphertext']);
-  const current = describeDestination(p.kind, p.grant);
+  const current = describeDestination(p.kind, p.grant, kinds);
   if (secrets.destination === undefined) {
     const bound = { ...secrets, destination: current };
     legacyBound.add(bound);

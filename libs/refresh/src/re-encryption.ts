@@ -2,6 +2,7 @@ import { ConfigError, KeyRing, SecretDecryptionError } from '#common';
 import type { CiphertextSource, StoredCiphertext } from '#store';
 import { CIPHERTEXT_FIELDS, SECRETS_FIELD } from './credential-secrets.js';
 import { bindSecrets, type StoredSecrets } from './destination-binding.js';
+import { KINDS, type KindSet } from './kinds/index.js';
 import { runAsLeader } from './leader.js';
 import type { CiphertextStorePort, LeaderLockPort } from './ports.js';
 
@@ -46,6 +47,8 @@ export class ReEncryption {
     private readonly store: CiphertextStorePort,
     private readonly keyRing: KeyRing,
     private readonly leader?: LeaderLockPort,
+    /** The kinds whose own settings a legacy ciphertext is bound to: the catalog's, or a test's. */
+    private readonly kinds: KindSet = KINDS,
   ) {}
 
   private readonly sources: CiphertextSource[] = [];
@@ -171,7 +174,7 @@ export class ReEncryption {
     }
     if (!secrets || typeof secrets !== 'object' || secrets.destination !== undefined) return plaintext;
     const p = await this.store.getProjection(id);
-    return p ? JSON.stringify(bindSecrets(secrets, p.kind, p.grant)) : plaintext;
+    return p ? JSON.stringify(bindSecrets(secrets, p.kind, p.grant, this.kinds)) : plaintext;
   }
 
   /** Visits every ciphertext, a page at a time, with the number of owners (credentials, subscriptions) in the page. */

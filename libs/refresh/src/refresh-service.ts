@@ -26,7 +26,7 @@ import {
   type StoredCredential,
 } from '#store';
 import { bindsOnPersist, type StoredSecrets, verifyDestination } from './destination-binding.js';
-import { findKind, resolveRotation } from './kinds/index.js';
+import { KINDS, type KindSet } from './kinds/index.js';
 import {
   type Clock,
   clockOf,
@@ -69,6 +69,8 @@ export interface RefreshServiceOptions {
   durabilityWindowMs?: number;
   /** Called when something goes wrong that no job outcome shows (a refused persist, a lost lease). */
   onAlert?: (msg: string, fields: Record<string, unknown>) => void;
+  /** The kinds credentials may be of: the catalog's (default), or a test's own catalog. */
+  kinds?: KindSet;
 }
 
 /** How many times one run presents the same refresh token inside a provider's grace period. */
@@ -88,6 +90,7 @@ const MAX_GRACE_PRESENTATIONS = 3;
 export class RefreshService {
   private readonly clock: Clock;
   private readonly random: () => number;
+  private readonly kinds: KindSet;
 
   constructor(
     private readonly store: RefreshStorePort,
@@ -99,6 +102,7 @@ export class RefreshService {
   ) {
     this.clock = clockOf(options);
     this.random = options.random ?? Math.random;
+    this.kinds = options.kinds ?? KINDS;
     this.workerId = options.workerId ?? workerId();
     this.clock.every(1_000, () => void this.confirmStored());
   }
@@ -291,9 +295,9 @@ export class RefreshService {
     const p = stored.projection;
     const ctx: Resolution = { events: [], attempt: p.failures, job };
     // An imported token (a known kind without a grant) has no refresh: its refresh time is a
-    // warning, its expiry the end. A kind this process does not know goes to the grant client,
+    // warning, its expiry the end. A kind the service's kinds do not hold goes to the grant client,
     // which refuses it as misconfigured.
-    const kind = findKind(p.kind);
+    const kind = this.kinds.find(p.kind);
     if (kind && !kind.grantClient) {
       const events = staticTokenCheck(p, this.now(), job.trigger);
       return this.appendAndSchedule(lease, p, events, lastFailure(events), true);
@@ -302,11 +306,11 @@ export class RefreshService {
     try {
       secrets = await this.cipher.decryptSecrets(p.id, stored.secrets);
       // Before anything is sent: the settings must be those the secrets were stored for.
-      secrets = verifyDestination(p, stored.secrets, secrets);
+      secrets = verifyDestination(p, stored.secrets, secrets, this.kinds);
     } catch (err) {
       return this.recordFailure(lease, p, ctx, failureOf(err), true);
     }
-    const rotation = resolveRotation(p.kind, p.rotation);
+    const rotation = this.kinds.resolveRotation(p.kind, p.rotation);
     const generation = generationOf(secrets);
     const tokenVersion = p.token?.tokenVersion ?? 0;
     const found = stored.attempt;
@@ -427,7 +431,9 @@ export class RefreshService {
     // second keeps the credentials' refresh times spread out instead of bunched on whole seconds.
     // A JWT tokenkeeper mints itself has exactly the lifetime it was given.
     const skewMs =
-      !findKind(p.kind)?.exactLifetime && result.expiresInSeconds !== undefined && result.expiresInSeconds > 0
+      !this.kinds.find(p.kind)?.exactLifetime &&
+      result.expiresInSeconds !== undefined &&
+      result.expiresInSeconds > 0
         ? Math.min(1000, Math.floor(result.expiresInSeconds * 100))
         : 0;
     const lifetime = tokenLifetime(

@@ -1,3 +1,4 @@
+import { type ResolvedRotation, type RotationSettings, resolveRotationOver } from '#core';
 import { InvalidCredentialInputError } from '../errors.js';
 import { SUPPLIED_TOKEN_FIELDS } from './fields.js';
 import type { GrantInput } from './grant-input.js';
@@ -54,6 +55,15 @@ export class KindSet {
     const d = this.byKind.get(kind);
     if (!d) throw new InvalidCredentialInputError('kind', `${kind.slice(0, 80)} is not a credential kind`);
     return d;
+  }
+
+  /**
+   * The rotation behaviour a refresh assumes: explicit settings win, then the provider's defaults,
+   * then the kind's (`strict` for `oauth2.refresh_token`: a rotated token whose answer is lost may
+   * be gone; `none` for kinds that present nothing a provider consumes, and for a kind not held).
+   */
+  resolveRotation(kind: string, settings: RotationSettings | undefined): ResolvedRotation {
+    return resolveRotationOver(this.byKind.get(kind)?.rotation ?? 'none', settings);
   }
 
   /** The secret fields `input` gives (the API bounded each with the field's `secret()` schema). */

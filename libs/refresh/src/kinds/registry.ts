@@ -2,12 +2,7 @@ import { readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { z } from 'zod';
-import {
-  addSecretFieldNames,
-  type ResolvedRotation,
-  type RotationSettings,
-  resolveRotationOver,
-} from '#core';
+import { addSecretFieldNames, type ResolvedRotation, type RotationSettings } from '#core';
 import { SUPPLIED_TOKEN_FIELDS } from './fields.js';
 import { type CliFlag, type KindDescriptor, SHARED_SECRET_FIELDS } from './kind-descriptor.js';
 import { KindSet } from './kind-set.js';
@@ -165,13 +160,9 @@ export function kindOf(kind: string): KindDescriptor {
   return KINDS.of(kind);
 }
 
-/**
- * The rotation behaviour a refresh assumes: explicit settings win, then the provider's defaults,
- * then the kind's (`strict` for `oauth2.refresh_token`: a rotated token whose answer is lost may be
- * gone; `none` for kinds that present nothing a provider consumes).
- */
+/** The rotation behaviour a refresh of a catalog kind assumes (see `KindSet.resolveRotation`). */
 export function resolveRotation(kind: string, settings: RotationSettings | undefined): ResolvedRotation {
-  return resolveRotationOver(findKind(kind)?.rotation ?? 'none', settings);
+  return KINDS.resolveRotation(kind, settings);
 }
 
 /** The `creds add` / `creds update` flags of these kinds, each flag once, in the kinds' order. */
