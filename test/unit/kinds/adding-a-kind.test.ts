@@ -9,13 +9,16 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createLogger, KeyRing } from '#common';
 import { DEFAULT_BACKOFF, DEFAULT_REFRESH_POLICY } from '#core';
+import type { GrantClient } from '#grants';
 import {
   CATALOG_DIR,
   CREDENTIAL_KINDS,
   cliFlagsOf,
   KIND_DESCRIPTORS,
+  type KindDescriptor,
   KindSet,
   loadKinds,
+  resolveRotation,
   SECRET_FIELDS,
 } from '#kinds';
 import {
@@ -43,6 +46,7 @@ import { calls } from './example-app-installation.js';
 
 const EXAMPLE_FILE = fileURLToPath(new URL('./example-app-installation.ts', import.meta.url));
 const PASSWORD_GRANT_FILE = fileURLToPath(new URL('./example-password-grant.ts', import.meta.url));
+const TENANT_REFRESH_FILE = fileURLToPath(new URL('./example-tenant-refresh.ts', import.meta.url));
 const dirs: string[] = [];
 afterAll(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
@@ -58,6 +62,41 @@ function catalogWith(extra: Record<string, { link: string } | { text: string }>)
     else writeFileSync(join(dir, name), file.text);
   }
   return dir;
+}
+
+/**
+ * The real credential and refresh services over a catalog's kinds, in memory, with a real cipher;
+ * `grants` may wrap the grant client the refresh service calls.
+ */
+function servicesOver(descriptors: KindDescriptor[], grants = (client: GrantClient) => client) {
+  const kindSet = new KindSet(descriptors);
+  const clock = new ManualClock();
+  const store = new InMemoryCredentials(clock);
+  const scheduler = new RecordingScheduler();
+  const cipher = new CredentialCipher(KeyRing.parse(`k1:${randomBytes(32).toString('base64url')}`));
+  const credentials = new CredentialService(store, cipher, scheduler, {
+    policy: DEFAULT_REFRESH_POLICY,
+    grantTimeoutMs: 1_000,
+    now: () => clock.now(),
+    kinds: kindSet,
+  });
+  const refresher = new RefreshService(
+    store,
+    store,
+    cipher,
+    grants(GrantClientRegistry.standard({}, descriptors)),
+    scheduler,
+    {
+      policy: DEFAULT_REFRESH_POLICY,
+      backoff: DEFAULT_BACKOFF,
+      grantTimeoutMs: 2_000,
+      leaseTtlMs: 30_000,
+      workerId: 'test:1',
+      clock,
+      kinds: kindSet,
+    },
+  );
+  return { clock, store, cipher, credentials, refresher };
 }
 
 /** The kinds as the registry loads them with the new descriptor file added to its catalog. */
@@ -158,35 +197,7 @@ describe('adding an OAuth grant type is its descriptor file', async () => {
     password: PASSWORD,
   };
 
-  /** The real credential and refresh services over these kinds, in memory, with a real cipher. */
-  function services() {
-    const clock = new ManualClock();
-    const store = new InMemoryCredentials(clock);
-    const scheduler = new RecordingScheduler();
-    const cipher = new CredentialCipher(KeyRing.parse(`k1:${randomBytes(32).toString('base64url')}`));
-    const credentials = new CredentialService(store, cipher, scheduler, {
-      policy: DEFAULT_REFRESH_POLICY,
-      grantTimeoutMs: 1_000,
-      now: () => clock.now(),
-      kinds: kindSet,
-    });
-    const refresher = new RefreshService(
-      store,
-      store,
-      cipher,
-      GrantClientRegistry.standard({}, withPassword),
-      scheduler,
-      {
-        policy: DEFAULT_REFRESH_POLICY,
-        backoff: DEFAULT_BACKOFF,
-        grantTimeoutMs: 2_000,
-        leaseTtlMs: 30_000,
-        workerId: 'test:1',
-        clock,
-      },
-    );
-    return { clock, store, cipher, credentials, refresher };
-  }
+  const services = () => servicesOver(withPassword);
 
   it('the catalog, the registration and PATCH schemas and the CLI take it', () => {
     expect(withPassword.map((d) => d.kind)).toEqual([
@@ -346,6 +357,123 @@ describe('adding an OAuth grant type is its descriptor file', async () => {
       password: PASSWORD,
       destination: describeDestination(next.kind, next.grant),
     });
+  });
+});
+
+describe('a kind’s own rotation default and unbound settings hold in its own catalog', async () => {
+  const descriptors = await loadKinds(
+    catalogWith({
+      'oauth2-password.ts': { link: PASSWORD_GRANT_FILE },
+      'example-tenant-refresh.ts': { link: TENANT_REFRESH_FILE },
+    }),
+  );
+  const kindSet = new KindSet(descriptors);
+  const REFRESH_TOKEN = 'rt-tenant-1';
+  const registration = {
+    namespace: 'default',
+    kind: 'example.tenant_refresh',
+    clientId: 'app',
+    clientSecret: 'appsecret',
+    refreshToken: REFRESH_TOKEN,
+    tenant: 'acme',
+  };
+
+  /** The services over this catalog, keeping the attempt record each grant request found stored. */
+  function recordingServices() {
+    const seen: unknown[] = [];
+    const s = servicesOver(descriptors, (client) => ({
+      execute: (request) => {
+        seen.push(request.credentialId && s.store.attemptOf(request.credentialId));
+        return client.execute(request);
+      },
+    }));
+    return { ...s, seen };
+  }
+
+  it('a refresh resolves the kind’s `rotation: strict`: the attempt is recorded before the request is sent', async () => {
+    expect(kindSet.resolveRotation('example.tenant_refresh', undefined)).toMatchObject({ mode: 'strict' });
+    // The catalog's kinds know nothing of it: a kind they do not hold consumes nothing.
+    expect(resolveRotation('example.tenant_refresh', undefined)).toMatchObject({ mode: 'none' });
+    const server = await startCapturingTokenEndpoint({
+      access_token: 'at-tenant',
+      token_type: 'Bearer',
+      expires_in: 600,
+    });
+    try {
+      const { clock, store, credentials, refresher, seen } = recordingServices();
+      const p = await credentials.register({
+        ...registration,
+        tokenEndpoint: server.url,
+      } as RegisterCredentialInput);
+      const outcome = await refresher.run(registrationJob(p.id, clock.now()));
+      expect(outcome.type).toBe('refreshed');
+      expect(seen).toEqual([expect.objectContaining({ tokenVersion: 0, worker: 'test:1' })]);
+      expect(server.received[0]!.body).toContain('grant_type=refresh_token');
+      // The outcome stored, the record is cleared.
+      expect(store.attemptOf(p.id)).toBeUndefined();
+      // A kind of the same catalog whose rotation is `none` sends without a record.
+      const password = await credentials.register({
+        namespace: 'default',
+        kind: 'oauth2.password',
+        tokenEndpoint: server.url,
+        clientId: 'app',
+        clientSecret: 'appsecret',
+        username: 'alice',
+        password: 'pw',
+      } as RegisterCredentialInput);
+      expect((await refresher.run(registrationJob(password.id, clock.now()))).type).toBe('refreshed');
+      expect(seen).toHaveLength(2);
+      expect(seen[1]).toBeUndefined();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a PATCH of an unbound own setting needs no secrets; a bound one is a 422 naming the secret', async () => {
+    const server = await startCapturingTokenEndpoint({
+      access_token: 'at-tenant',
+      token_type: 'Bearer',
+      expires_in: 600,
+    });
+    try {
+      const { clock, store, cipher, credentials, refresher } = recordingServices();
+      const p = await credentials.register({
+        ...registration,
+        tokenEndpoint: server.url,
+      } as RegisterCredentialInput);
+      const hinted = await credentials.update('default', p.id, {
+        loginHint: 'alice@acme.example',
+      } as UpdateCredentialInput);
+      expect(hinted.grant.params).toEqual({ tenant: 'acme', loginHint: 'alice@acme.example' });
+      const secrets = await cipher.decryptSecrets(p.id, (await store.get(p.id))!.secrets);
+      expect(secrets).toMatchObject({ refreshToken: REFRESH_TOKEN, clientSecret: 'appsecret' });
+      expect(secrets.destination).toBe(describeDestination(p.kind, p.grant, kindSet));
+      expect(secrets.destination).toBe(describeDestination(hinted.kind, hinted.grant, kindSet));
+      // Over the catalog's kinds (which do not hold it) every own setting would count as bound.
+      expect(describeDestination(hinted.kind, hinted.grant)).not.toBe(secrets.destination);
+      // The refresh service checks the destination over the same kinds: the refresh goes out.
+      expect((await refresher.run(registrationJob(p.id, clock.now()))).type).toBe('refreshed');
+      expect(server.received[0]!.body).toContain('tenant=acme&login_hint=alice%40acme.example');
+
+      const err = await credentials
+        .update('default', p.id, { tenant: 'other' } as UpdateCredentialInput)
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(InvalidCredentialInputError);
+      const refused = err as InvalidCredentialInputError;
+      expect(problemFor('INVALID_CREDENTIAL_INPUT', refused.problemFields())).toMatchObject({
+        status: 422,
+        errors: [{ field: 'refreshToken' }],
+      });
+      expect(refused.message).toContain('tenant changes where');
+      const moved = await credentials.update('default', p.id, {
+        tenant: 'other',
+        refreshToken: REFRESH_TOKEN,
+        clientSecret: 'appsecret',
+      } as UpdateCredentialInput);
+      expect(moved.grant.params).toEqual({ tenant: 'other', loginHint: 'alice@acme.example' });
+    } finally {
+      await server.close();
+    }
   });
 });
 
