@@ -1,7 +1,34 @@
-import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+  Optional,
+} from '@nestjs/common';
 import { FeedDispatcher } from '#webhooks';
 
-const CLAIM_EVERY_MS = 10_000;
+/** The loop's timing; production uses FEED_LOOP_DEFAULTS, tests a clock and waits of their own. */
+export interface FeedLoopTiming {
+  /** How long the loop waits after a failed read or dispatch before it tries again. */
+  retryWaitMs: number;
+  /** Abandoned entries are taken over at most once per this period. */
+  claimEveryMs: number;
+  now: () => number;
+  /** Waits `ms`, or less: it resolves as soon as `signal` aborts (at shutdown). */
+  wait: (ms: number, signal: AbortSignal) => Promise<void>;
+}
+
+export const FEED_LOOP_DEFAULTS: FeedLoopTiming = {
+  retryWaitMs: 1_000,
+  claimEveryMs: 10_000,
+  now: Date.now,
+  wait: (ms, signal) => sleep(ms, undefined, { signal }).catch(() => undefined),
+};
+
+/** Optional provider of a `Partial<FeedLoopTiming>`; nothing provides it in production. */
+export const FEED_LOOP_TIMING = Symbol('FEED_LOOP_TIMING');
 
 /**
  * Runs the webhook feed dispatcher on this worker: a loop of blocking consumer-group reads (on a
@@ -11,10 +38,20 @@ const CLAIM_EVERY_MS = 10_000;
 @Injectable()
 export class FeedDispatcherService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(FeedDispatcherService.name);
-  private stopping = false;
+  private readonly timing: FeedLoopTiming;
+  private readonly stopped = new AbortController();
   private loop: Promise<void> | undefined;
 
-  constructor(private readonly dispatcher: FeedDispatcher) {}
+  constructor(
+    private readonly dispatcher: FeedDispatcher,
+    @Optional() @Inject(FEED_LOOP_TIMING) timing: Partial<FeedLoopTiming> = {},
+  ) {
+    this.timing = { ...FEED_LOOP_DEFAULTS, ...timing };
+  }
+
+  private get stopping(): boolean {
+    return this.stopped.signal.aborted;
+  }
 
   async onApplicationBootstrap(): Promise<void> {
     await this.dispatcher.ensureGroups();
@@ -22,7 +59,8 @@ export class FeedDispatcherService implements OnApplicationBootstrap, OnApplicat
   }
 
   private async run(): Promise<void> {
-    let lastClaim = 0;
+    const { now, claimEveryMs, retryWaitMs, wait } = this.timing;
+    let lastClaim = Number.NEGATIVE_INFINITY;
     let backlogDone = false;
     while (!this.stopping) {
       try {
@@ -30,10 +68,12 @@ export class FeedDispatcherService implements OnApplicationBootstrap, OnApplicat
           backlogDone = (await this.dispatcher.readAndDispatch('pending')) === 0;
           continue;
         }
-        if (Date.now() - lastClaim > CLAIM_EVERY_MS) {
-          lastClaim = Date.now();
+        if (now() - lastClaim > claimEveryMs) {
+          lastClaim = now();
           const claimed = await this.dispatcher.claimAbandoned();
           if (claimed > 0) this.logger.warn({ msg: 'took over unacknowledged feed entries', count: claimed });
+          // Shutdown may have closed the source while the claim ran: nothing is read after close.
+          if (this.stopping) return;
         }
         await this.dispatcher.readAndDispatch('new');
       } catch (err) {
@@ -42,13 +82,14 @@ export class FeedDispatcherService implements OnApplicationBootstrap, OnApplicat
         // The group disappears if the feed key was deleted (a wiped Redis): create it again.
         if (message.includes('NOGROUP')) await this.dispatcher.ensureGroups().catch(() => undefined);
         else this.logger.error({ msg: 'feed dispatch failed; retrying', err });
-        await new Promise((resolve) => setTimeout(resolve, 1_000));
+        await wait(retryWaitMs, this.stopped.signal);
       }
     }
   }
 
   async onApplicationShutdown(): Promise<void> {
-    this.stopping = true;
+    // Ends a retry wait at once.
+    this.stopped.abort();
     // Cuts a blocked read short; unacknowledged entries are read again by this consumer or claimed by another.
     this.dispatcher.close();
     await this.loop;
