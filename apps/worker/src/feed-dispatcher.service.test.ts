@@ -183,6 +183,18 @@ describe('FeedDispatcherService: backlog first', () => {
     expect(d.calls).toEqual(['ensureGroups', 'pending', 'wait', 'pending', 'pending', 'claim', 'new']);
   });
 
+  it('new-entry failure: entries read but not dispatched are read again from the backlog after the wait, before new ones', async () => {
+    const { d } = await started((d) => {
+      d.script.new.push(new Error('enqueue failed'));
+      d.script.pending.push(0, 2);
+    });
+    await d.until('wait');
+    expect(d.calls).toEqual(['ensureGroups', 'pending', 'claim', 'new', 'wait']);
+    d.elapse();
+    await d.until('new', 2);
+    expect(d.calls).toEqual(['ensureGroups', 'pending', 'claim', 'new', 'wait', 'pending', 'pending', 'new']);
+  });
+
   it('backlog failure: a backlog that keeps failing is retried after every wait, never skipped, and shutdown still ends the loop', async () => {
     const { d, service } = await started((d) => {
       d.otherwise.pending = new Error('connect ECONNREFUSED 127.0.0.1:6379');
@@ -220,7 +232,8 @@ describe('FeedDispatcherService: errors', () => {
     expect(d.calls).toEqual(['ensureGroups', 'pending', 'claim', 'new', 'ensureGroups', 'wait']);
     d.elapse();
     await d.until('new', 2);
-    expect(d.calls.slice(-2)).toEqual(['wait', 'new']);
+    // The re-created group holds no backlog: one empty read of it, then new entries.
+    expect(d.calls.slice(-3)).toEqual(['wait', 'pending', 'new']);
     expect(errors).not.toHaveBeenCalled();
   });
 

@@ -78,7 +78,10 @@ export class FeedDispatcherService implements OnApplicationBootstrap, OnApplicat
         await this.dispatcher.readAndDispatch('new');
       } catch (err) {
         if (this.stopping) return;
-        const message = String((err as Error).message);
+        // Entries this consumer read but could not dispatch stay pending for it: read its backlog
+        // again first, rather than leaving them until another worker claims them as abandoned.
+        backlogDone = false;
+        const message = err instanceof Error ? err.message : String(err);
         // The group disappears if the feed key was deleted (a wiped Redis): create it again.
         if (message.includes('NOGROUP')) await this.dispatcher.ensureGroups().catch(() => undefined);
         else this.logger.error({ msg: 'feed dispatch failed; retrying', err });
