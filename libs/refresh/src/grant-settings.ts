@@ -13,15 +13,6 @@ export {
   SECRET_FIELDS,
 } from './kinds/index.js';
 
-/** Input fields that change a credential's grant settings: every kind's, but secrets and tokens. */
-export const GRANT_INPUT_FIELDS: readonly (keyof GrantInput)[] = KINDS.grantInputFields;
-
-/**
- * Input fields that feed the destination description (destination-binding.ts): all grant fields
- * but those a kind says change what is asked for rather than where it is sent.
- */
-export const BOUND_INPUT_FIELDS: readonly (keyof GrantInput)[] = KINDS.boundInputFields;
-
 /**
  * Lexical only (nothing on disk is looked at), before any other check or outbound call: the answer
  * for a path outside the allowed directories is the same whether or not it exists.

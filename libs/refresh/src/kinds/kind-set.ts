@@ -3,9 +3,13 @@ import { InvalidCredentialInputError } from '../errors.js';
 import { SUPPLIED_TOKEN_FIELDS } from './fields.js';
 import type { GrantInput } from './grant-input.js';
 import { type KindDescriptor, SHARED_SECRET_FIELDS } from './kind-descriptor.js';
+import { EVERY_KIND_FIELDS } from './update-fields.js';
 
-/** Fields every kind takes that are not grant settings (besides secrets and a supplied token). */
-const SETTINGS_OF_EVERY_KIND = ['name', 'labels', 'policy', 'rotation'];
+/**
+ * Fields every kind takes that are not grant settings (besides secrets and a supplied token): all
+ * of them but the grant's timeout.
+ */
+const SETTINGS_OF_EVERY_KIND = EVERY_KIND_FIELDS.filter((f) => f !== 'timeoutSeconds');
 
 /**
  * A list of kinds and what derives from it: the input fields that are secrets, that change the

@@ -1,11 +1,19 @@
 import { describe, expect, it, vi } from 'vitest';
 import { GrantConfigurationError, OAuthGrantClient } from '#grants';
 import { InvalidCredentialInputError } from '../errors.js';
-import { BOUND_INPUT_FIELDS, GRANT_INPUT_FIELDS } from '../grant-settings.js';
 import { GrantClientRegistry } from './grant-client-registry.js';
 import { SHARED_SECRET_FIELDS } from './kind-descriptor.js';
-import { CREDENTIAL_KINDS, cliFlagsOf, KIND_DESCRIPTORS, kindOf, resolveRotation } from './registry.js';
+import {
+  CREDENTIAL_KINDS,
+  cliFlagsOf,
+  KIND_DESCRIPTORS,
+  KINDS,
+  kindOf,
+  resolveRotation,
+} from './registry.js';
 import { checkUpdateFitsKind } from './update-fields.js';
+
+const { boundInputFields: BOUND_INPUT_FIELDS, grantInputFields: GRANT_INPUT_FIELDS } = KINDS;
 
 describe('the kind descriptors', () => {
   it('bind the same settings fields to the destination as docs/security.md lists', () => {
